@@ -1,0 +1,26 @@
+namespace Midori.Operator.Api.V1Alpha1;
+
+/// <summary>Names of the PreviewSandbox API. Public contract: clients and manifests depend on them.</summary>
+public static class GroupVersion
+{
+    public const string Group = "preview.midori.dev";
+    public const string Version = "v1alpha1";
+    public const string ApiVersion = Group + "/" + Version;
+    public const string Kind = "PreviewSandbox";
+    public const string ListKind = "PreviewSandboxList";
+    public const string Plural = "previewsandboxes";
+    public const string Singular = "previewsandbox";
+    public const string ShortName = "psb";
+
+    /// <summary>Finalizer guarding the remote sandbox, which no ownerReference can clean up.</summary>
+    public const string FinalizerName = Group + "/sandbox-cleanup";
+
+    /// <summary>RFC 3339 UTC time of the latest editor activity.</summary>
+    public const string HeartbeatAnnotation = Group + "/heartbeat";
+
+    /// <summary>Setting this to a new value replaces the running sandbox (reason <c>manual</c>).</summary>
+    public const string RecreateAnnotation = Group + "/recreate";
+
+    /// <summary>Label/metadata key carrying the owning resource's UID on every remote sandbox.</summary>
+    public const string OwnerUidLabel = Group + "/owner-uid";
+}

@@ -1,0 +1,58 @@
+namespace Midori.Operator.Api.V1Alpha1;
+
+/// <summary>Phases shown in status.phase and `kubectl get psb`.</summary>
+public static class Phases
+{
+    public const string Pending = "Pending";
+    public const string Creating = "Creating";
+    public const string Running = "Running";
+    public const string Recreating = "Recreating";
+    public const string Expired = "Expired";
+    public const string Stopped = "Stopped";
+    public const string Failed = "Failed";
+}
+
+/// <summary>Condition types and CamelCase reasons (kubebuilder conditions.go).</summary>
+public static class PreviewSandboxConditions
+{
+    public const string Ready = "Ready";
+    public const string Progressing = "Progressing";
+    public const string Degraded = "Degraded";
+
+    public static class Reasons
+    {
+        public const string Pending = "Pending";
+        public const string Provisioning = "Provisioning";
+        public const string Recreating = "Recreating";
+        public const string SandboxReady = "SandboxReady";
+        public const string IdleExpired = "IdleExpired";
+        public const string TtlExpired = "TTLExpired";
+        public const string Suspended = "Suspended";
+        public const string ProviderError = "ProviderError";
+        public const string SourceError = "SourceError";
+        public const string SandboxLost = "SandboxLost";
+        public const string RecreateExhausted = "RecreateExhausted";
+        public const string RecreateDisabled = "RecreateDisabled";
+        public const string BackingOff = "BackingOff";
+        public const string Deleting = "Deleting";
+        public const string AsExpected = "AsExpected";
+    }
+}
+
+/// <summary>Recreation reasons recorded in status.lastRecreation and the store (seed 001 + issue 3).</summary>
+public static class RecreationReasons
+{
+    public const string Expired = "expired";
+    public const string IdleWake = "idle_wake";
+    public const string Error = "error";
+    public const string Manual = "manual";
+}
+
+/// <summary>Provider names accepted in spec.provider.</summary>
+public static class ProviderNames
+{
+    public const string Local = "local";
+    public const string Daytona = "daytona";
+    public const string E2B = "e2b";
+    public static readonly IReadOnlyList<string> All = [Local, Daytona, E2B];
+}

@@ -1,0 +1,100 @@
+using System.Text.Json.Serialization;
+using k8s.Models;
+
+namespace Midori.Operator.Api.V1Alpha1;
+
+/// <summary>Observed state. Written only through the status subresource, and only when it changed.</summary>
+public sealed class PreviewSandboxStatus
+{
+    [JsonPropertyName("phase")]
+    public string? Phase { get; set; }
+
+    /// <summary>Provider that runs the sandbox (the spec's, or the operator default when the spec omits it).</summary>
+    [JsonPropertyName("provider")]
+    public string? Provider { get; set; }
+
+    [JsonPropertyName("sandboxId")]
+    public string? SandboxId { get; set; }
+
+    [JsonPropertyName("previewUrl")]
+    public string? PreviewUrl { get; set; }
+
+    /// <summary>Secret (owned by this resource) holding the preview token; the token never appears in status.</summary>
+    [JsonPropertyName("tokenSecretRef")]
+    public SecretKeyReference? TokenSecretRef { get; set; }
+
+    [JsonPropertyName("startedAt")]
+    public DateTime? StartedAt { get; set; }
+
+    /// <summary>End of the current sandbox's TTL.</summary>
+    [JsonPropertyName("expiresAt")]
+    public DateTime? ExpiresAt { get; set; }
+
+    [JsonPropertyName("idleDeadline")]
+    public DateTime? IdleDeadline { get; set; }
+
+    [JsonPropertyName("lastActivityTime")]
+    public DateTime? LastActivityTime { get; set; }
+
+    /// <summary>When the last sandbox was removed (expiry or suspend); activity after this wakes the preview.</summary>
+    [JsonPropertyName("endedAt")]
+    public DateTime? EndedAt { get; set; }
+
+    [JsonPropertyName("recreations")]
+    public int? Recreations { get; set; }
+
+    [JsonPropertyName("lastRecreation")]
+    public RecreationRecord? LastRecreation { get; set; }
+
+    /// <summary>Consecutive failed attempts to get a sandbox running; drives backoff and the Failed verdict.</summary>
+    [JsonPropertyName("failedAttempts")]
+    public int? FailedAttempts { get; set; }
+
+    [JsonPropertyName("lastFailureTime")]
+    public DateTime? LastFailureTime { get; set; }
+
+    /// <summary>Consecutive failed health probes of the preview URL.</summary>
+    [JsonPropertyName("probeFailures")]
+    public int? ProbeFailures { get; set; }
+
+    /// <summary>Last value of the recreate annotation acted upon.</summary>
+    [JsonPropertyName("observedRecreateRequest")]
+    public string? ObservedRecreateRequest { get; set; }
+
+    [JsonPropertyName("filesRevision")]
+    public long? FilesRevision { get; set; }
+
+    [JsonPropertyName("filesHash")]
+    public string? FilesHash { get; set; }
+
+    [JsonPropertyName("conditions")]
+    public IList<V1Condition>? Conditions { get; set; }
+
+    [JsonPropertyName("observedGeneration")]
+    public long? ObservedGeneration { get; set; }
+}
+
+public sealed class SecretKeyReference
+{
+    [JsonPropertyName("name")]
+    public string Name { get; set; } = string.Empty;
+
+    [JsonPropertyName("key")]
+    public string Key { get; set; } = string.Empty;
+}
+
+public sealed class RecreationRecord
+{
+    /// <summary><c>expired</c>, <c>idle_wake</c>, <c>error</c> or <c>manual</c> (seed 001 plus idle wake-ups).</summary>
+    [JsonPropertyName("reason")]
+    public string Reason { get; set; } = string.Empty;
+
+    [JsonPropertyName("time")]
+    public DateTime? Time { get; set; }
+
+    [JsonPropertyName("oldSandboxId")]
+    public string? OldSandboxId { get; set; }
+
+    [JsonPropertyName("newSandboxId")]
+    public string? NewSandboxId { get; set; }
+}

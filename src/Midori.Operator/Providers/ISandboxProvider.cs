@@ -1,0 +1,91 @@
+namespace Midori.Operator.Providers;
+
+/// <summary>
+/// The one seam to a sandbox backend (local, Daytona, E2B). Calls are idempotent where the backend allows it;
+/// "gone" is a normal answer (null / no-op), never an exception.
+/// </summary>
+public interface ISandboxProvider
+{
+    /// <summary>Provider name as used in spec.provider.</summary>
+    string Name { get; }
+
+    /// <summary>Creates a sandbox labeled with <see cref="SandboxCreateRequest.OwnerUid"/>. Callers look up by owner first.</summary>
+    Task<SandboxInfo> CreateAsync(SandboxCreateRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Current view of a sandbox; null when the provider no longer knows it.</summary>
+    Task<SandboxInfo?> GetAsync(string sandboxId, CancellationToken cancellationToken);
+
+    /// <summary>Sandboxes carrying our owner label; with <paramref name="ownerUid"/>, only that owner's.</summary>
+    Task<IReadOnlyList<SandboxInfo>> ListAsync(string? ownerUid, CancellationToken cancellationToken);
+
+    /// <summary>Writes files into the sandbox's project directory (whole set or a delta), in as few requests as the backend allows.</summary>
+    Task UploadFilesAsync(string sandboxId, IReadOnlyList<SandboxFile> files, CancellationToken cancellationToken);
+
+    /// <summary>Starts (or restarts) the dev server. Idempotent: a running server for the same spec is left alone.</summary>
+    Task StartAsync(string sandboxId, SandboxStartRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Preview URL and access token for a port. Tokens may change after every start, so ask again after each.</summary>
+    Task<PreviewEndpoint> GetPreviewAsync(string sandboxId, int port, CancellationToken cancellationToken);
+
+    /// <summary>Keeps the sandbox alive until at least <paramref name="until"/>; returns the provider's new end time when it has one.</summary>
+    Task<DateTimeOffset?> ExtendAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the sandbox. Already gone counts as done.</summary>
+    Task DeleteAsync(string sandboxId, CancellationToken cancellationToken);
+}
+
+public enum SandboxState
+{
+    /// <summary>Being created or started.</summary>
+    Pending,
+    Running,
+    /// <summary>Exists but not serving (stopped, paused, past its end time).</summary>
+    Stopped,
+    /// <summary>The provider reports a failure.</summary>
+    Error,
+}
+
+public sealed record SandboxInfo(
+    string Id,
+    string? OwnerUid,
+    SandboxState State,
+    DateTimeOffset? CreatedAt,
+    DateTimeOffset? EndAt,
+    IReadOnlyDictionary<string, string>? Labels = null);
+
+public sealed record SandboxCreateRequest(
+    string OwnerUid,
+    string Namespace,
+    string Name,
+    string ProjectId,
+    string? Template,
+    int Port,
+    TimeSpan Ttl,
+    TimeSpan IdleTimeout,
+    IReadOnlyDictionary<string, string> Labels);
+
+public sealed record SandboxStartRequest(
+    string? Command,
+    int Port,
+    IReadOnlyDictionary<string, string> Environment);
+
+public sealed record PreviewEndpoint(Uri Url, string? Token);
+
+/// <summary>A file relative to the project root. Content is raw bytes so binary files survive.</summary>
+public sealed record SandboxFile(string Path, byte[] Content);
+
+/// <summary>Raised for provider failures worth showing in status; <see cref="IsTransient"/> drives retry/backoff.</summary>
+public sealed class SandboxProviderException(string provider, string message, bool isTransient, Exception? inner = null)
+    : Exception(message, inner)
+{
+    public string Provider { get; } = provider;
+    public bool IsTransient { get; } = isTransient;
+}
+
+/// <summary>Resolves a provider by the name in spec.provider (or the configured default).</summary>
+public interface ISandboxProviderRegistry
+{
+    string DefaultProvider { get; }
+    bool TryGet(string name, out ISandboxProvider provider);
+    IReadOnlyCollection<ISandboxProvider> All { get; }
+}
