@@ -1,0 +1,728 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using k8s;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Diagnostics;
+using Midori.Operator.Kubernetes;
+using Midori.Operator.Options;
+using Midori.Operator.Providers;
+using Midori.Operator.Runtime;
+using Conditions = Midori.Operator.Api.V1Alpha1.PreviewSandboxConditions;
+using Reasons = Midori.Operator.Api.V1Alpha1.PreviewSandboxConditions.Reasons;
+
+namespace Midori.Operator.Controllers;
+
+/// <summary>
+/// Level-based reconciler for PreviewSandbox: re-reads the object, handles deletion and the finalizer, gathers the
+/// provider's view once, lets <see cref="SandboxPolicies"/> decide, performs that one action, and publishes status
+/// only when it changed. Every timer is a RequeueAfter computed from durable anchors in status.
+/// </summary>
+internal sealed class PreviewSandboxReconciler(
+    IPreviewSandboxClient client,
+    ISandboxProviderRegistry providers,
+    SandboxSourceResolver sources,
+    IPreviewProbe probe,
+    IEventRecorder events,
+    TimeProvider time,
+    IOptions<OperatorOptions> options,
+    ILogger<PreviewSandboxReconciler> logger,
+    ISandboxLifecycleObserver? observer = null) : IReconciler
+{
+    public const string TokenSecretKey = "token";
+
+    /// <summary>Upper bound of policy→action steps in one pass (e.g. begin recreation, then create).</summary>
+    private const int MaxStepsPerPass = 4;
+
+    /// <summary>Never requeue sooner than this: a delay ≤ 0 would spin while caches catch up (cert-manager).</summary>
+    private static readonly TimeSpan MinRequeue = TimeSpan.FromMilliseconds(50);
+
+    private readonly OperatorOptions _options = options.Value;
+    private readonly ISandboxLifecycleObserver _observer = observer ?? NullSandboxLifecycleObserver.Instance;
+
+    public static string TokenSecretName(string resourceName) => $"{resourceName}-preview-token";
+
+    public async Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
+    {
+        var resource = await client.GetAsync(key.Namespace, key.Name, cancellationToken);
+        if (resource is null)
+        {
+            return ReconcileResult.Done();
+        }
+
+        using var scope = logger.BeginScope(new Dictionary<string, object?>
+        {
+            ["Namespace"] = key.Namespace,
+            ["Name"] = key.Name,
+            ["Uid"] = resource.Metadata.Uid,
+            ["Generation"] = resource.Metadata.Generation,
+        });
+
+        var providerName = resource.Status?.Provider ?? resource.Spec.Provider ?? providers.DefaultProvider;
+        providers.TryGet(providerName, out var provider);
+
+        if (resource.Metadata.DeletionTimestamp is not null)
+        {
+            return await FinalizeAsync(resource, provider, cancellationToken);
+        }
+
+        resource = await EnsureFinalizerAsync(resource, cancellationToken);
+        var pass = new ReconcilePass(resource, provider, providerName, time);
+
+        if (provider is null)
+        {
+            logger.UnknownProvider(providerName);
+            pass.SetPhase(Phases.Pending);
+            pass.SetConditions(ready: false, Reasons.ProviderError, $"Provider '{providerName}' is not configured in this operator", progressing: false,
+                degraded: $"Provider '{providerName}' is not configured in this operator");
+            await PublishStatusAsync(pass, cancellationToken);
+            return ReconcileResult.After(_options.ResyncInterval);
+        }
+
+        var result = await RunStepsAsync(pass, provider, cancellationToken);
+        await PublishStatusAsync(pass, cancellationToken);
+        return result;
+    }
+
+    private async Task<ReconcileResult> RunStepsAsync(ReconcilePass pass, ISandboxProvider provider, CancellationToken cancellationToken)
+    {
+        var settings = new PolicySettings(_options.ProbeFailureThreshold, _options.MaxBackoff);
+        var observeRemote = true;
+        for (var step = 0; step < MaxStepsPerPass; step++)
+        {
+            var snapshot = await GatherAsync(pass, provider, observeRemote, cancellationToken);
+            observeRemote = false;
+            var verdict = SandboxPolicies.Evaluate(snapshot, settings);
+            logger.Decided(verdict.Action.ToString(), verdict.Reason);
+
+            var outcome = verdict.Action switch
+            {
+                SandboxAction.Wait => Wait(pass, snapshot, verdict),
+                SandboxAction.Create => await CreateAsync(pass, provider, snapshot, cancellationToken),
+                SandboxAction.Recreate => BeginRecreation(pass, snapshot, verdict),
+                SandboxAction.Restart => Restart(pass),
+                SandboxAction.Expire => await RemoveAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
+                SandboxAction.Suspend => await RemoveAsync(pass, provider, snapshot, verdict, Phases.Stopped, cancellationToken),
+                SandboxAction.Fail => await FailAsync(pass, provider, verdict, cancellationToken),
+                SandboxAction.KeepRunning => await KeepRunningAsync(pass, provider, snapshot, cancellationToken),
+                _ => throw new UnreachableException(verdict.Action.ToString()),
+            };
+
+            if (outcome is { } result)
+            {
+                return result;
+            }
+        }
+
+        return ReconcileResult.After(MinRequeue);
+    }
+
+    // ---- gather -------------------------------------------------------------------------------------------------
+
+    private async Task<SandboxSnapshot> GatherAsync(ReconcilePass pass, ISandboxProvider provider, bool observeRemote, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var resource = pass.Current;
+        var remote = RemoteObservation.NotChecked;
+        bool? probeHealthy = null;
+        var status = pass.Status;
+        if (observeRemote && status.SandboxId is { } sandboxId && status.Phase == Phases.Running)
+        {
+            try
+            {
+                remote = RemoteObservations.From(await provider.GetAsync(sandboxId, cancellationToken));
+            }
+            catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+            {
+                logger.ProviderUnavailable(provider.Name, sandboxId, ex.Message);
+                remote = RemoteObservation.Unknown;
+            }
+
+            if (remote == RemoteObservation.Running && Uri.TryCreate(status.PreviewUrl, UriKind.Absolute, out var url))
+            {
+                probeHealthy = await probe.IsHealthyAsync(url, pass.Token, cancellationToken);
+            }
+        }
+
+        // Decide on the working status (earlier steps of this pass may have changed it), not the stored one.
+        var view = new V1Alpha1PreviewSandbox { ApiVersion = resource.ApiVersion, Kind = resource.Kind, Metadata = resource.Metadata, Spec = resource.Spec, Status = status };
+        return new SandboxSnapshot(view, now, remote, probeHealthy, LastActivity(resource, status, now));
+    }
+
+    /// <summary>Freshest activity: the heartbeat annotation or what status already recorded; never in the future.</summary>
+    private DateTimeOffset? LastActivity(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, DateTimeOffset now)
+    {
+        DateTimeOffset? activity = status.LastActivityTime is { } recorded ? SandboxSnapshot.ToOffset(recorded) : null;
+        if (resource.Metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out var raw) == true && raw is not null)
+        {
+            if (DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var heartbeat))
+            {
+                heartbeat = heartbeat > now ? now : heartbeat;
+                activity = activity is { } a && a >= heartbeat ? a : heartbeat;
+            }
+            else
+            {
+                logger.InvalidHeartbeat(raw.Length);
+            }
+        }
+
+        return activity;
+    }
+
+    // ---- act ----------------------------------------------------------------------------------------------------
+
+    private ReconcileResult? Wait(ReconcilePass pass, SandboxSnapshot snapshot, PolicyVerdict verdict)
+    {
+        var phase = verdict.Reason switch
+        {
+            Reasons.Suspended => Phases.Stopped,
+            _ => pass.Status.Phase ?? Phases.Pending,
+        };
+        pass.SetPhase(phase);
+        var backingOff = verdict.Reason == Reasons.BackingOff;
+        pass.SetConditions(ready: false, verdict.Reason, verdict.Message, progressing: backingOff,
+            degraded: phase == Phases.Failed || backingOff ? snapshot.LastError ?? verdict.Message : null);
+        pass.Status.ObservedGeneration = pass.Generation;
+
+        return verdict.NotBefore is { } due
+            ? ReconcileResult.After(Clamp(due - snapshot.Now))
+            : ReconcileResult.After(_options.ResyncInterval);
+    }
+
+    private ReconcileResult? Restart(ReconcilePass pass)
+    {
+        pass.Status.FailedAttempts = null;
+        pass.Status.LastFailureTime = null;
+        pass.SetPhase(Phases.Pending);
+        return null;
+    }
+
+    private ReconcileResult? BeginRecreation(ReconcilePass pass, SandboxSnapshot snapshot, PolicyVerdict verdict)
+    {
+        var status = pass.Status;
+        var reason = verdict.RecreationReason ?? RecreationReasons.Manual;
+        if (reason == RecreationReasons.Error)
+        {
+            status.FailedAttempts = (status.FailedAttempts ?? 0) + 1;
+            status.LastFailureTime = snapshot.Now.UtcDateTime;
+        }
+        else
+        {
+            // A wake-up or an explicit request is a fresh start, not another failure.
+            status.FailedAttempts = null;
+            status.LastFailureTime = null;
+        }
+
+        if (snapshot.RecreateRequest is { } request)
+        {
+            status.ObservedRecreateRequest = request;
+        }
+
+        status.LastRecreation = new RecreationRecord
+        {
+            Reason = reason,
+            Time = snapshot.Now.UtcDateTime,
+            OldSandboxId = status.SandboxId,
+        };
+        status.ProbeFailures = null;
+        pass.SetPhase(Phases.Recreating);
+        pass.SetConditions(ready: false, Reasons.Recreating, verdict.Message, progressing: true,
+            degraded: reason == RecreationReasons.Error ? verdict.Message : null);
+        logger.RecreationStarted(reason, status.SandboxId);
+        events.Normal(pass.Current, EventReasons.Recreating, $"Recreating sandbox ({reason}): {verdict.Message}");
+        _observer.RecreationStarted(pass.Current, reason, status.SandboxId);
+        return null;
+    }
+
+    private async Task<ReconcileResult?> CreateAsync(ReconcilePass pass, ISandboxProvider provider, SandboxSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        var resource = pass.Current;
+        var recreating = status.Phase == Phases.Recreating && status.LastRecreation is { NewSandboxId: null };
+
+        ResolvedFiles files;
+        try
+        {
+            files = await sources.ResolveAsync(resource, cancellationToken);
+        }
+        catch (SourceResolutionException ex)
+        {
+            logger.SourceFailed(ex.Message);
+            events.Warning(resource, EventReasons.SourceError, ex.Message);
+            pass.SetPhase(recreating ? Phases.Recreating : Phases.Pending);
+            pass.SetConditions(ready: false, Reasons.SourceError, ex.Message, progressing: false, degraded: ex.Message);
+            pass.Status.ObservedGeneration = pass.Generation;
+            return ReconcileResult.After(Clamp(_options.MaxBackoff < TimeSpan.FromSeconds(30) ? _options.MaxBackoff : TimeSpan.FromSeconds(30)));
+        }
+
+        // Show progress before the slow provider calls; a crash from here on is healed by the owner-UID lookup.
+        status.Provider = provider.Name;
+        pass.SetPhase(recreating ? Phases.Recreating : Phases.Creating);
+        pass.SetConditions(ready: false, recreating ? Reasons.Recreating : Reasons.Provisioning,
+            recreating ? "Recreating the sandbox" : "Creating the sandbox", progressing: true, degraded: snapshot.LastError);
+        await PublishStatusAsync(pass, cancellationToken);
+        _observer.Provisioning(resource, recreating);
+
+        var stopwatch = time.GetTimestamp();
+        var uid = resource.Metadata.Uid ?? throw new InvalidOperationException("PreviewSandbox has no metadata.uid");
+        string? sandboxId = null;
+        try
+        {
+            if (recreating && status.LastRecreation?.OldSandboxId is { } oldId)
+            {
+                await provider.DeleteAsync(oldId, cancellationToken);
+                logger.DeletedSandbox(provider.Name, oldId, "replaced");
+            }
+
+            var info = await AdoptOrCreateAsync(provider, resource, uid, cancellationToken);
+            sandboxId = info.Id;
+            await provider.UploadFilesAsync(sandboxId, files.Files, cancellationToken);
+            await provider.StartAsync(sandboxId, StartRequest(resource.Spec), cancellationToken);
+            var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort, cancellationToken);
+            var secretName = TokenSecretName(resource.Metadata.Name);
+            await client.ApplyTokenSecretAsync(resource, secretName, TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
+
+            var now = time.GetUtcNow();
+            var ttlEnd = now.AddSeconds(resource.Spec.EffectiveTtlSeconds);
+            var refreshed = await provider.GetAsync(sandboxId, cancellationToken);
+            var providerEnd = refreshed?.EndAt ?? info.EndAt;
+            var activity = snapshot.LastActivity is { } a && a > now ? a : now;
+
+            status.SandboxId = sandboxId;
+            status.PreviewUrl = endpoint.Url.ToString();
+            status.TokenSecretRef = new SecretKeyReference { Name = secretName, Key = TokenSecretKey };
+            status.StartedAt = now.UtcDateTime;
+            status.ExpiresAt = (providerEnd is { } end && end < ttlEnd ? end : ttlEnd).UtcDateTime;
+            status.LastActivityTime = activity.UtcDateTime;
+            status.IdleDeadline = activity.AddSeconds(resource.Spec.EffectiveIdleTimeoutSeconds).UtcDateTime;
+            status.EndedAt = null;
+            status.ProbeFailures = null;
+            status.FilesHash = files.Hash;
+            status.FilesRevision = files.Revision;
+            if (snapshot.RecreateRequest is { } request)
+            {
+                status.ObservedRecreateRequest = request;
+            }
+
+            pass.Token = endpoint.Token;
+            var elapsed = time.GetElapsedTime(stopwatch);
+            logger.CreatedSandbox(provider.Name, sandboxId, (long)elapsed.TotalMilliseconds, files.Files.Count);
+            if (recreating && status.LastRecreation is { } record)
+            {
+                record.NewSandboxId = sandboxId;
+                status.Recreations = (status.Recreations ?? 0) + 1;
+                events.Normal(resource, EventReasons.Recreated, $"Recreated sandbox {sandboxId} ({record.Reason}), replacing {record.OldSandboxId ?? "none"}");
+                _observer.RecreationCompleted(resource, record, success: true, error: null, elapsed);
+            }
+            else
+            {
+                events.Normal(resource, EventReasons.Created, $"Created sandbox {sandboxId} with provider {provider.Name}");
+            }
+
+            pass.SetPhase(Phases.Running);
+            pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.PreviewUrl}", progressing: false,
+                degraded: null, filesInSync: true);
+            pass.Status.ObservedGeneration = pass.Generation;
+            _observer.Ready(resource, status, recreating, elapsed);
+            return Schedule(pass, now);
+        }
+        catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException or k8s.Autorest.HttpOperationException)
+        {
+            var now = time.GetUtcNow();
+            status.SandboxId = sandboxId ?? (recreating ? null : status.SandboxId);
+            status.FailedAttempts = (status.FailedAttempts ?? 0) + 1;
+            status.LastFailureTime = now.UtcDateTime;
+            var message = $"{provider.Name}: {ex.Message}";
+            logger.ProvisioningFailed(provider.Name, status.FailedAttempts.Value, ex.Message, ex is SandboxProviderException ? null : ex);
+            events.Warning(resource, EventReasons.ProviderError, message);
+            if (recreating && status.LastRecreation is { } record)
+            {
+                _observer.RecreationCompleted(resource, record, success: false, error: message, time.GetElapsedTime(stopwatch));
+            }
+
+            pass.SetConditions(ready: false, Reasons.ProviderError, message, progressing: true, degraded: message);
+            pass.Status.ObservedGeneration = pass.Generation;
+            var retryIn = SandboxPolicies.Backoff(status.FailedAttempts.Value, resource.Spec.EffectiveRecreate.EffectiveCooldownSeconds, _options.MaxBackoff);
+            return ReconcileResult.After(Clamp(retryIn < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryIn));
+        }
+    }
+
+    /// <summary>Idempotent create: a sandbox already labeled with this UID (from a crash mid-create) is reused.</summary>
+    private async Task<SandboxInfo> AdoptOrCreateAsync(ISandboxProvider provider, V1Alpha1PreviewSandbox resource, string uid, CancellationToken cancellationToken)
+    {
+        SandboxInfo? adopted = null;
+        foreach (var existing in await provider.ListAsync(uid, cancellationToken))
+        {
+            if (adopted is null && existing.State is SandboxState.Running or SandboxState.Pending)
+            {
+                adopted = existing;
+                logger.AdoptedSandbox(existing.Id);
+                continue;
+            }
+
+            await provider.DeleteAsync(existing.Id, cancellationToken);
+            logger.DeletedSandbox(provider.Name, existing.Id, "stale duplicate for this PreviewSandbox");
+        }
+
+        if (adopted is not null)
+        {
+            return adopted;
+        }
+
+        var spec = resource.Spec;
+        var labels = new Dictionary<string, string>
+        {
+            [GroupVersion.OwnerUidLabel] = uid,
+            ["preview.midori.dev/namespace"] = resource.Metadata.NamespaceProperty,
+            ["preview.midori.dev/name"] = resource.Metadata.Name,
+            ["preview.midori.dev/project"] = spec.ProjectId,
+        };
+        return await provider.CreateAsync(
+            new SandboxCreateRequest(uid, resource.Metadata.NamespaceProperty, resource.Metadata.Name, spec.ProjectId, spec.Template,
+                spec.EffectivePort, TimeSpan.FromSeconds(spec.EffectiveTtlSeconds), TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds), labels),
+            cancellationToken);
+    }
+
+    private async Task<ReconcileResult?> RemoveAsync(ReconcilePass pass, ISandboxProvider provider, SandboxSnapshot snapshot, PolicyVerdict verdict,
+        string phase, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        if (status.SandboxId is { } sandboxId && status.Phase is Phases.Running or Phases.Creating or Phases.Recreating)
+        {
+            try
+            {
+                await provider.DeleteAsync(sandboxId, cancellationToken);
+                logger.DeletedSandbox(provider.Name, sandboxId, verdict.Reason);
+            }
+            catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+            {
+                logger.DeleteFailed(provider.Name, sandboxId, ex.Message);
+                pass.SetConditions(ready: pass.IsReady, verdict.Reason, $"Could not remove the sandbox yet: {ex.Message}", progressing: true, degraded: ex.Message);
+                return ReconcileResult.After(TimeSpan.FromSeconds(5));
+            }
+        }
+
+        if (phase == Phases.Expired)
+        {
+            var deadline = verdict.Reason == Reasons.TtlExpired ? snapshot.ExpiresAt : snapshot.IdleDeadline;
+            var lateness = deadline is { } d ? (long)(snapshot.Now - d).TotalMilliseconds : 0;
+            logger.Expired(verdict.Reason, lateness);
+            _observer.Expired(pass.Current, verdict.Reason, snapshot.Now - (deadline ?? snapshot.Now));
+            events.Normal(pass.Current, EventReasons.Expired, verdict.Message);
+        }
+        else
+        {
+            events.Normal(pass.Current, EventReasons.Suspended, verdict.Message);
+        }
+
+        status.EndedAt = snapshot.Now.UtcDateTime;
+        status.PreviewUrl = null;
+        status.IdleDeadline = null;
+        status.ProbeFailures = null;
+        pass.SetPhase(phase);
+        pass.SetConditions(ready: false, verdict.Reason, verdict.Message, progressing: false, degraded: null);
+        pass.Status.ObservedGeneration = pass.Generation;
+        _observer.Ended(pass.Current, phase, verdict.Reason);
+        return ReconcileResult.After(_options.ResyncInterval);
+    }
+
+    private async Task<ReconcileResult?> FailAsync(ReconcilePass pass, ISandboxProvider provider, PolicyVerdict verdict, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        if (status.SandboxId is { } sandboxId && status.Phase is Phases.Running or Phases.Creating or Phases.Recreating)
+        {
+            // A broken sandbox still costs money; remove it on a best-effort basis.
+            try
+            {
+                await provider.DeleteAsync(sandboxId, cancellationToken);
+                logger.DeletedSandbox(provider.Name, sandboxId, verdict.Reason);
+            }
+            catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+            {
+                logger.DeleteFailed(provider.Name, sandboxId, ex.Message);
+            }
+        }
+
+        logger.MarkedFailed(verdict.Message);
+        events.Warning(pass.Current, EventReasons.Failed, verdict.Message);
+        status.PreviewUrl = null;
+        status.IdleDeadline = null;
+        status.EndedAt = time.GetUtcNow().UtcDateTime;
+        pass.SetPhase(Phases.Failed);
+        pass.SetConditions(ready: false, verdict.Reason, verdict.Message, progressing: false, degraded: verdict.Message);
+        pass.Status.ObservedGeneration = pass.Generation;
+        _observer.Ended(pass.Current, Phases.Failed, verdict.Reason);
+        return ReconcileResult.After(_options.ResyncInterval);
+    }
+
+    private async Task<ReconcileResult?> KeepRunningAsync(ReconcilePass pass, ISandboxProvider provider, SandboxSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        var resource = pass.Current;
+        var sandboxId = status.SandboxId!;
+        status.ProbeFailures = snapshot.ProbeFailures == 0 ? null : snapshot.ProbeFailures;
+
+        // New activity: record it and keep the provider's own auto-stop from firing before our deadlines.
+        if (snapshot.LastActivity is { } activity && (status.LastActivityTime is not { } recorded || SandboxSnapshot.ToOffset(recorded) < activity))
+        {
+            status.LastActivityTime = activity.UtcDateTime;
+            if (snapshot.ExpiresAt is { } expiresAt)
+            {
+                try
+                {
+                    await provider.ExtendAsync(sandboxId, expiresAt, cancellationToken);
+                }
+                catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+                {
+                    logger.ExtendFailed(sandboxId, ex.Message);
+                }
+            }
+        }
+
+        status.IdleDeadline = snapshot.IdleDeadline?.UtcDateTime;
+        string? degraded = null;
+
+        // Spec changed while running: apply the dev-server shape in place (the provider restarts only if it differs).
+        if (status.ObservedGeneration != pass.Generation)
+        {
+            try
+            {
+                await provider.StartAsync(sandboxId, StartRequest(resource.Spec), cancellationToken);
+                var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort, cancellationToken);
+                status.PreviewUrl = endpoint.Url.ToString();
+                await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
+                pass.Token = endpoint.Token;
+            }
+            catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+            {
+                degraded = $"Could not apply the changed spec: {ex.Message}";
+            }
+        }
+
+        var filesInSync = await SyncFilesAsync(pass, provider, sandboxId, cancellationToken);
+        if (filesInSync is false)
+        {
+            degraded ??= "Files in the sandbox are behind the source; retrying";
+        }
+
+        if (snapshot.ProbeFailures > 0)
+        {
+            degraded ??= $"Preview URL failed {snapshot.ProbeFailures} health probe(s) in a row";
+        }
+
+        // Stable again: forget earlier failures so a later loss starts the backoff afresh.
+        var stableAfter = TimeSpan.FromSeconds(Math.Max(resource.Spec.EffectiveRecreate.EffectiveCooldownSeconds, _options.HealthCheckInterval.TotalSeconds));
+        if (status.FailedAttempts is > 0 && snapshot.ProbeHealthy == true && snapshot.StartedAt is { } started && snapshot.Now - started >= stableAfter)
+        {
+            status.FailedAttempts = null;
+            status.LastFailureTime = null;
+        }
+
+        pass.SetPhase(Phases.Running);
+        pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.PreviewUrl}", progressing: false,
+            degraded: degraded ?? (status.FailedAttempts is > 0 ? snapshot.LastError : null), filesInSync: filesInSync);
+        pass.Status.ObservedGeneration = pass.Generation;
+        var result = Schedule(pass, snapshot.Now);
+        return filesInSync is false ? ReconcileResult.After(Min(result.RequeueAfter ?? _options.ResyncInterval, TimeSpan.FromSeconds(5))) : result;
+    }
+
+    /// <summary>Pushes the source when its hash differs from what the sandbox holds. Null: could not tell (source error).</summary>
+    private async Task<bool?> SyncFilesAsync(ReconcilePass pass, ISandboxProvider provider, string sandboxId, CancellationToken cancellationToken)
+    {
+        ResolvedFiles files;
+        try
+        {
+            files = await sources.ResolveAsync(pass.Current, cancellationToken);
+        }
+        catch (SourceResolutionException ex)
+        {
+            logger.SourceFailed(ex.Message);
+            return null;
+        }
+
+        if (files.Hash == pass.Status.FilesHash)
+        {
+            return true;
+        }
+
+        try
+        {
+            await provider.UploadFilesAsync(sandboxId, files.Files, cancellationToken);
+        }
+        catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+        {
+            logger.SyncFailed(sandboxId, ex.Message);
+            return false;
+        }
+
+        pass.Status.FilesHash = files.Hash;
+        pass.Status.FilesRevision = files.Revision;
+        logger.SyncedFiles(sandboxId, files.Files.Count, files.Files.Sum(f => (long)f.Content.Length), files.Hash);
+        events.Normal(pass.Current, EventReasons.FilesSynced, $"Synced {files.Files.Count} files ({files.Hash})");
+        return true;
+    }
+
+    /// <summary>Next run: the earliest of TTL end, idle deadline and the next health check, capped by the resync.</summary>
+    private ReconcileResult Schedule(ReconcilePass pass, DateTimeOffset now)
+    {
+        var next = now + _options.HealthCheckInterval;
+        var status = pass.Status;
+        if (status.ExpiresAt is { } expires && SandboxSnapshot.ToOffset(expires) < next)
+        {
+            next = SandboxSnapshot.ToOffset(expires);
+        }
+
+        if (status.IdleDeadline is { } idle && SandboxSnapshot.ToOffset(idle) < next)
+        {
+            next = SandboxSnapshot.ToOffset(idle);
+        }
+
+        return ReconcileResult.After(Clamp(Min(next - now, _options.ResyncInterval)));
+    }
+
+    // ---- finalizer ----------------------------------------------------------------------------------------------
+
+    private async Task<V1Alpha1PreviewSandbox> EnsureFinalizerAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        var finalizers = resource.Metadata.Finalizers ?? [];
+        if (finalizers.Contains(GroupVersion.FinalizerName))
+        {
+            return resource;
+        }
+
+        var updated = await client.SetFinalizersAsync(resource, [.. finalizers, GroupVersion.FinalizerName], cancellationToken);
+        logger.AddedFinalizer();
+        return updated;
+    }
+
+    private async Task<ReconcileResult> FinalizeAsync(V1Alpha1PreviewSandbox resource, ISandboxProvider? provider, CancellationToken cancellationToken)
+    {
+        var finalizers = resource.Metadata.Finalizers ?? [];
+        if (!finalizers.Contains(GroupVersion.FinalizerName))
+        {
+            return ReconcileResult.Done();
+        }
+
+        if (provider is not null)
+        {
+            var ids = new HashSet<string>(StringComparer.Ordinal);
+            if (resource.Status?.SandboxId is { } current)
+            {
+                ids.Add(current);
+            }
+
+            try
+            {
+                foreach (var owned in await provider.ListAsync(resource.Metadata.Uid, cancellationToken))
+                {
+                    ids.Add(owned.Id);
+                }
+
+                foreach (var id in ids)
+                {
+                    await provider.DeleteAsync(id, cancellationToken);
+                    logger.DeletedSandbox(provider.Name, id, "PreviewSandbox deleted");
+                }
+            }
+            catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+            {
+                logger.DeleteFailed(provider.Name, string.Join(',', ids), ex.Message);
+                events.Warning(resource, EventReasons.ProviderError, $"Could not delete the remote sandbox yet: {ex.Message}");
+                return ReconcileResult.Failure(ex.Message, ex);
+            }
+
+            events.Normal(resource, EventReasons.Deleted, ids.Count == 0 ? "No remote sandbox to delete" : $"Deleted sandbox {string.Join(", ", ids)}");
+        }
+        else
+        {
+            logger.UnknownProvider(resource.Status?.Provider ?? resource.Spec.Provider ?? "(default)");
+        }
+
+        _observer.Deleted(resource);
+
+        // Removing the finalizer must not be cancelled half-way: the object would sit in finalizer limbo (KubeOps).
+        await client.SetFinalizersAsync(resource, [.. finalizers.Where(f => f != GroupVersion.FinalizerName)], CancellationToken.None);
+        logger.RemovedFinalizer();
+        return ReconcileResult.Done();
+    }
+
+    // ---- status -------------------------------------------------------------------------------------------------
+
+    private async Task PublishStatusAsync(ReconcilePass pass, CancellationToken cancellationToken)
+    {
+        if (!pass.StatusChanged)
+        {
+            return;
+        }
+
+        var updated = await client.PatchStatusAsync(pass.Current, pass.Status, cancellationToken);
+        pass.Published(updated);
+    }
+
+    private static SandboxStartRequest StartRequest(PreviewSandboxSpec spec) =>
+        new(string.IsNullOrWhiteSpace(spec.Command) ? null : spec.Command, spec.EffectivePort,
+            (spec.Env ?? []).Where(e => e.Name.Length > 0).GroupBy(e => e.Name, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.Last().Value ?? string.Empty, StringComparer.Ordinal));
+
+    private static TimeSpan Clamp(TimeSpan delay) => delay < MinRequeue ? MinRequeue : delay;
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>Mutable working state of one reconcile: the object, a copy of its status, and what was last published.</summary>
+    private sealed class ReconcilePass(V1Alpha1PreviewSandbox resource, ISandboxProvider? provider, string providerName, TimeProvider time)
+    {
+        private string _publishedJson = Serialize(resource.Status);
+
+        public V1Alpha1PreviewSandbox Current { get; private set; } = resource;
+
+        public PreviewSandboxStatus Status { get; private set; } = Clone(resource.Status) ?? new PreviewSandboxStatus { Provider = provider?.Name ?? providerName };
+
+        public long Generation => Current.Metadata.Generation ?? 0;
+
+        public string? Token { get; set; }
+
+        public bool IsReady => ConditionSet.Find(Status.Conditions, Conditions.Ready)?.Status == "True";
+
+        public bool StatusChanged => Serialize(Status) != _publishedJson;
+
+        public void SetPhase(string phase) => Status.Phase = phase;
+
+        public void SetConditions(bool ready, string reason, string message, bool progressing, string? degraded, bool? filesInSync = null)
+        {
+            var now = time.GetUtcNow();
+            var conditions = Status.Conditions ?? new List<k8s.Models.V1Condition>();
+            ConditionSet.Set(conditions, Conditions.Ready, ready, reason, message, Generation, now);
+            ConditionSet.Set(conditions, Conditions.Progressing, progressing, progressing ? reason : Reasons.AsExpected,
+                progressing ? message : "No change in progress", Generation, now);
+            ConditionSet.Set(conditions, Conditions.Degraded, degraded is not null, degraded is null ? Reasons.AsExpected : reason,
+                degraded ?? "No problems detected", Generation, now);
+            if (filesInSync is { } inSync)
+            {
+                ConditionSet.Set(conditions, FilesInSyncCondition, inSync, inSync ? "InSync" : "SyncPending",
+                    inSync ? $"Sandbox holds files {Status.FilesHash}" : "Sandbox files are behind the source", Generation, now);
+            }
+            else if (!ready)
+            {
+                conditions = [.. conditions.Where(c => c.Type != FilesInSyncCondition)];
+            }
+
+            Status.Conditions = ConditionSet.Ordered(conditions, ConditionOrder);
+        }
+
+        public void Published(V1Alpha1PreviewSandbox updated)
+        {
+            _publishedJson = Serialize(Status);
+            Current = updated;
+        }
+
+        private static string Serialize(PreviewSandboxStatus? status) => status is null ? "null" : KubernetesJson.Serialize(status);
+
+        private static PreviewSandboxStatus? Clone(PreviewSandboxStatus? status) =>
+            status is null ? null : KubernetesJson.Deserialize<PreviewSandboxStatus>(KubernetesJson.Serialize(status));
+    }
+
+    public const string FilesInSyncCondition = "FilesInSync";
+
+    private static readonly string[] ConditionOrder = [Conditions.Ready, Conditions.Progressing, Conditions.Degraded, FilesInSyncCondition];
+}

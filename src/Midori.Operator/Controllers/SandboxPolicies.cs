@@ -1,0 +1,250 @@
+using Midori.Operator.Api.V1Alpha1;
+
+namespace Midori.Operator.Controllers;
+
+/// <summary>What the reconciler should do next.</summary>
+public enum SandboxAction
+{
+    /// <summary>Nothing to change now; come back at <see cref="PolicyVerdict.NotBefore"/> or on the next event.</summary>
+    Wait,
+    /// <summary>Get a sandbox running (first start, resume, or finishing an interrupted creation).</summary>
+    Create,
+    /// <summary>Begin a recreation (replace, wake, or recover a lost sandbox): recorded, old sandbox removed, then Create.</summary>
+    Recreate,
+    /// <summary>Clear failure bookkeeping (the spec changed after Failed), then Create.</summary>
+    Restart,
+    /// <summary>Remove the sandbox and keep the resource as Expired.</summary>
+    Expire,
+    /// <summary>Remove the sandbox and keep the resource as Stopped.</summary>
+    Suspend,
+    /// <summary>Give up: phase Failed until the spec or the recreate annotation changes.</summary>
+    Fail,
+    /// <summary>Sandbox is healthy: sync files, refresh status, schedule the next deadline.</summary>
+    KeepRunning,
+}
+
+/// <summary>A decision with the reason (CamelCase, for conditions) and a human message.</summary>
+public sealed record PolicyVerdict(
+    SandboxAction Action,
+    string Reason,
+    string Message,
+    string? RecreationReason = null,
+    DateTimeOffset? NotBefore = null);
+
+public sealed record PolicySettings(int ProbeFailureThreshold, TimeSpan MaxBackoff);
+
+/// <summary>
+/// Pure decision chain (cert-manager policies.go): each check looks at the snapshot and either returns a verdict or
+/// passes. The first verdict wins. No IO, no clock other than <see cref="SandboxSnapshot.Now"/>.
+/// </summary>
+public static class SandboxPolicies
+{
+    private delegate PolicyVerdict? Policy(SandboxSnapshot s, PolicySettings settings);
+
+    private static readonly Policy[] Chain =
+    [
+        // The editor's Stop button (or GitOps) wins over everything else.
+        Suspended,
+        // Failed is sticky until someone changes the spec or asks for a recreate.
+        FailedIsSticky,
+        // A new value of the recreate annotation replaces the running sandbox.
+        ManualRecreate,
+        // Hard lifetime cap of one sandbox.
+        LifetimeExceeded,
+        // No activity within the idle timeout.
+        IdleExpired,
+        // Activity newer than the expiry wakes an expired preview.
+        WokenByActivity,
+        // Stopped and no longer suspended: start again.
+        Resumed,
+        // The provider lost the sandbox or its URL stopped answering while still wanted.
+        SandboxLost,
+        // No sandbox yet, or a creation was interrupted: (re)create, respecting backoff.
+        NotYetRunning,
+    ];
+
+    public static PolicyVerdict Evaluate(SandboxSnapshot snapshot, PolicySettings settings)
+    {
+        foreach (var policy in Chain)
+        {
+            if (policy(snapshot, settings) is { } verdict)
+            {
+                return verdict;
+            }
+        }
+
+        return new PolicyVerdict(SandboxAction.KeepRunning, PreviewSandboxConditions.Reasons.SandboxReady, "Sandbox is running");
+    }
+
+    /// <summary>
+    /// Delay before the next attempt after <paramref name="failedAttempts"/> consecutive failures: the first retry is
+    /// immediate, then cooldown × 2^(n−2), capped.
+    /// </summary>
+    public static TimeSpan Backoff(int failedAttempts, int cooldownSeconds, TimeSpan cap)
+    {
+        if (failedAttempts <= 1 || cooldownSeconds <= 0)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var seconds = cooldownSeconds * Math.Pow(2, Math.Min(failedAttempts - 2, 30));
+        return seconds >= cap.TotalSeconds ? cap : TimeSpan.FromSeconds(seconds);
+    }
+
+    private static PolicyVerdict? Suspended(SandboxSnapshot s, PolicySettings _)
+    {
+        if (!s.Spec.IsSuspended)
+        {
+            return null;
+        }
+
+        return s.Phase == Phases.Stopped && s.Status.SandboxId is null
+            ? new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.Suspended, "Preview is suspended")
+            : new PolicyVerdict(SandboxAction.Suspend, PreviewSandboxConditions.Reasons.Suspended, "Preview was suspended; sandbox removed");
+    }
+
+    private static PolicyVerdict? FailedIsSticky(SandboxSnapshot s, PolicySettings _)
+    {
+        if (s.Phase != Phases.Failed)
+        {
+            return null;
+        }
+
+        if (s.HasNewRecreateRequest)
+        {
+            return new PolicyVerdict(SandboxAction.Recreate, PreviewSandboxConditions.Reasons.Recreating,
+                "Recreate requested for a failed preview", RecreationReasons.Manual);
+        }
+
+        if (s.SpecChangedSinceObserved)
+        {
+            return new PolicyVerdict(SandboxAction.Restart, PreviewSandboxConditions.Reasons.Provisioning,
+                "Spec changed; retrying a failed preview");
+        }
+
+        return new PolicyVerdict(SandboxAction.Wait, ReadyReason(s) ?? PreviewSandboxConditions.Reasons.RecreateExhausted,
+            "Preview failed; change the spec or set the recreate annotation to retry");
+    }
+
+    private static PolicyVerdict? ManualRecreate(SandboxSnapshot s, PolicySettings _)
+    {
+        if (!s.HasNewRecreateRequest || !(s.HasSandbox || s.Phase == Phases.Expired))
+        {
+            return null;
+        }
+
+        return new PolicyVerdict(SandboxAction.Recreate, PreviewSandboxConditions.Reasons.Recreating,
+            $"Recreate requested ({s.RecreateRequest})", RecreationReasons.Manual);
+    }
+
+    private static PolicyVerdict? LifetimeExceeded(SandboxSnapshot s, PolicySettings _) =>
+        s.HasSandbox && s.ExpiresAt is { } end && s.Now >= end
+            ? new PolicyVerdict(SandboxAction.Expire, PreviewSandboxConditions.Reasons.TtlExpired,
+                $"Sandbox reached its TTL of {s.Spec.EffectiveTtlSeconds}s")
+            : null;
+
+    private static PolicyVerdict? IdleExpired(SandboxSnapshot s, PolicySettings _) =>
+        s.HasSandbox && s.IdleDeadline is { } deadline && s.Now >= deadline
+            ? new PolicyVerdict(SandboxAction.Expire, PreviewSandboxConditions.Reasons.IdleExpired,
+                $"No activity for {s.Spec.EffectiveIdleTimeoutSeconds}s")
+            : null;
+
+    private static PolicyVerdict? WokenByActivity(SandboxSnapshot s, PolicySettings _)
+    {
+        if (s.Phase != Phases.Expired)
+        {
+            return null;
+        }
+
+        var woken = s.LastActivity is { } activity && (s.EndedAt is not { } ended || activity > ended);
+        if (!woken)
+        {
+            return new PolicyVerdict(SandboxAction.Wait, ReadyReason(s) ?? PreviewSandboxConditions.Reasons.IdleExpired,
+                "Preview expired; new activity wakes it");
+        }
+
+        if (!s.Spec.EffectiveRecreate.IsEnabled)
+        {
+            return new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.RecreateDisabled,
+                "Preview expired and recreate is disabled");
+        }
+
+        var reason = ReadyReason(s) == PreviewSandboxConditions.Reasons.TtlExpired ? RecreationReasons.Expired : RecreationReasons.IdleWake;
+        return new PolicyVerdict(SandboxAction.Recreate, PreviewSandboxConditions.Reasons.Recreating,
+            "New activity after expiry; recreating the sandbox with the latest files", reason);
+    }
+
+    private static PolicyVerdict? Resumed(SandboxSnapshot s, PolicySettings _) =>
+        s.Phase == Phases.Stopped
+            ? new PolicyVerdict(SandboxAction.Create, PreviewSandboxConditions.Reasons.Provisioning, "Preview resumed")
+            : null;
+
+    private static PolicyVerdict? SandboxLost(SandboxSnapshot s, PolicySettings settings)
+    {
+        if (!s.HasSandbox)
+        {
+            return null;
+        }
+
+        var lost = s.Remote == RemoteObservation.Lost || s.ProbeFailures >= settings.ProbeFailureThreshold;
+        if (!lost)
+        {
+            return null;
+        }
+
+        var why = s.Remote == RemoteObservation.Lost
+            ? $"Sandbox {s.Status.SandboxId} is gone or stopped"
+            : $"Preview URL failed {s.ProbeFailures} health probes in a row";
+        var recreate = s.Spec.EffectiveRecreate;
+        if (!recreate.IsEnabled)
+        {
+            return new PolicyVerdict(SandboxAction.Fail, PreviewSandboxConditions.Reasons.SandboxLost, $"{why}; recreate is disabled");
+        }
+
+        // The loss itself is a failure; recreating after it is one more attempt.
+        var failures = (s.Status.FailedAttempts ?? 0) + 1;
+        if (failures > recreate.EffectiveMaxAttempts)
+        {
+            return Exhausted(failures, recreate.EffectiveMaxAttempts, why);
+        }
+
+        return new PolicyVerdict(SandboxAction.Recreate, PreviewSandboxConditions.Reasons.SandboxLost, $"{why}; recreating", RecreationReasons.Error);
+    }
+
+    private static PolicyVerdict? NotYetRunning(SandboxSnapshot s, PolicySettings settings)
+    {
+        if (s.HasSandbox)
+        {
+            return null;
+        }
+
+        var recreating = s.Phase == Phases.Recreating;
+        var message = recreating ? "Recreating the sandbox" : "Creating the sandbox";
+        var recreate = s.Spec.EffectiveRecreate;
+        var failures = s.Status.FailedAttempts ?? 0;
+        if (failures > recreate.EffectiveMaxAttempts)
+        {
+            return Exhausted(failures, recreate.EffectiveMaxAttempts, s.LastError ?? message);
+        }
+
+        if (failures > 0 && s.Status.LastFailureTime is { } lastFailure)
+        {
+            var notBefore = SandboxSnapshot.ToOffset(lastFailure) + Backoff(failures, recreate.EffectiveCooldownSeconds, settings.MaxBackoff);
+            if (s.Now < notBefore)
+            {
+                return new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.BackingOff,
+                    $"Retrying at {notBefore:O} after {failures} failed attempt(s): {s.LastError ?? message}", NotBefore: notBefore);
+            }
+        }
+
+        return new PolicyVerdict(SandboxAction.Create,
+            recreating ? PreviewSandboxConditions.Reasons.Recreating : PreviewSandboxConditions.Reasons.Provisioning, message);
+    }
+
+    private static PolicyVerdict Exhausted(int failures, int maxAttempts, string why) =>
+        new(SandboxAction.Fail, PreviewSandboxConditions.Reasons.RecreateExhausted,
+            $"Gave up after {failures} consecutive failures (recreate.maxAttempts={maxAttempts}); last: {why}");
+
+    private static string? ReadyReason(SandboxSnapshot s) =>
+        ConditionSet.Find(s.Status.Conditions, PreviewSandboxConditions.Ready)?.Reason;
+}

@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Providers;
+
+namespace Midori.Operator.Testing.Fakes;
+
+/// <summary>
+/// Instant in-memory provider: every call succeeds at once unless a fault is scripted. Enforces its own end time
+/// (from the TimeProvider) like a cloud sandbox, so expiry paths can be driven with FakeTimeProvider.Advance.
+/// </summary>
+public sealed class FakeSandboxProvider(TimeProvider time, string name = ProviderNames.Local) : ISandboxProvider
+{
+    private readonly ConcurrentDictionary<string, FakeSandbox> _sandboxes = new();
+    private readonly ConcurrentQueue<Exception> _createFaults = new();
+    private readonly ConcurrentQueue<Exception> _uploadFaults = new();
+    private readonly ConcurrentQueue<Exception> _startFaults = new();
+    private int _nextId;
+    private int _tokenVersion;
+
+    public string Name { get; } = name;
+
+    public int CreateCalls => _createCalls;
+    public int DeleteCalls => _deleteCalls;
+    public int UploadCalls => _uploadCalls;
+    public int ExtendCalls => _extendCalls;
+
+    private int _createCalls;
+    private int _deleteCalls;
+    private int _uploadCalls;
+    private int _extendCalls;
+
+    /// <summary>When set, GetAsync/ListAsync throw it (provider outage).</summary>
+    public Exception? OutageException { get; set; }
+
+    public IReadOnlyCollection<FakeSandbox> Sandboxes => [.. _sandboxes.Values];
+
+    public FakeSandbox? Find(string id) => _sandboxes.TryGetValue(id, out var s) ? s : null;
+
+    public void FailNextCreate(Exception? exception = null) => _createFaults.Enqueue(exception ?? Transient("create failed"));
+
+    public void FailNextUpload(Exception? exception = null) => _uploadFaults.Enqueue(exception ?? Transient("upload failed"));
+
+    public void FailNextStart(Exception? exception = null) => _startFaults.Enqueue(exception ?? Transient("start failed"));
+
+    /// <summary>The provider forgets the sandbox, as if it was reaped behind our back.</summary>
+    public void Vanish(string id) => _sandboxes.TryRemove(id, out _);
+
+    public void Stop(string id)
+    {
+        if (_sandboxes.TryGetValue(id, out var s))
+        {
+            s.State = SandboxState.Stopped;
+        }
+    }
+
+    public Task<SandboxInfo> CreateAsync(SandboxCreateRequest request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _createCalls);
+        if (_createFaults.TryDequeue(out var fault))
+        {
+            throw fault;
+        }
+
+        var now = time.GetUtcNow();
+        var sandbox = new FakeSandbox($"{Name}-{Interlocked.Increment(ref _nextId):D6}", request.OwnerUid, request, now, now + request.Ttl);
+        _sandboxes[sandbox.Id] = sandbox;
+        return Task.FromResult(sandbox.ToInfo(now));
+    }
+
+    public Task<SandboxInfo?> GetAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        if (OutageException is { } outage)
+        {
+            throw outage;
+        }
+
+        return Task.FromResult(_sandboxes.TryGetValue(sandboxId, out var s) ? s.ToInfo(time.GetUtcNow()) : null);
+    }
+
+    public Task<IReadOnlyList<SandboxInfo>> ListAsync(string? ownerUid, CancellationToken cancellationToken)
+    {
+        if (OutageException is { } outage)
+        {
+            throw outage;
+        }
+
+        var now = time.GetUtcNow();
+        IReadOnlyList<SandboxInfo> list = [.. _sandboxes.Values.Where(s => ownerUid is null || s.OwnerUid == ownerUid).Select(s => s.ToInfo(now))];
+        return Task.FromResult(list);
+    }
+
+    public Task UploadFilesAsync(string sandboxId, IReadOnlyList<SandboxFile> files, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _uploadCalls);
+        if (_uploadFaults.TryDequeue(out var fault))
+        {
+            throw fault;
+        }
+
+        var sandbox = Require(sandboxId);
+        foreach (var file in files)
+        {
+            sandbox.Files[file.Path] = file.Content;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StartAsync(string sandboxId, SandboxStartRequest request, CancellationToken cancellationToken)
+    {
+        if (_startFaults.TryDequeue(out var fault))
+        {
+            throw fault;
+        }
+
+        var sandbox = Require(sandboxId);
+        if (sandbox.StartRequest != request || sandbox.State != SandboxState.Running)
+        {
+            sandbox.StartRequest = request;
+            sandbox.State = SandboxState.Running;
+            sandbox.Starts++;
+            sandbox.Token = $"token-{Interlocked.Increment(ref _tokenVersion)}";
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<PreviewEndpoint> GetPreviewAsync(string sandboxId, int port, CancellationToken cancellationToken)
+    {
+        var sandbox = Require(sandboxId);
+        return Task.FromResult(new PreviewEndpoint(new Uri($"https://{port}-{sandboxId}.preview.test/"), sandbox.Token));
+    }
+
+    public Task<DateTimeOffset?> ExtendAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _extendCalls);
+        var sandbox = Require(sandboxId);
+        if (until > sandbox.EndAt)
+        {
+            sandbox.EndAt = until;
+        }
+
+        return Task.FromResult<DateTimeOffset?>(sandbox.EndAt);
+    }
+
+    public Task DeleteAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _deleteCalls);
+        _sandboxes.TryRemove(sandboxId, out _);
+        return Task.CompletedTask;
+    }
+
+    private FakeSandbox Require(string id) =>
+        _sandboxes.TryGetValue(id, out var s) ? s : throw new SandboxProviderException(Name, $"sandbox {id} not found", isTransient: false);
+
+    private SandboxProviderException Transient(string message) => new(Name, message, isTransient: true);
+}
+
+public sealed class FakeSandbox(string id, string ownerUid, SandboxCreateRequest request, DateTimeOffset createdAt, DateTimeOffset endAt)
+{
+    public string Id { get; } = id;
+    public string OwnerUid { get; } = ownerUid;
+    public SandboxCreateRequest Request { get; } = request;
+    public DateTimeOffset CreatedAt { get; } = createdAt;
+    public DateTimeOffset EndAt { get; set; } = endAt;
+    public SandboxState State { get; set; } = SandboxState.Pending;
+    public SandboxStartRequest? StartRequest { get; set; }
+    public string? Token { get; set; }
+    public int Starts { get; set; }
+    public ConcurrentDictionary<string, byte[]> Files { get; } = new(StringComparer.Ordinal);
+
+    public SandboxInfo ToInfo(DateTimeOffset now) =>
+        new(Id, OwnerUid, now >= EndAt ? SandboxState.Stopped : State, CreatedAt, EndAt, Request.Labels);
+}

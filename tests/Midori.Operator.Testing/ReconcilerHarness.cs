@@ -1,0 +1,109 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Controllers;
+using Midori.Operator.Options;
+using Midori.Operator.Providers;
+using Midori.Operator.Runtime;
+using Midori.Operator.Testing.Fakes;
+using MsOptions = Microsoft.Extensions.Options.Options;
+
+namespace Midori.Operator.Testing;
+
+/// <summary>A reconciler wired to fakes for every seam and a FakeTimeProvider: reconcile, advance time, assert.</summary>
+public sealed class ReconcilerHarness
+{
+    public static readonly DateTimeOffset T0 = new(2026, 11, 23, 10, 0, 0, TimeSpan.Zero);
+
+    public ReconcilerHarness(OperatorOptions? options = null)
+    {
+        Time = new FakeTimeProvider(T0);
+        Client = new InMemoryPreviewSandboxClient(Time);
+        Provider = new FakeSandboxProvider(Time);
+        Options = options ?? new OperatorOptions();
+        var registry = new StaticProviderRegistry(Provider, Options.DefaultProvider);
+        Reconciler = new PreviewSandboxReconciler(Client, registry, new SandboxSourceResolver(Client), Probe, Events, Time,
+            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, Observer);
+    }
+
+    public FakeTimeProvider Time { get; }
+
+    public InMemoryPreviewSandboxClient Client { get; }
+
+    public FakeSandboxProvider Provider { get; }
+
+    public FakePreviewProbe Probe { get; } = new();
+
+    public FakeEventRecorder Events { get; } = new();
+
+    public RecordingLifecycleObserver Observer { get; } = new();
+
+    public OperatorOptions Options { get; }
+
+    internal IReconciler Reconciler { get; }
+
+    public Task<ReconcileResult> ReconcileAsync(string name = "demo", string @namespace = "default") =>
+        Reconciler.ReconcileAsync(new ObjectKey(@namespace, name), CancellationToken.None);
+
+    public V1Alpha1PreviewSandbox Get(string name = "demo", string @namespace = "default") =>
+        Client.Peek(@namespace, name) ?? throw new InvalidOperationException($"{@namespace}/{name} does not exist");
+
+    public void Heartbeat(DateTimeOffset at, string name = "demo", string @namespace = "default") =>
+        Client.PatchAnnotationsAsync(@namespace, name,
+            new Dictionary<string, string?> { [GroupVersion.HeartbeatAnnotation] = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) },
+            CancellationToken.None).GetAwaiter().GetResult();
+
+    private sealed class StaticProviderRegistry(ISandboxProvider provider, string defaultProvider) : ISandboxProviderRegistry
+    {
+        public string DefaultProvider => defaultProvider;
+
+        public IReadOnlyCollection<ISandboxProvider> All => [provider];
+
+        public bool TryGet(string name, out ISandboxProvider found)
+        {
+            found = provider;
+            return string.Equals(name, provider.Name, StringComparison.OrdinalIgnoreCase);
+        }
+    }
+}
+
+/// <summary>Records lifecycle notifications for assertions and benchmark figures.</summary>
+public sealed class RecordingLifecycleObserver : ISandboxLifecycleObserver
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _log = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<TimeSpan> _expiryLateness = new();
+
+    public IReadOnlyList<string> Log => [.. _log];
+
+    public IReadOnlyList<TimeSpan> ExpiryLateness => [.. _expiryLateness];
+
+    public int ReadyCount => _log.Count(l => l.StartsWith("ready", StringComparison.Ordinal));
+
+    public event Action<V1Alpha1PreviewSandbox>? BecameReady;
+
+    public event Action<V1Alpha1PreviewSandbox, TimeSpan>? ExpiredAfter;
+
+    public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating) => _log.Enqueue($"provisioning {resource} recreating={recreating}");
+
+    public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed)
+    {
+        _log.Enqueue($"ready {resource} {status.SandboxId} recreated={recreated}");
+        BecameReady?.Invoke(resource);
+    }
+
+    public void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId) => _log.Enqueue($"recreation-started {resource} {reason} {oldSandboxId}");
+
+    public void RecreationCompleted(V1Alpha1PreviewSandbox resource, RecreationRecord record, bool success, string? error, TimeSpan elapsed) =>
+        _log.Enqueue($"recreation-completed {resource} {record.Reason} success={success}");
+
+    public void Expired(V1Alpha1PreviewSandbox resource, string reason, TimeSpan lateness)
+    {
+        _log.Enqueue($"expired {resource} {reason}");
+        _expiryLateness.Enqueue(lateness);
+        ExpiredAfter?.Invoke(resource, lateness);
+    }
+
+    public void Ended(V1Alpha1PreviewSandbox resource, string phase, string reason) => _log.Enqueue($"ended {resource} {phase} {reason}");
+
+    public void Deleted(V1Alpha1PreviewSandbox resource) => _log.Enqueue($"deleted {resource}");
+}
