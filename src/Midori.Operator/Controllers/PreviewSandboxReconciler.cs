@@ -279,12 +279,12 @@ internal sealed class PreviewSandboxReconciler(
             sandboxId = info.Id;
             await provider.UploadFilesAsync(sandboxId, files.Files, cancellationToken);
             await provider.StartAsync(sandboxId, StartRequest(resource.Spec), cancellationToken);
-            var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort, cancellationToken);
+            var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort(), cancellationToken);
             var secretName = TokenSecretName(resource.Metadata.Name);
             await client.ApplyTokenSecretAsync(resource, secretName, TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
 
             var now = time.GetUtcNow();
-            var ttlEnd = now.AddSeconds(resource.Spec.EffectiveTtlSeconds);
+            var ttlEnd = now.AddSeconds(resource.Spec.EffectiveTtlSeconds());
             var refreshed = await provider.GetAsync(sandboxId, cancellationToken);
             var providerEnd = refreshed?.EndAt ?? info.EndAt;
             var activity = snapshot.LastActivity is { } a && a > now ? a : now;
@@ -295,7 +295,7 @@ internal sealed class PreviewSandboxReconciler(
             status.StartedAt = now.UtcDateTime;
             status.ExpiresAt = (providerEnd is { } end && end < ttlEnd ? end : ttlEnd).UtcDateTime;
             status.LastActivityTime = activity.UtcDateTime;
-            status.IdleDeadline = activity.AddSeconds(resource.Spec.EffectiveIdleTimeoutSeconds).UtcDateTime;
+            status.IdleDeadline = activity.AddSeconds(resource.Spec.EffectiveIdleTimeoutSeconds()).UtcDateTime;
             status.EndedAt = null;
             status.ProbeFailures = null;
             status.FilesHash = files.Hash;
@@ -343,7 +343,7 @@ internal sealed class PreviewSandboxReconciler(
 
             pass.SetConditions(ready: false, Reasons.ProviderError, message, progressing: true, degraded: message);
             pass.Status.ObservedGeneration = pass.Generation;
-            var retryIn = SandboxPolicies.Backoff(status.FailedAttempts.Value, resource.Spec.EffectiveRecreate.EffectiveCooldownSeconds, _options.MaxBackoff);
+            var retryIn = SandboxPolicies.Backoff(status.FailedAttempts.Value, resource.Spec.EffectiveRecreate().EffectiveCooldownSeconds(), _options.MaxBackoff);
             return ReconcileResult.After(Clamp(retryIn < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryIn));
         }
     }
@@ -380,7 +380,7 @@ internal sealed class PreviewSandboxReconciler(
         };
         return await provider.CreateAsync(
             new SandboxCreateRequest(uid, resource.Metadata.NamespaceProperty, resource.Metadata.Name, spec.ProjectId, spec.Template,
-                spec.EffectivePort, TimeSpan.FromSeconds(spec.EffectiveTtlSeconds), TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds), labels),
+                spec.EffectivePort(), TimeSpan.FromSeconds(spec.EffectiveTtlSeconds()), TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds()), labels),
             cancellationToken);
     }
 
@@ -489,7 +489,7 @@ internal sealed class PreviewSandboxReconciler(
             try
             {
                 await provider.StartAsync(sandboxId, StartRequest(resource.Spec), cancellationToken);
-                var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort, cancellationToken);
+                var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort(), cancellationToken);
                 status.PreviewUrl = endpoint.Url.ToString();
                 await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
                 pass.Token = endpoint.Token;
@@ -512,7 +512,7 @@ internal sealed class PreviewSandboxReconciler(
         }
 
         // Stable again: forget earlier failures so a later loss starts the backoff afresh.
-        var stableAfter = TimeSpan.FromSeconds(Math.Max(resource.Spec.EffectiveRecreate.EffectiveCooldownSeconds, _options.HealthCheckInterval.TotalSeconds));
+        var stableAfter = TimeSpan.FromSeconds(Math.Max(resource.Spec.EffectiveRecreate().EffectiveCooldownSeconds(), _options.HealthCheckInterval.TotalSeconds));
         if (status.FailedAttempts is > 0 && snapshot.ProbeHealthy == true && snapshot.StartedAt is { } started && snapshot.Now - started >= stableAfter)
         {
             status.FailedAttempts = null;
@@ -661,7 +661,7 @@ internal sealed class PreviewSandboxReconciler(
     }
 
     private static SandboxStartRequest StartRequest(PreviewSandboxSpec spec) =>
-        new(string.IsNullOrWhiteSpace(spec.Command) ? null : spec.Command, spec.EffectivePort,
+        new(string.IsNullOrWhiteSpace(spec.Command) ? null : spec.Command, spec.EffectivePort(),
             (spec.Env ?? []).Where(e => e.Name.Length > 0).GroupBy(e => e.Name, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => g.Last().Value ?? string.Empty, StringComparer.Ordinal));
 

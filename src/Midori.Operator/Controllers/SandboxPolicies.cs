@@ -93,7 +93,7 @@ public static class SandboxPolicies
 
     private static PolicyVerdict? Suspended(SandboxSnapshot s, PolicySettings _)
     {
-        if (!s.Spec.IsSuspended)
+        if (!s.Spec.IsSuspended())
         {
             return null;
         }
@@ -140,13 +140,13 @@ public static class SandboxPolicies
     private static PolicyVerdict? LifetimeExceeded(SandboxSnapshot s, PolicySettings _) =>
         s.HasSandbox && s.ExpiresAt is { } end && s.Now >= end
             ? new PolicyVerdict(SandboxAction.Expire, PreviewSandboxConditions.Reasons.TtlExpired,
-                $"Sandbox reached its TTL of {s.Spec.EffectiveTtlSeconds}s")
+                $"Sandbox reached its TTL of {s.Spec.EffectiveTtlSeconds()}s")
             : null;
 
     private static PolicyVerdict? IdleExpired(SandboxSnapshot s, PolicySettings _) =>
         s.HasSandbox && s.IdleDeadline is { } deadline && s.Now >= deadline
             ? new PolicyVerdict(SandboxAction.Expire, PreviewSandboxConditions.Reasons.IdleExpired,
-                $"No activity for {s.Spec.EffectiveIdleTimeoutSeconds}s")
+                $"No activity for {s.Spec.EffectiveIdleTimeoutSeconds()}s")
             : null;
 
     private static PolicyVerdict? WokenByActivity(SandboxSnapshot s, PolicySettings _)
@@ -163,7 +163,7 @@ public static class SandboxPolicies
                 "Preview expired; new activity wakes it");
         }
 
-        if (!s.Spec.EffectiveRecreate.IsEnabled)
+        if (!s.Spec.EffectiveRecreate().IsEnabled())
         {
             return new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.RecreateDisabled,
                 "Preview expired and recreate is disabled");
@@ -195,17 +195,17 @@ public static class SandboxPolicies
         var why = s.Remote == RemoteObservation.Lost
             ? $"Sandbox {s.Status.SandboxId} is gone or stopped"
             : $"Preview URL failed {s.ProbeFailures} health probes in a row";
-        var recreate = s.Spec.EffectiveRecreate;
-        if (!recreate.IsEnabled)
+        var recreate = s.Spec.EffectiveRecreate();
+        if (!recreate.IsEnabled())
         {
             return new PolicyVerdict(SandboxAction.Fail, PreviewSandboxConditions.Reasons.SandboxLost, $"{why}; recreate is disabled");
         }
 
         // The loss itself is a failure; recreating after it is one more attempt.
         var failures = (s.Status.FailedAttempts ?? 0) + 1;
-        if (failures > recreate.EffectiveMaxAttempts)
+        if (failures > recreate.EffectiveMaxAttempts())
         {
-            return Exhausted(failures, recreate.EffectiveMaxAttempts, why);
+            return Exhausted(failures, recreate.EffectiveMaxAttempts(), why);
         }
 
         return new PolicyVerdict(SandboxAction.Recreate, PreviewSandboxConditions.Reasons.SandboxLost, $"{why}; recreating", RecreationReasons.Error);
@@ -220,16 +220,16 @@ public static class SandboxPolicies
 
         var recreating = s.Phase == Phases.Recreating;
         var message = recreating ? "Recreating the sandbox" : "Creating the sandbox";
-        var recreate = s.Spec.EffectiveRecreate;
+        var recreate = s.Spec.EffectiveRecreate();
         var failures = s.Status.FailedAttempts ?? 0;
-        if (failures > recreate.EffectiveMaxAttempts)
+        if (failures > recreate.EffectiveMaxAttempts())
         {
-            return Exhausted(failures, recreate.EffectiveMaxAttempts, s.LastError ?? message);
+            return Exhausted(failures, recreate.EffectiveMaxAttempts(), s.LastError ?? message);
         }
 
         if (failures > 0 && s.Status.LastFailureTime is { } lastFailure)
         {
-            var notBefore = SandboxSnapshot.ToOffset(lastFailure) + Backoff(failures, recreate.EffectiveCooldownSeconds, settings.MaxBackoff);
+            var notBefore = SandboxSnapshot.ToOffset(lastFailure) + Backoff(failures, recreate.EffectiveCooldownSeconds(), settings.MaxBackoff);
             if (s.Now < notBefore)
             {
                 return new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.BackingOff,

@@ -48,11 +48,11 @@ public sealed record SandboxSnapshot(
 
     public DateTimeOffset? StartedAt => Status.StartedAt is { } t ? ToOffset(t) : null;
 
-    public DateTimeOffset? ExpiresAt => StartedAt?.AddSeconds(Spec.EffectiveTtlSeconds) is { } ttlEnd
+    public DateTimeOffset? ExpiresAt => StartedAt?.AddSeconds(Spec.EffectiveTtlSeconds()) is { } ttlEnd
         ? (Status.ExpiresAt is { } reported && ToOffset(reported) < ttlEnd ? ToOffset(reported) : ttlEnd)
         : null;
 
-    public DateTimeOffset? IdleDeadline => LastActivity?.AddSeconds(Spec.EffectiveIdleTimeoutSeconds);
+    public DateTimeOffset? IdleDeadline => LastActivity?.AddSeconds(Spec.EffectiveIdleTimeoutSeconds());
 
     public DateTimeOffset? EndedAt => Status.EndedAt is { } t ? ToOffset(t) : null;
 

@@ -51,12 +51,13 @@ public sealed class PreviewSandboxSpec
     [JsonPropertyName("suspend")]
     public bool? Suspend { get; set; }
 
-    // Effective values: the CRD defaults these, but objects built in code or by older servers may omit them.
-    [JsonIgnore] public int EffectiveTtlSeconds => TtlSeconds ?? DefaultTtlSeconds;
-    [JsonIgnore] public int EffectiveIdleTimeoutSeconds => IdleTimeoutSeconds ?? DefaultIdleTimeoutSeconds;
-    [JsonIgnore] public int EffectivePort => Port ?? DefaultPort;
-    [JsonIgnore] public bool IsSuspended => Suspend == true;
-    [JsonIgnore] public PreviewSandboxRecreatePolicy EffectiveRecreate => Recreate ?? new PreviewSandboxRecreatePolicy();
+    // Effective values (methods, so no serializer mistakes them for fields): the CRD defaults these, but objects
+    // built in code or stored before a default existed may omit them.
+    public int EffectiveTtlSeconds() => TtlSeconds ?? DefaultTtlSeconds;
+    public int EffectiveIdleTimeoutSeconds() => IdleTimeoutSeconds ?? DefaultIdleTimeoutSeconds;
+    public int EffectivePort() => Port ?? DefaultPort;
+    public bool IsSuspended() => Suspend == true;
+    public PreviewSandboxRecreatePolicy EffectiveRecreate() => Recreate ?? new PreviewSandboxRecreatePolicy();
 }
 
 public sealed class PreviewSandboxSource
@@ -128,7 +129,7 @@ public sealed class PreviewSandboxRecreatePolicy
     [JsonPropertyName("cooldownSeconds")]
     public int? CooldownSeconds { get; set; }
 
-    [JsonIgnore] public bool IsEnabled => Enabled ?? true;
-    [JsonIgnore] public int EffectiveMaxAttempts => MaxAttempts ?? DefaultMaxAttempts;
-    [JsonIgnore] public int EffectiveCooldownSeconds => CooldownSeconds ?? DefaultCooldownSeconds;
+    public bool IsEnabled() => Enabled ?? true;
+    public int EffectiveMaxAttempts() => MaxAttempts ?? DefaultMaxAttempts;
+    public int EffectiveCooldownSeconds() => CooldownSeconds ?? DefaultCooldownSeconds;
 }
