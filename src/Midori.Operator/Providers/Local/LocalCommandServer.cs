@@ -53,6 +53,9 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
 
     public int? UnexpectedExitCode { get; private set; }
 
+    /// <summary>Pid of the shell (after <c>exec</c>: of the dev server); with setsid also its process-group id.</summary>
+    public int ProcessId { get; private set; }
+
     /// <summary>Raised once when the process ends without being asked to (argument: exit code).</summary>
     public event Action<int>? ExitedUnexpectedly;
 
@@ -68,7 +71,10 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
         TimeProvider timeProvider,
         CancellationToken cancellationToken)
     {
-        var port = AllocatePort(bindAddress);
+        // behind the token gate the dev server itself must not be reachable from outside: loopback only
+        var listenAddress = requiredToken is null ? bindAddress
+            : bindAddress.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
+        var port = AllocatePort(listenAddress);
         var startInfo = new ProcessStartInfo
         {
             FileName = SetsidPath ?? "/bin/sh",
@@ -100,7 +106,7 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
         }
 
         startInfo.Environment["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        startInfo.Environment["HOST"] = bindAddress.ToString();
+        startInfo.Environment["HOST"] = listenAddress.ToString();
 
         var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
         try
@@ -116,15 +122,15 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
             throw new SandboxProviderException(LocalSandboxProvider.ProviderName, $"Could not run the dev-server command: {ex.Message}", isTransient: false, ex);
         }
 
-        var server = new LocalCommandServer(process, SetsidPath is not null, port, timeProvider, gracePeriod);
+        var server = new LocalCommandServer(process, SetsidPath is not null, port, timeProvider, gracePeriod) { ProcessId = process.Id };
         process.Exited += (_, _) => server.OnExited();
         try
         {
-            await server.WaitUntilListeningAsync(new IPEndPoint(LoopbackFor(bindAddress), port), logFile, startupTimeout, cancellationToken).ConfigureAwait(false);
+            await server.WaitUntilListeningAsync(new IPEndPoint(LoopbackFor(listenAddress), port), logFile, startupTimeout, cancellationToken).ConfigureAwait(false);
             if (requiredToken is not null)
             {
                 server._gate = await LocalHttpFront.StartForwarderAsync(
-                    new IPEndPoint(LoopbackFor(bindAddress), port), bindAddress, requiredToken, cancellationToken).ConfigureAwait(false);
+                    new IPEndPoint(listenAddress, port), bindAddress, requiredToken, cancellationToken).ConfigureAwait(false);
                 server.Port = server._gate.Port;
             }
         }
@@ -301,6 +307,38 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
     }
 
     // DllImport rather than LibraryImport: the signature is blittable, and LibraryImport would need AllowUnsafeBlocks
+    /// <summary>
+    /// Kills a dev server left behind by an operator that crashed (setsid keeps it alive): only when
+    /// <c>/proc/{pid}</c> still leads its own process group and runs in <paramref name="projectDirectory"/>, so a
+    /// reused pid is never hit. Returns true when something was killed.
+    /// </summary>
+    internal static bool KillOrphan(int pid, string projectDirectory)
+    {
+        if (pid <= 1)
+        {
+            return false;
+        }
+
+        try
+        {
+            var cwd = new DirectoryInfo($"/proc/{pid}/cwd").LinkTarget;
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var sameDirectory = cwd is not null
+                && Path.TrimEndingDirectorySeparator(cwd) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(projectDirectory));
+            if (!sameDirectory || fields.Length < 3 || fields[2] != pid.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                return false;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false; // gone, or not ours to inspect
+        }
+
+        return Kill(-pid, SigKill) == 0;
+    }
+
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int Kill(int pid, int signal);

@@ -58,4 +58,8 @@ internal static partial class LocalSandboxLog
     [LoggerMessage(EventId = 3113, Level = LogLevel.Debug,
         Message = "Stopped local Sandbox {SandboxId}")]
     public static partial void Stopped(this ILogger logger, string sandboxId);
+
+    [LoggerMessage(EventId = 3114, Level = LogLevel.Warning,
+        Message = "Killed orphaned dev server {Pid} of local Sandbox {SandboxId} left by an earlier operator instance")]
+    public static partial void KilledOrphan(this ILogger logger, string sandboxId, int pid);
 }

@@ -19,6 +19,9 @@ internal sealed record LocalSandboxMetadata
     public required DateTimeOffset EndAt { get; init; }
     public DateTimeOffset? LastStartedAt { get; init; }
 
+    /// <summary>Process-group leader of a running dev-server command, so a restarted operator can reap an orphan.</summary>
+    public int? ServerPid { get; init; }
+
     public static LocalSandboxMetadata? Read(string path) =>
         JsonSerializer.Deserialize(File.ReadAllBytes(path), LocalSandboxJsonContext.Default.LocalSandboxMetadata);
 

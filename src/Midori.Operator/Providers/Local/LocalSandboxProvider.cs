@@ -225,7 +225,11 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
             sandbox.StartRequest = request;
             sandbox.Token = token;
             sandbox.State = SandboxState.Running;
-            TryPersist(sandbox, metadata with { LastStartedAt = _timeProvider.GetUtcNow() });
+            TryPersist(sandbox, metadata with
+            {
+                LastStartedAt = _timeProvider.GetUtcNow(),
+                ServerPid = (server as LocalCommandServer)?.ProcessId,
+            });
             _logger.Started(sandbox.Id, server.Mode, server.Port, request.Port, (long)_timeProvider.GetElapsedTime(started).TotalMilliseconds);
         }
         finally
@@ -410,6 +414,12 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
             return;
         }
 
+        if (sandbox.Metadata.ServerPid is not null && !sandbox.Deleted)
+        {
+            sandbox.Metadata = sandbox.Metadata with { ServerPid = null };
+            TryWriteMetadata(sandbox);
+        }
+
         try
         {
             await server.StopAsync(cancellationToken).ConfigureAwait(false);
@@ -568,6 +578,18 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
             }
 
             var sandbox = new LocalSandbox(metadata, directory, SandboxState.Stopped);
+            if (metadata.ServerPid is { } pid)
+            {
+                // a crashed operator left its dev server running (own session via setsid): reap it so Stopped is true
+                if (LocalCommandServer.KillOrphan(pid, sandbox.ProjectDirectory))
+                {
+                    _logger.KilledOrphan(metadata.Id, pid);
+                }
+
+                sandbox.Metadata = metadata with { ServerPid = null };
+                TryWriteMetadata(sandbox);
+            }
+
             ArmEndTimer(sandbox);
             return sandbox;
         }
@@ -625,6 +647,19 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new SandboxProviderException(ProviderName, $"Could not update metadata of local sandbox '{sandbox.Id}': {ex.Message}", isTransient: true, ex);
+        }
+    }
+
+    /// <summary>Best effort: a stale pid in sandbox.json is re-checked against /proc before anything is killed.</summary>
+    private static void TryWriteMetadata(LocalSandbox sandbox)
+    {
+        try
+        {
+            sandbox.Metadata.Write(sandbox.MetadataFile, sandbox.TempDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // keep going; the in-memory metadata is current
         }
     }
 

@@ -168,4 +168,49 @@ public sealed class LocalSandboxCommandTests
         // assert
         Assert.True(await LocalProviderHarness.EventuallyAsync(() => Task.FromResult(LocalProviderHarness.ProcessIsGone(pid))));
     }
+
+    [Fact]
+    public async Task NewInstance_AfterCrashWithRunningCommand_KillsOrphanAndReportsStopped()
+    {
+        // arrange
+        await using var harness = new LocalProviderHarness(TimeProvider.System);
+        using var cts = LocalProviderHarness.Cancel();
+        var pidFile = Path.Combine(harness.Root, "pid");
+        var info = await harness.Provider.CreateAsync(LocalProviderHarness.CreateRequest(), cts.Token);
+        await harness.Provider.StartAsync(
+            info.Id,
+            new SandboxStartRequest("echo $$ > \"$PID_FILE\"; " + PythonServer, 3000, new Dictionary<string, string> { ["PID_FILE"] = pidFile }),
+            cts.Token);
+        var pid = int.Parse((await File.ReadAllTextAsync(pidFile, cts.Token)).Trim(), CultureInfo.InvariantCulture);
+
+        // act: the first instance is never disposed, as if the operator crashed
+        var restarted = harness.NewProvider();
+        var loaded = await restarted.GetAsync(info.Id, cts.Token);
+
+        // assert
+        Assert.Equal(SandboxState.Stopped, loaded!.State);
+        Assert.True(await LocalProviderHarness.EventuallyAsync(() => Task.FromResult(LocalProviderHarness.ProcessIsGone(pid))));
+    }
+
+    [Fact]
+    public async Task RequireToken_CommandMode_DevServerListensOnLoopbackOnly()
+    {
+        // arrange
+        await using var harness = new LocalProviderHarness(TimeProvider.System, o => o.RequireToken = true);
+        using var cts = LocalProviderHarness.Cancel();
+        var envFile = Path.Combine(harness.Root, "env");
+        var info = await harness.Provider.CreateAsync(LocalProviderHarness.CreateRequest(), cts.Token);
+
+        // act
+        await harness.Provider.StartAsync(
+            info.Id,
+            new SandboxStartRequest("echo \"$HOST $PORT\" > \"$ENV_FILE\"; " + PythonServer, 3000, new Dictionary<string, string> { ["ENV_FILE"] = envFile }),
+            cts.Token);
+        var preview = await harness.Provider.GetPreviewAsync(info.Id, 3000, cts.Token);
+        var env = (await File.ReadAllTextAsync(envFile, cts.Token)).Trim().Split(' ');
+
+        // assert
+        Assert.Equal("127.0.0.1", env[0]);
+        Assert.NotEqual(preview.Url.Port.ToString(CultureInfo.InvariantCulture), env[1]);
+    }
 }
