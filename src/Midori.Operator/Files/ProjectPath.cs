@@ -50,7 +50,8 @@ public static class ProjectPath
             return false;
         }
 
-        if (path.StartsWith('/') || (path.Length >= 2 && path[1] == ':' && char.IsAsciiLetter(path[0])))
+        // '~' would mean "home" to any shell that later sees the path; drive letters mean "absolute" elsewhere.
+        if (path.StartsWith('/') || path.StartsWith('~') || (path.Length >= 2 && path[1] == ':' && char.IsAsciiLetter(path[0])))
         {
             error = "path must be relative to the project root";
             return false;
