@@ -26,6 +26,7 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
     private CancellationTokenSource? _termCts;
     private Task? _loop;
     private volatile bool _isLeader;
+    private int _disposed;
 
     public LeaderElectionService(
         IServiceProvider services,
@@ -81,9 +82,14 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
 
     public void Dispose()
     {
+        // Registered under several service types, so the container may dispose it more than once.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _stopping.Cancel();
         _stopping.Dispose();
-        _termCts?.Dispose();
     }
 
     private async Task RunElectionLoopAsync(CancellationToken stoppingToken)
