@@ -1,0 +1,49 @@
+namespace Midori.Operator.Diagnostics;
+
+/// <summary>
+/// Central registry of log event ids (Npgsql's <c>NpgsqlEventId</c> style). Each area owns a range so ids stay
+/// unique across the assembly: 1000–1999 runtime (queue, informer, workers, leadership, events, API client).
+/// Other areas take their own thousand (e.g. 2000–2999 reconciler, 3000–3999 providers, 4000–4999 HTTP API).
+/// </summary>
+internal static class LogEventIds
+{
+    // 1000–1099: informer (list + watch)
+    public const int InformerStarted = 1000;
+    public const int InformerStopped = 1001;
+    public const int InformerListed = 1002;
+    public const int InformerWatchStarted = 1003;
+    public const int InformerWatchClosed = 1004;
+    public const int InformerResourceVersionExpired = 1005;
+    public const int InformerWatchFailed = 1006;
+    public const int InformerEventSkipped = 1007;
+    public const int InformerEventEnqueued = 1008;
+    public const int InformerEventFailed = 1009;
+    public const int InformerShortWatch = 1010;
+
+    // 1100–1199: workers
+    public const int WorkersStarted = 1100;
+    public const int WorkersStopped = 1101;
+    public const int ReconcileSucceeded = 1102;
+    public const int ReconcileFailed = 1103;
+    public const int ReconcileThrew = 1104;
+    public const int ReconcileConflict = 1105;
+    public const int ReconcileCancelled = 1106;
+
+    // 1200–1299: leadership and runtime host
+    public const int LeadershipDisabled = 1200;
+    public const int LeadershipAcquired = 1201;
+    public const int LeadershipLost = 1202;
+    public const int LeaderObserved = 1203;
+    public const int LeaderElectionFailed = 1204;
+    public const int RuntimeTermStarted = 1210;
+    public const int RuntimeTermStopped = 1211;
+    public const int RuntimeDrainTimedOut = 1212;
+    public const int RuntimeComponentFailed = 1213;
+
+    // 1300–1399: event recorder
+    public const int EventDropped = 1300;
+    public const int EventSendFailed = 1301;
+
+    // 1400–1499: API client
+    public const int WatchStreamError = 1400;
+}

@@ -1,0 +1,190 @@
+using k8s;
+using k8s.LeaderElection;
+using k8s.LeaderElection.ResourceLock;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Diagnostics;
+using Midori.Operator.Options;
+
+namespace Midori.Operator.Runtime;
+
+/// <summary>
+/// <see cref="ILeadership"/> backed by a coordination.k8s.io Lease (KubeOps LeaderElectionBackgroundService shape).
+/// Disabled: this instance is leader from <see cref="StartAsync"/> until <see cref="StopAsync"/>. Enabled: loops
+/// <see cref="LeaderElector.RunUntilLeadershipLostAsync"/> on a background task. <see cref="LeaderElector"/> uses the
+/// wall clock internally; that stays behind this seam, and nothing else in the runtime depends on it.
+/// </summary>
+public sealed class LeaderElectionService : ILeadership, IHostedService, IDisposable
+{
+    private readonly IServiceProvider _services;
+    private readonly LeaderElectionOptions _options;
+    private readonly OperatorIdentity _identity;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger<LeaderElectionService> _logger;
+    private readonly RetryBackoff _backoff = RetryBackoff.ForWatch();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _lock = new();
+    private CancellationTokenSource? _termCts;
+    private Task? _loop;
+    private volatile bool _isLeader;
+    private int _disposed;
+
+    public LeaderElectionService(
+        IServiceProvider services,
+        IOptions<LeaderElectionOptions> options,
+        OperatorIdentity identity,
+        TimeProvider timeProvider,
+        ILogger<LeaderElectionService> logger)
+    {
+        _services = services;
+        _options = options.Value;
+        _identity = identity;
+        _timeProvider = timeProvider;
+        _logger = logger;
+    }
+
+    public event Action<CancellationToken>? StartedLeading;
+
+    public event Action? StoppedLeading;
+
+    public bool IsLeader => _isLeader;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.Enabled)
+        {
+            _logger.LeadershipDisabled(_identity.Name);
+            BecomeLeader();
+            return Task.CompletedTask;
+        }
+
+        // Host startup waits for StartAsync (dotnet/runtime#36063): run the election loop on its own task.
+        _loop = Task.Run(() => RunElectionLoopAsync(_stopping.Token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Host shutdown timeout: give up waiting for the elector.
+            }
+        }
+
+        LoseLeadership();
+    }
+
+    public void Dispose()
+    {
+        // Registered under several service types, so the container may dispose it more than once.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
+    private async Task RunElectionLoopAsync(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var kubernetes = _services.GetRequiredService<IKubernetes>();
+                var config = new LeaderElectionConfig(new LeaseLock(kubernetes, _identity.Namespace, _options.LeaseName, _identity.Name))
+                {
+                    LeaseDuration = _options.LeaseDuration,
+                    RenewDeadline = _options.RenewDeadline,
+                    RetryPeriod = _options.RetryPeriod,
+                };
+                using var elector = new LeaderElector(config);
+                elector.OnStartedLeading += () =>
+                {
+                    _logger.LeadershipAcquired(_identity.Namespace, _options.LeaseName, _identity.Name);
+                    BecomeLeader();
+                };
+                elector.OnStoppedLeading += () =>
+                {
+                    if (_isLeader)
+                    {
+                        _logger.LeadershipLost(_identity.Namespace, _options.LeaseName, _identity.Name);
+                    }
+
+                    LoseLeadership();
+                };
+                elector.OnNewLeader += leader => _logger.LeaderObserved(leader, _identity.Namespace, _options.LeaseName);
+                await elector.RunUntilLeadershipLostAsync(stoppingToken).ConfigureAwait(false);
+                failures = 0;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                failures++;
+                _logger.LeaderElectionFailed(ex, _identity.Namespace, _options.LeaseName, _backoff.Compute(failures));
+            }
+            finally
+            {
+                LoseLeadership();
+            }
+
+            try
+            {
+                var delay = failures > 0 ? _backoff.Compute(failures) : _options.RetryPeriod;
+                await Task.Delay(delay, _timeProvider, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private void BecomeLeader()
+    {
+        CancellationToken token;
+        lock (_lock)
+        {
+            if (_isLeader)
+            {
+                return;
+            }
+
+            _termCts?.Dispose();
+            _termCts = new CancellationTokenSource();
+            token = _termCts.Token;
+            _isLeader = true;
+        }
+
+        StartedLeading?.Invoke(token);
+    }
+
+    private void LoseLeadership()
+    {
+        CancellationTokenSource? term;
+        lock (_lock)
+        {
+            if (!_isLeader)
+            {
+                return;
+            }
+
+            _isLeader = false;
+            term = _termCts;
+        }
+
+        term?.Cancel();
+        StoppedLeading?.Invoke();
+    }
+}

@@ -1,0 +1,201 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Diagnostics;
+using Midori.Operator.Kubernetes;
+using Midori.Operator.Options;
+
+namespace Midori.Operator.Runtime;
+
+/// <summary>
+/// <see cref="OperatorOptions.Workers"/> loops that take keys from the <see cref="ReconcileQueue"/> (which guarantees
+/// one key is never reconciled twice at once), resolve a scoped <see cref="IReconciler"/> per run in a new
+/// <see cref="AsyncServiceScope"/>, and schedule the next run from the result:
+/// <list type="bullet">
+/// <item>success with <c>RequeueAfter</c> → that delay (≤ 0 clamped to <see cref="OperatorOptions.ConflictRequeueDelay"/>, capped at the resync interval);</item>
+/// <item>success without → <see cref="OperatorOptions.ResyncInterval"/>; success resets the key's failure count;</item>
+/// <item>failure → <c>RequeueAfter</c> if given, else per-key exponential backoff;</item>
+/// <item><see cref="KubernetesConflictException"/> → <see cref="OperatorOptions.ConflictRequeueDelay"/>; any other exception → logged + backoff.</item>
+/// </list>
+/// </summary>
+public sealed class ReconcileWorkers
+{
+    private readonly ReconcileQueue _queue;
+    private readonly IServiceScopeFactory _scopeFactory;
+    private readonly OperatorOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger<ReconcileWorkers> _logger;
+    private readonly RetryBackoff _backoff;
+    private readonly ConcurrentDictionary<ObjectKey, int> _failures = new();
+    private int _inFlight;
+
+    public ReconcileWorkers(
+        ReconcileQueue queue,
+        IServiceScopeFactory scopeFactory,
+        IOptions<OperatorOptions> options,
+        TimeProvider timeProvider,
+        ILogger<ReconcileWorkers> logger,
+        RetryBackoff? backoff = null)
+    {
+        _queue = queue;
+        _scopeFactory = scopeFactory;
+        _options = options.Value;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _backoff = backoff ?? RetryBackoff.ForReconcile(_options.MaxBackoff);
+    }
+
+    /// <summary>Reconciles currently running.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Consecutive failures recorded for <paramref name="key"/> (0 after a success).</summary>
+    public int FailureCount(ObjectKey key) => _failures.TryGetValue(key, out var n) ? n : 0;
+
+    /// <summary>Runs the workers until <paramref name="cancellationToken"/> is cancelled; in-flight reconciles receive that token.</summary>
+    public Task RunAsync(CancellationToken cancellationToken) => RunAsync(cancellationToken, cancellationToken);
+
+    /// <summary>
+    /// Runs the workers. <paramref name="stopDequeuing"/> stops taking new keys (graceful drain);
+    /// <paramref name="abortReconciles"/> is the token every reconcile gets (leadership lost, or drain timed out).
+    /// Completes when every worker has finished its current reconcile.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stopDequeuing, CancellationToken abortReconciles)
+    {
+        _failures.Clear();
+        var count = Math.Max(1, _options.Workers);
+        _logger.WorkersStarted(count);
+        using var dequeueCts = CancellationTokenSource.CreateLinkedTokenSource(stopDequeuing, abortReconciles);
+        var loops = new Task[count];
+        for (var i = 0; i < count; i++)
+        {
+            loops[i] = Task.Run(() => WorkerLoopAsync(dequeueCts.Token, abortReconciles), CancellationToken.None);
+        }
+
+        try
+        {
+            await Task.WhenAll(loops).ConfigureAwait(false);
+        }
+        finally
+        {
+            _logger.WorkersStopped();
+        }
+    }
+
+    private async Task WorkerLoopAsync(CancellationToken stopDequeuing, CancellationToken abortReconciles)
+    {
+        while (!stopDequeuing.IsCancellationRequested)
+        {
+            ObjectKey key;
+            try
+            {
+                key = await _queue.DequeueAsync(stopDequeuing).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (ObjectDisposedException)
+            {
+                break;
+            }
+
+            Interlocked.Increment(ref _inFlight);
+            try
+            {
+                await ProcessAsync(key, abortReconciles).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+                _queue.Done(key);
+            }
+        }
+    }
+
+    /// <summary>One reconcile of <paramref name="key"/> plus scheduling of its next run. Never throws.</summary>
+    internal async Task ProcessAsync(ObjectKey key, CancellationToken cancellationToken)
+    {
+        using var logScope = _logger.BeginScope(new ReconcileLogScope(key));
+        var started = _timeProvider.GetTimestamp();
+        ReconcileResult result;
+        try
+        {
+            await using var scope = _scopeFactory.CreateAsyncScope();
+            var reconciler = scope.ServiceProvider.GetRequiredService<IReconciler>();
+            result = await reconciler.ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Leadership lost or shutdown: the queue is being cleared; the next leader relists everything.
+            _logger.ReconcileCancelled();
+            return;
+        }
+        catch (KubernetesConflictException)
+        {
+            _logger.ReconcileConflict(_options.ConflictRequeueDelay);
+            Requeue(key, _options.ConflictRequeueDelay, cancellationToken);
+            return;
+        }
+        catch (Exception ex)
+        {
+            var failures = _failures.AddOrUpdate(key, 1, static (_, n) => n + 1);
+            var delay = _backoff.Compute(failures);
+            _logger.ReconcileThrew(ex, failures, delay);
+            Requeue(key, delay, cancellationToken);
+            return;
+        }
+
+        if (result.IsSuccess)
+        {
+            _failures.TryRemove(key, out _);
+            var next = result.RequeueAfter is { } after
+                ? (after <= TimeSpan.Zero ? _options.ConflictRequeueDelay : after)
+                : _options.ResyncInterval;
+            if (next > _options.ResyncInterval)
+            {
+                next = _options.ResyncInterval;
+            }
+
+            _logger.ReconcileSucceeded(_timeProvider.GetElapsedTime(started).TotalMilliseconds, next);
+            Requeue(key, next, cancellationToken);
+        }
+        else
+        {
+            var failures = _failures.AddOrUpdate(key, 1, static (_, n) => n + 1);
+            var delay = result.RequeueAfter is { } after && after > TimeSpan.Zero ? after : _backoff.Compute(failures);
+            _logger.ReconcileFailed(result.Exception, failures, result.Error ?? "unknown error", delay);
+            Requeue(key, delay, cancellationToken);
+        }
+    }
+
+    private void Requeue(ObjectKey key, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        // After leadership loss the backlog belongs to the next leader, which relists everything.
+        if (!cancellationToken.IsCancellationRequested)
+        {
+            _queue.AddAfter(key, delay);
+        }
+    }
+
+    /// <summary>Log scope of one reconcile: <c>Namespace</c> and <c>Name</c> (KubeOps EntityLoggingScope).</summary>
+    private sealed class ReconcileLogScope(ObjectKey key) : IReadOnlyList<KeyValuePair<string, object?>>
+    {
+        public int Count => 2;
+
+        public KeyValuePair<string, object?> this[int index] => index switch
+        {
+            0 => new("Namespace", key.Namespace),
+            1 => new("Name", key.Name),
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            yield return this[0];
+            yield return this[1];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => $"PreviewSandbox {key}";
+    }
+}

@@ -1,0 +1,59 @@
+using k8s;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Kubernetes;
+using Midori.Operator.Options;
+
+namespace Midori.Operator.Runtime;
+
+public static class RuntimeServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the controller runtime: <see cref="IKubernetes"/> (singleton, from a registered
+    /// <see cref="KubernetesClientConfiguration"/> or <see cref="KubernetesClientConfiguration.BuildDefaultConfig"/>),
+    /// <see cref="IPreviewSandboxClient"/>, <see cref="IEventRecorder"/> (+ its background sender), the queue, informer,
+    /// workers, <see cref="ILeadership"/> and the runtime host. Hosted services start in this order: event sender,
+    /// leader election, runtime host (so the runtime host stops — and drains — before leadership is released).
+    /// Does not register <see cref="IReconciler"/> (scoped; the caller's) nor bind options (the caller binds
+    /// <see cref="OperatorOptions"/> and <see cref="LeaderElectionOptions"/>).
+    /// </summary>
+    public static IServiceCollection AddOperatorRuntime(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<OperatorOptions>();
+        services.AddOptions<LeaderElectionOptions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OperatorOptions>, OperatorOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeaderElectionOptions>, LeaderElectionOptionsValidator>());
+
+        // One client per process (KubeOps; kubernetes-client/csharp#1446). Tests register their own configuration first.
+        services.TryAddSingleton(_ => KubernetesClientConfiguration.BuildDefaultConfig());
+        services.TryAddSingleton<IKubernetes>(sp => new k8s.Kubernetes(sp.GetRequiredService<KubernetesClientConfiguration>()));
+        services.TryAddSingleton(sp => new OperatorIdentity(sp.GetRequiredService<IOptions<LeaderElectionOptions>>()));
+
+        services.TryAddSingleton<IPreviewSandboxClient, KubernetesPreviewSandboxClient>();
+        services.TryAddSingleton<KubernetesEventRecorder>();
+        services.TryAddSingleton<IEventRecorder>(sp => sp.GetRequiredService<KubernetesEventRecorder>());
+
+        services.TryAddSingleton<ReconcileQueue>();
+        services.TryAddSingleton(sp => new PreviewSandboxInformer(
+            sp.GetRequiredService<IPreviewSandboxClient>(),
+            sp.GetRequiredService<ReconcileQueue>(),
+            sp.GetRequiredService<IOptions<OperatorOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PreviewSandboxInformer>>()));
+        services.TryAddSingleton(sp => new ReconcileWorkers(
+            sp.GetRequiredService<ReconcileQueue>(),
+            sp.GetRequiredService<IServiceScopeFactory>(),
+            sp.GetRequiredService<IOptions<OperatorOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ReconcileWorkers>>()));
+        services.TryAddSingleton<LeaderElectionService>();
+        services.TryAddSingleton<ILeadership>(sp => sp.GetRequiredService<LeaderElectionService>());
+        services.TryAddSingleton<OperatorRuntimeHost>();
+
+        services.AddHostedService(sp => sp.GetRequiredService<KubernetesEventRecorder>());
+        services.AddHostedService(sp => sp.GetRequiredService<LeaderElectionService>());
+        services.AddHostedService(sp => sp.GetRequiredService<OperatorRuntimeHost>());
+        return services;
+    }
+}
