@@ -1,2 +1,99 @@
-// Benchmarks print figures; see README "Figures". Filled in by the benchmark work.
-Console.WriteLine("no benchmarks yet");
+using System.Diagnostics;
+using System.Globalization;
+using k8s;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Benchmarks;
+using Midori.Operator.Controllers;
+using Midori.Operator.Providers;
+using Midori.Operator.Runtime;
+using Midori.Operator.Testing;
+using Midori.Operator.Testing.Builders;
+using Midori.Operator.Testing.E2E;
+using Midori.Operator.Testing.Fakes;
+using Midori.Operator.Testing.KubeApiServer;
+
+// Prints the README's figures. Usage: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks [-- count=1000 expiry=200 workers=8]
+var settings = args.Select(a => a.Split('=', 2)).Where(a => a.Length == 2).ToDictionary(a => a[0], a => a[1]);
+var count = int.Parse(settings.GetValueOrDefault("count", "1000"), CultureInfo.InvariantCulture);
+var expiryCount = int.Parse(settings.GetValueOrDefault("expiry", "200"), CultureInfo.InvariantCulture);
+var workers = settings.GetValueOrDefault("workers", "8");
+
+Console.WriteLine($"Midori Operator benchmarks — {Environment.ProcessorCount} cores, .NET {Environment.Version}, workers={workers}");
+
+await using var server = await TestKubeApiServer.StartAsync();
+await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
+var provider = new FakeSandboxProvider(TimeProvider.System);
+var observer = new RecordingLifecycleObserver();
+var counter = new ReconcileCounter();
+await using var host = await OperatorTestHost.StartAsync(server.CreateClientConfiguration(), new Dictionary<string, string?>
+{
+    ["Operator:Workers"] = workers,
+    ["Operator:HealthCheckInterval"] = "00:05:00",
+    ["Logging:LogLevel:Default"] = "Error",
+}, services =>
+{
+    services.RemoveAll<ISandboxProvider>();
+    services.AddSingleton<ISandboxProvider>(provider);
+    services.RemoveAll<IPreviewProbe>();
+    services.AddSingleton<IPreviewProbe>(new FakePreviewProbe());
+    services.AddSingleton<ISandboxLifecycleObserver>(observer);
+    services.AddSingleton(counter);
+    services.RemoveAll<IReconciler>();
+    services.AddScoped<PreviewSandboxReconciler>();
+    services.AddScoped<IReconciler>(sp => new CountingReconciler(sp.GetRequiredService<PreviewSandboxReconciler>(), counter));
+});
+using var client = new Kubernetes(server.CreateClientConfiguration());
+
+// 1. Time for N PreviewSandboxes to reach Ready.
+var ready = new TaskCompletionSource();
+var readyCount = 0;
+observer.BecameReady += _ =>
+{
+    if (Interlocked.Increment(ref readyCount) == count)
+    {
+        ready.TrySetResult();
+    }
+};
+var sw = Stopwatch.StartNew();
+await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+{
+    var psb = new PreviewSandboxBuilder().Named($"bench-{i:D5}").WithIdleTimeout(3600).WithTtl(7200).Build();
+    await client.CustomObjects.CreateNamespacedCustomObjectAsync(psb, GroupVersion.Group, GroupVersion.Version, "default", GroupVersion.Plural, cancellationToken: ct);
+});
+var created = sw.Elapsed;
+await ready.Task.WaitAsync(TimeSpan.FromMinutes(5));
+var toReady = sw.Elapsed;
+var reconciles = counter.Count;
+Console.WriteLine($"ready:     {count} PreviewSandboxes Ready in {toReady.TotalSeconds:F2} s → {count / toReady.TotalSeconds:F0} sandboxes/s (creates submitted in {created.TotalSeconds:F2} s)");
+Console.WriteLine($"reconcile: {reconciles} reconciles in {toReady.TotalSeconds:F2} s → {reconciles / toReady.TotalSeconds:F0} reconciles/s ({(double)reconciles / count:F2} per sandbox)");
+
+// 2. Idle-expiry lateness: sandboxes with the minimum idle timeout, no heartbeats; lateness = expiry time − deadline.
+var expiries = new TaskCompletionSource();
+var expiredCount = 0;
+observer.ExpiredAfter += (_, _) =>
+{
+    if (Interlocked.Increment(ref expiredCount) == expiryCount)
+    {
+        expiries.TrySetResult();
+    }
+};
+var before = observer.ExpiryLateness.Count;
+await Parallel.ForEachAsync(Enumerable.Range(0, expiryCount), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+{
+    var psb = new PreviewSandboxBuilder().Named($"idle-{i:D5}").WithIdleTimeout(10).WithTtl(600).Build();
+    await client.CustomObjects.CreateNamespacedCustomObjectAsync(psb, GroupVersion.Group, GroupVersion.Version, "default", GroupVersion.Plural, cancellationToken: ct);
+});
+await expiries.Task.WaitAsync(TimeSpan.FromMinutes(2));
+var lateness = observer.ExpiryLateness.Skip(before).Select(l => l.TotalMilliseconds).Order().ToArray();
+Console.WriteLine($"expiry:    {lateness.Length} idle expiries, lateness after deadline p50 {Percentile(lateness, 0.50):F1} ms, p99 {Percentile(lateness, 0.99):F1} ms, max {lateness[^1]:F1} ms");
+
+// 3. Operator memory (whole benchmark process: operator + test API server + fakes).
+GC.Collect();
+GC.WaitForPendingFinalizers();
+using var process = Process.GetCurrentProcess();
+process.Refresh();
+Console.WriteLine($"memory:    working set {process.WorkingSet64 / 1024.0 / 1024.0:F0} MiB, managed heap {GC.GetTotalMemory(false) / 1024.0 / 1024.0:F0} MiB with {count + expiryCount} PreviewSandboxes (includes the in-process API server)");
+
+static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];

@@ -1,4 +1,9 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Midori.Operator.Controllers;
 using Midori.Operator.Options;
+using Midori.Operator.Providers;
+using Midori.Operator.Providers.Local;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator;
 
@@ -7,17 +12,33 @@ public static class HostingExtensions
 {
     public static IHostApplicationBuilder AddMidoriOperator(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddOptions<OperatorOptions>().BindConfiguration(OperatorOptions.SectionName)
+        var services = builder.Services;
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<OperatorOptions>().BindConfiguration(OperatorOptions.SectionName)
             .ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<LeaderElectionOptions>().BindConfiguration(LeaderElectionOptions.SectionName)
+        services.AddOptions<LeaderElectionOptions>().BindConfiguration(LeaderElectionOptions.SectionName)
             .ValidateDataAnnotations().ValidateOnStart();
+
+        // Controller runtime: IKubernetes (current kubeconfig or in-cluster), informer, queue, workers, leadership, events.
+        services.AddOperatorRuntime();
+
+        // Providers and the seams the reconciler needs.
+        services.AddLocalSandboxProvider();
+        services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
+        services.AddHttpClient<IPreviewProbe, HttpPreviewProbe>()
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
+        services.TryAddSingleton<SandboxSourceResolver>();
+        services.TryAddScoped<IReconciler, PreviewSandboxReconciler>();
         return builder;
     }
 
     public static WebApplication MapMidoriEndpoints(this WebApplication app)
     {
-        app.MapGet("/healthz", () => TypedResults.Ok("ok"));
+        // Liveness: the process serves HTTP. Readiness: caches synced when leading (followers are ready: the API serves).
+        app.MapGet("/healthz", () => TypedResults.Text("ok"));
+        app.MapGet("/readyz", (OperatorRuntimeHost runtime) => runtime.IsReady
+            ? Results.Text("ok")
+            : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
         return app;
     }
 }

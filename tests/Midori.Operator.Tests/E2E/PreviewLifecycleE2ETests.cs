@@ -1,0 +1,137 @@
+using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Providers.Local;
+using Midori.Operator.Testing.Builders;
+using Midori.Operator.Testing.E2E;
+using Xunit.Abstractions;
+
+namespace Midori.Operator.Tests.E2E;
+
+/// <summary>
+/// The user-visible lifecycle end to end: the real operator host, the real KubernetesClient over HTTP, the local
+/// provider serving real files. Runs against the in-process test API server, or a real cluster when
+/// MIDORI_E2E_KUBECONFIG is set (same code). Waits are bounded polls on observable state.
+/// </summary>
+[Trait("Category", "E2E")]
+public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
+    private const int IdleTimeoutSeconds = 10; // the CRD's minimum, to keep the scenario short
+
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-e2e-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private E2EEnvironment _env = null!;
+    private OperatorTestHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        _env = await E2EEnvironment.StartAsync();
+        output.WriteLine($"e2e against {_env.Description}, namespace {_env.Namespace}");
+        _host = await OperatorTestHost.StartAsync(_env.Configuration, new Dictionary<string, string?>
+        {
+            ["Operator:WatchNamespace"] = _env.Namespace,
+            ["Operator:HealthCheckInterval"] = "00:00:02",
+            ["Operator:HealthProbeTimeout"] = "00:00:01",
+            ["Providers:Local:RootDirectory"] = _root,
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        await _env.DisposeAsync();
+        _http.Dispose();
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Lifecycle_ApplyServeKeepAliveExpireWakeSuspendResumeDelete()
+    {
+        const string name = "e2e-preview";
+        const string page = "<h1>hello from e2e</h1>";
+
+        // apply → Ready and the URL serves the file
+        var applied = await _env.CreateAsync(new PreviewSandboxBuilder().Named(name, _env.Namespace)
+            .WithIdleTimeout(IdleTimeoutSeconds).WithTtl(600).WithFile("about/index.html", "<p>about</p>").Build() is var r
+            ? WithInlineIndex(r, page) : r, CancellationToken.None);
+        var ready = await _env.WaitForAsync(name, IsReady, Step, "Ready=True");
+        var firstSandbox = ready!.Status!.SandboxId!;
+        Assert.Equal(Phases.Running, ready.Status.Phase);
+        Assert.Equal(page, await _http.GetStringAsync(ready.Status.PreviewUrl));
+        Assert.Equal("<p>about</p>", await _http.GetStringAsync(new Uri(new Uri(ready.Status.PreviewUrl!), "about/")));
+        var token = await _env.GetSecretAsync(ready.Status.TokenSecretRef!.Name, CancellationToken.None);
+        Assert.NotEmpty(token!.Data[ready.Status.TokenSecretRef.Key]);
+        Assert.Equal(applied.Metadata.Uid, token.Metadata.OwnerReferences!.Single().Uid);
+
+        // heartbeats keep it alive past the idle timeout
+        var keepAliveUntil = DateTimeOffset.UtcNow.AddSeconds(IdleTimeoutSeconds + 5);
+        while (DateTimeOffset.UtcNow < keepAliveUntil)
+        {
+            await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow, CancellationToken.None);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+
+        var alive = await _env.GetAsync(name, CancellationToken.None);
+        Assert.Equal((Phases.Running, firstSandbox), (alive!.Status!.Phase, alive.Status.SandboxId));
+
+        // silence expires it: sandbox removed, URL stops serving
+        var expired = await _env.WaitForAsync(name, p => p?.Status?.Phase == Phases.Expired, Step, "phase Expired");
+        Assert.Equal(PreviewSandboxConditions.Reasons.IdleExpired, Ready(expired)!.Reason);
+        Assert.Equal("False", Ready(expired)!.Status);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(ready.Status.PreviewUrl));
+
+        // a heartbeat wakes it with the same content
+        await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow.AddSeconds(1), CancellationToken.None);
+        var woken = await _env.WaitForAsync(name, p => IsReady(p) && p!.Status!.SandboxId != firstSandbox, Step, "a new sandbox after wake-up");
+        Assert.Equal(1, woken!.Status!.Recreations);
+        Assert.Equal(RecreationReasons.IdleWake, woken.Status.LastRecreation!.Reason);
+        Assert.Equal(page, await _http.GetStringAsync(woken.Status.PreviewUrl));
+
+        // suspend → Stopped, resume → Running again
+        await _env.MergePatchAsync(name, new { spec = new { suspend = true } }, CancellationToken.None);
+        var stopped = await _env.WaitForAsync(name, p => p?.Status?.Phase == Phases.Stopped, Step, "phase Stopped");
+        Assert.Equal(PreviewSandboxConditions.Reasons.Suspended, Ready(stopped)!.Reason);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(woken.Status.PreviewUrl));
+        await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow, CancellationToken.None);
+        await _env.MergePatchAsync(name, new { spec = new { suspend = false } }, CancellationToken.None);
+        var resumed = await _env.WaitForAsync(name, p => IsReady(p) && p!.Status!.ObservedGeneration == p.Metadata.Generation, Step, "Ready after resume");
+        Assert.Equal(page, await _http.GetStringAsync(resumed!.Status!.PreviewUrl));
+
+        // delete leaves no sandbox and no resource
+        await _env.DeleteAsync(name, CancellationToken.None);
+        await _env.WaitForAsync(name, p => p is null, Step, "the resource to be gone");
+        var provider = _host.Services.GetRequiredService<LocalSandboxProvider>();
+        Assert.Empty(await provider.ListAsync(applied.Metadata.Uid, CancellationToken.None));
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(resumed.Status.PreviewUrl));
+        await WaitUntilAsync(async () => await _env.GetSecretAsync(ready.Status.TokenSecretRef.Name, CancellationToken.None) is null, Step, "the owned token Secret to be garbage-collected");
+    }
+
+    private static V1Alpha1PreviewSandbox WithInlineIndex(V1Alpha1PreviewSandbox resource, string page)
+    {
+        resource.Spec.Source.Inline![0].Content = page;
+        return resource;
+    }
+
+    private static V1Condition? Ready(V1Alpha1PreviewSandbox? p) =>
+        p?.Status?.Conditions?.FirstOrDefault(c => c.Type == PreviewSandboxConditions.Ready);
+
+    private static bool IsReady(V1Alpha1PreviewSandbox? p) => Ready(p)?.Status == "True";
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (!await condition())
+        {
+            if (cts.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Timed out waiting for {what}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}
