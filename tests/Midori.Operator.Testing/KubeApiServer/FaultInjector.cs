@@ -48,7 +48,7 @@ public sealed class FaultInjector
                 504 => ("Timeout", "injected fault: the server was unable to return a response in the time allotted"),
                 _ => ("Unknown", $"injected fault: status {rule.StatusCode}"),
             };
-            return StatusErrors.Injected(rule.StatusCode, reason, message);
+            return StatusErrors.Generic(rule.StatusCode, reason, message);
         }
     }
 

@@ -65,8 +65,8 @@ public static class StatusErrors
 
     public static ApiException PathNotFound() => Error(404, "NotFound", "the server could not find the requested resource", []);
 
-    /// <summary>A fault injected by a test; shaped like a generic server response for that code.</summary>
-    public static ApiException Injected(int code, string reason, string message) => Error(code, reason, message, null);
+    /// <summary>A generic server-side failure (injected faults, internal errors), shaped like the real server's for that code.</summary>
+    public static ApiException Generic(int code, string reason, string message) => Error(code, reason, message, null);
 
     /// <summary>The Status an immediate DELETE answers with (Status Success naming the deleted object).</summary>
     public static JsonObject DeleteSuccess(ResourceType type, string name, string? uid) => new()

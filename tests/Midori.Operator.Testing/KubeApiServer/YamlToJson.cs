@@ -15,7 +15,8 @@ public static class YamlToJson
     {
         var stream = new YamlStream();
         stream.Load(new StringReader(yaml));
-        return [.. stream.Documents.Select(d => Convert(d.RootNode)).OfType<JsonObject>()];
+        // Re-parse so every value is JSON-backed, exactly like objects that arrive over HTTP.
+        return [.. stream.Documents.Select(d => Convert(d.RootNode)).OfType<JsonObject>().Select(o => JsonNode.Parse(o.ToJsonString())!.AsObject())];
     }
 
     private static JsonNode? Convert(YamlNode node) => node switch

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -73,8 +74,8 @@ internal static class CelValues
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         JsonValueKind.Null => null,
-        JsonValueKind.Number when value.TryGetValue<long>(out var l) => l,
-        JsonValueKind.Number => value.GetValue<double>(),
+        JsonValueKind.Number when long.TryParse(value.ToJsonString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l) => l,
+        JsonValueKind.Number => double.Parse(value.ToJsonString(), CultureInfo.InvariantCulture),
         _ => throw new CelException("unsupported JSON value"),
     };
 }

@@ -56,6 +56,12 @@ public sealed class Routes(
         {
             await WriteJsonAsync(context, ex.Code, ex.Status, []);
         }
+        catch (Exception ex) when (!context.Response.HasStarted && ex is not OperationCanceledException)
+        {
+            // A bug in the test server itself: surface the details to the failing test instead of a bare 500.
+            var error = StatusErrors.Generic(500, "InternalError", $"Internal error occurred: {ex}");
+            await WriteJsonAsync(context, error.Code, error.Status, []);
+        }
     }
 
     private async Task DispatchAsync(HttpContext context, ResourceType type, RequestTarget target, bool watch)

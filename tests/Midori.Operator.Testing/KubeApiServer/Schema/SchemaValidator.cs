@@ -189,7 +189,7 @@ public static class SchemaValidator
 
     private static void ValidateNumber(JsonValue value, SchemaNode schema, string path, List<FieldError> errors)
     {
-        var number = value.GetValue<decimal>();
+        var number = decimal.Parse(value.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
         var formatted = value.ToJsonString();
         if (schema.Maximum is { } max && (schema.ExclusiveMaximum ? number >= max : number > max))
         {
@@ -214,7 +214,7 @@ public static class SchemaValidator
             {
                 JsonValueKind.String => "string",
                 JsonValueKind.True or JsonValueKind.False => "boolean",
-                JsonValueKind.Number when v.GetValue<decimal>() % 1 == 0 => "integer",
+                JsonValueKind.Number when decimal.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture) % 1 == 0 => "integer",
                 JsonValueKind.Number => "number",
                 _ => "null",
             },

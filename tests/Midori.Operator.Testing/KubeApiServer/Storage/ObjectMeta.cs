@@ -26,7 +26,8 @@ public static class ObjectMeta
 
     public static string? ResourceVersion(JsonObject obj) => (string?)obj["metadata"]?["resourceVersion"];
 
-    public static long Generation(JsonObject obj) => (long?)obj["metadata"]?["generation"] ?? 0;
+    public static long Generation(JsonObject obj)
+        => obj["metadata"]?["generation"] is JsonValue value ? long.Parse(value.ToJsonString(), CultureInfo.InvariantCulture) : 0;
 
     public static bool IsBeingDeleted(JsonObject obj) => obj["metadata"]?["deletionTimestamp"] is not null;
 

@@ -58,7 +58,7 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             meta["creationTimestamp"] = ObjectMeta.FormatTime(time.GetUtcNow());
             if (type.TracksGeneration)
             {
-                meta["generation"] = 1;
+                meta["generation"] = 1L;
             }
 
             var created = store.Commit(type, obj, previous: null);
@@ -154,7 +154,7 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             var marked = (JsonObject)current.DeepClone();
             var meta = ObjectMeta.Of(marked);
             meta["deletionTimestamp"] = ObjectMeta.FormatTime(time.GetUtcNow());
-            meta["deletionGracePeriodSeconds"] = 0;
+            meta["deletionGracePeriodSeconds"] = 0L;
             if (ObjectMeta.Generation(marked) > 0)
             {
                 meta["generation"] = ObjectMeta.Generation(marked) + 1;
