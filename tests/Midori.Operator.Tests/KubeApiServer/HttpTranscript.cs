@@ -15,20 +15,6 @@ internal sealed record HttpTranscript(
 {
     public bool IsWatch => PathAndQuery.Contains("watch=1", StringComparison.Ordinal) || PathAndQuery.Contains("watch=true", StringComparison.Ordinal);
 
-    /// <summary>Finds the shared transcripts folder: the first ancestor holding Midori.Operator.sln, then ../shared/k8s-transcripts.</summary>
-    public static string LocateFolder()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Midori.Operator.sln")))
-            {
-                return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "k8s-transcripts"));
-            }
-        }
-
-        throw new DirectoryNotFoundException("Midori.Operator.sln not found above " + AppContext.BaseDirectory);
-    }
-
     public static IReadOnlyList<HttpTranscript> LoadAll(string folder)
         => [.. Directory.GetFiles(folder, "*.http").OrderBy(f => f, StringComparer.Ordinal).Select(Parse)];
 

@@ -21,7 +21,7 @@ public sealed partial class TranscriptReplayTests
     public async Task Replay_AllRecordedTranscripts_MatchRealApiServer()
     {
         // arrange
-        var transcripts = HttpTranscript.LoadAll(HttpTranscript.LocateFolder());
+        var transcripts = HttpTranscript.LoadAll(RepoPaths.Transcripts);
         await using var server = await TestKubeApiServer.StartAsync();
         using var http = new HttpClient { BaseAddress = server.BaseAddress };
         var failures = new List<string>();
