@@ -45,9 +45,8 @@ public static class StatusErrors
 
     public static ApiException Expired(string message) => Error(410, "Expired", message, null);
 
-    public static ApiException Forbidden(ResourceType? type, string resource, string verb, string? ns)
+    public static ApiException Forbidden(string group, string resource, string verb, string? ns)
     {
-        var group = type?.Group ?? string.Empty;
         var groupResource = group.Length == 0 ? resource : $"{resource}.{group}";
         var scope = ns is null ? "at the cluster scope" : $"in the namespace \"{ns}\"";
         return Error(

@@ -26,6 +26,7 @@ public sealed class TestKubeApiServer : IAsyncDisposable
     private readonly WatchHub _hub;
     private readonly ResourceOperations _operations;
     private readonly Task _garbageCollection;
+    private readonly RuntimeSwitches _switches;
 
     private TestKubeApiServer(
         WebApplication app,
@@ -34,8 +35,7 @@ public sealed class TestKubeApiServer : IAsyncDisposable
         WatchHub hub,
         ResourceOperations operations,
         Task garbageCollection,
-        ServerParts parts,
-        TestKubeApiServerOptions options)
+        ServerParts parts)
     {
         _app = app;
         _stopping = stopping;
@@ -47,7 +47,7 @@ public sealed class TestKubeApiServer : IAsyncDisposable
         Registry = parts.Registry;
         Faults = parts.Faults;
         Requests = parts.Log;
-        WatchCacheEnabled = options.WatchCacheEnabled;
+        _switches = parts.Switches;
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(address);
     }
@@ -58,7 +58,11 @@ public sealed class TestKubeApiServer : IAsyncDisposable
     public string Token { get; }
 
     /// <summary>Whether watches are served from the watch cache; can be switched while running (see <see cref="TestKubeApiServerOptions.WatchCacheEnabled"/>).</summary>
-    public bool WatchCacheEnabled { get; set; }
+    public bool WatchCacheEnabled
+    {
+        get => _switches.WatchCacheEnabled;
+        set => _switches.WatchCacheEnabled = value;
+    }
 
     public ResourceRegistry Registry { get; }
 
@@ -102,10 +106,10 @@ public sealed class TestKubeApiServer : IAsyncDisposable
         var stopping = new CancellationTokenSource();
         var hub = new WatchHub();
         var store = new ResourceStore(hub, options.WatchCacheCapacity);
-        TestKubeApiServer? server = null;
+        var switches = new RuntimeSwitches(options.WatchCacheEnabled);
         var registry = new ResourceRegistry();
         var operations = new ResourceOperations(store, registry, options.TimeProvider);
-        var watches = new WatchStream(store, hub, options, () => server!.WatchCacheEnabled);
+        var watches = new WatchStream(store, hub, options, switches);
         var faults = new FaultInjector();
         var log = new RequestLog();
         var routes = new Routes(registry, store, operations, watches, faults, log, token, stopping.Token);
@@ -113,8 +117,7 @@ public sealed class TestKubeApiServer : IAsyncDisposable
         await app.StartAsync();
 
         var gc = Task.Run(() => new GarbageCollector(store, operations).RunAsync(stopping.Token));
-        server = new TestKubeApiServer(app, stopping, store, hub, operations, gc, new ServerParts(token, registry, faults, log), options);
-        return server;
+        return new TestKubeApiServer(app, stopping, store, hub, operations, gc, new ServerParts(token, registry, faults, log, switches));
     }
 
     /// <summary>Configuration for a real <c>k8s.Kubernetes</c> client talking to this server.</summary>
@@ -179,5 +182,5 @@ public sealed class TestKubeApiServer : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed record ServerParts(string Token, ResourceRegistry Registry, FaultInjector Faults, RequestLog Log);
+    private sealed record ServerParts(string Token, ResourceRegistry Registry, FaultInjector Faults, RequestLog Log, RuntimeSwitches Switches);
 }

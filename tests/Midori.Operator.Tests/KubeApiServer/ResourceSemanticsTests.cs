@@ -216,28 +216,6 @@ public sealed class ResourceSemanticsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Delete_Owner_GarbageCollectsOwnedSecret()
-    {
-        // arrange
-        var (_, owner, _) = await CreateWidgetAsync();
-        var uid = (string?)owner["metadata"]!["uid"];
-        await _api.CreateAsync("/api/v1/namespaces/default/secrets", $$$"""
-            {"metadata":{"name":"w1-token","ownerReferences":[{"apiVersion":"demo.example.com/v1","kind":"Widget","name":"w1","uid":"{{{uid}}}","controller":true}]},"stringData":{"token":"abc"}}
-            """);
-
-        // act
-        await _api.SendAsync("DELETE", W1);
-
-        // assert
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (_server.GetObject(string.Empty, "v1", "secrets", "default", "w1-token") is not null)
-        {
-            await Task.Yield();
-            cts.Token.ThrowIfCancellationRequested();
-        }
-    }
-
-    [Fact]
     public async Task Create_Secret_MergesStringDataIntoBase64Data()
     {
         // act

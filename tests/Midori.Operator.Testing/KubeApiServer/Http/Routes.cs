@@ -33,7 +33,7 @@ public sealed class Routes(
             if (request.Headers.Authorization.ToString() != $"Bearer {token}")
             {
                 throw StatusErrors.Forbidden(
-                    target is null ? null : registry.Find(target.Group, target.Version, target.Plural),
+                    target?.Group ?? string.Empty,
                     target?.Plural ?? path,
                     target?.Verb(request.Method, watch) ?? request.Method.ToLowerInvariant(),
                     target?.Namespace);
@@ -44,8 +44,13 @@ public sealed class Routes(
                 throw fault;
             }
 
-            var type = (target is null ? null : registry.Find(target.Group, target.Version, target.Plural)) ?? throw StatusErrors.PathNotFound();
-            if (type.Namespaced != (target!.Namespace is not null) && target.Name is not null)
+            if (target is null || registry.Find(target.Group, target.Version, target.Plural) is not { } type)
+            {
+                throw StatusErrors.PathNotFound();
+            }
+
+            // Namespaced resources are only listed/watched across namespaces; everything else needs the namespace in the path.
+            if (type.Namespaced && target.Namespace is null && !(request.Method == "GET" && target.Name is null))
             {
                 throw StatusErrors.PathNotFound();
             }

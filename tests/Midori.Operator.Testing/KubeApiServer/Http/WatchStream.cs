@@ -9,7 +9,7 @@ namespace Midori.Operator.Testing.KubeApiServer.Http;
 /// Serves <c>?watch=true</c>: HTTP 200, then one JSON event per line, flushed as it happens. The watcher is
 /// registered under the store lock right after its initial/replayed events, so no event is missed or duplicated.
 /// </summary>
-public sealed class WatchStream(ResourceStore store, WatchHub hub, TestKubeApiServerOptions options, Func<bool> watchCacheEnabled)
+public sealed class WatchStream(ResourceStore store, WatchHub hub, TestKubeApiServerOptions options, RuntimeSwitches switches)
 {
     public async Task ServeAsync(HttpContext context, ResourceType type, string? ns, CancellationToken serverStopping)
     {
@@ -79,7 +79,7 @@ public sealed class WatchStream(ResourceStore store, WatchHub hub, TestKubeApiSe
             return;
         }
 
-        var cacheEnabled = watchCacheEnabled();
+        var cacheEnabled = switches.WatchCacheEnabled;
         if (store.EventsSince(since.Value, cacheEnabled) is not { } events)
         {
             var message = cacheEnabled

@@ -11,7 +11,7 @@ using Midori.Operator.Testing.KubeApiServer;
 namespace Midori.Operator.Tests.KubeApiServer;
 
 /// <summary>The test API server driven by the real KubernetesClient: typed watches, bookmarks, 410 relist, timeouts, leases.</summary>
-public sealed class WatchTests : IAsyncLifetime
+public sealed class KubernetesClientInteropTests : IAsyncLifetime
 {
     private static readonly TimeSpan EventTimeout = TimeSpan.FromSeconds(10);
 
@@ -199,6 +199,47 @@ public sealed class WatchTests : IAsyncLifetime
 
         // assert
         Assert.Equal(409, (int)error.Response.StatusCode);
+    }
+
+    [Fact]
+    public async Task DeleteCustomObject_WithoutFinalizers_ClientAcceptsSuccessStatus()
+    {
+        // arrange
+        await CreateSandboxAsync("a");
+
+        // act
+        var result = await _client.CustomObjects.DeleteNamespacedCustomObjectAsync(GroupVersion.Group, GroupVersion.Version, "default", GroupVersion.Plural, "a");
+
+        // assert
+        Assert.Contains("\"status\":\"Success\"", KubernetesJson.Serialize(result), StringComparison.Ordinal);
+        Assert.Null(_server.GetObject(GroupVersion.Group, GroupVersion.Version, GroupVersion.Plural, "default", "a"));
+    }
+
+    [Fact]
+    public async Task DeleteOwner_OwnedSecret_IsGarbageCollectedInBackground()
+    {
+        // arrange
+        var owner = await CreateSandboxAsync("a");
+        var secret = await _client.CoreV1.CreateNamespacedSecretAsync(
+            new V1Secret
+            {
+                Metadata = new V1ObjectMeta
+                {
+                    Name = "a-token",
+                    OwnerReferences = [new V1OwnerReference { ApiVersion = GroupVersion.ApiVersion, Kind = GroupVersion.Kind, Name = "a", Uid = owner.Metadata.Uid, Controller = true }],
+                },
+                StringData = new Dictionary<string, string> { ["token"] = "abc" },
+            },
+            "default");
+        using var cts = new CancellationTokenSource(EventTimeout);
+        var secretEvents = _client.CoreV1.WatchListNamespacedSecretAsync("default", resourceVersion: secret.Metadata.ResourceVersion, cancellationToken: cts.Token);
+
+        // act
+        await _client.CustomObjects.DeleteNamespacedCustomObjectAsync(GroupVersion.Group, GroupVersion.Version, "default", GroupVersion.Plural, "a", cancellationToken: cts.Token);
+        var (type, deleted) = await secretEvents.FirstAsync(cts.Token);
+
+        // assert
+        Assert.Equal((WatchEventType.Deleted, "a-token"), (type, deleted.Metadata.Name));
     }
 
     private async Task<V1Alpha1PreviewSandbox> CreateSandboxAsync(string name, string labels = "{}")
