@@ -59,8 +59,8 @@ public static class StatusErrors
     public static ApiException UnsupportedMediaType()
         => Error(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml", null);
 
-    public static ApiException MethodNotAllowed(string method)
-        => Error(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", Details(null, null, method));
+    public static ApiException MethodNotAllowed()
+        => Error(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", []);
 
     public static ApiException PathNotFound() => Error(404, "NotFound", "the server could not find the requested resource", []);
 

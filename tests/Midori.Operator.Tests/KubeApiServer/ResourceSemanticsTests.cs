@@ -229,6 +229,17 @@ public sealed class ResourceSemanticsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Create_WithResourceVersion_Returns500LikeEtcd()
+    {
+        // act
+        var (code, body, _) = await _api.CreateAsync(RawApi.Widgets, """{"metadata":{"name":"w1","resourceVersion":"5"},"spec":{"size":2}}""");
+
+        // assert
+        Assert.Equal(500, code);
+        Assert.Equal("Internal error occurred: resourceVersion should not be set on objects to be created", (string?)body["message"]);
+    }
+
+    [Fact]
     public async Task Create_GenerateName_AssignsUniqueName()
     {
         // act

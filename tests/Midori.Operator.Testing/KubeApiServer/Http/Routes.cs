@@ -112,7 +112,7 @@ public sealed class Routes(
                 result = operations.Delete(type, target.Namespace, name, options);
                 break;
             default:
-                throw StatusErrors.MethodNotAllowed(request.Method);
+                throw StatusErrors.MethodNotAllowed();
         }
 
         await WriteJsonAsync(context, result.Code, result.Body, result.Warnings);

@@ -36,6 +36,13 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             }
 
             var name = (string)meta["name"]!;
+
+            // etcd refuses it and the real server surfaces that as a 500; clients must not send a stale resourceVersion.
+            if ((string?)meta["resourceVersion"] is { Length: > 0 })
+            {
+                throw StatusErrors.Generic(500, "InternalError", "Internal error occurred: resourceVersion should not be set on objects to be created");
+            }
+
             foreach (var field in ServerManagedMetadata)
             {
                 meta.Remove(field);
