@@ -31,7 +31,7 @@ await using var host = await OperatorTestHost.StartAsync(server.CreateClientConf
 {
     ["Operator:Workers"] = workers,
     ["Operator:HealthCheckInterval"] = "00:05:00",
-    ["Logging:LogLevel:Default"] = "Error",
+    ["Logging:LogLevel:Default"] = settings.GetValueOrDefault("log", "Error"),
 }, services =>
 {
     services.RemoveAll<ISandboxProvider>();
@@ -85,7 +85,23 @@ await Parallel.ForEachAsync(Enumerable.Range(0, expiryCount), new ParallelOption
     var psb = new PreviewSandboxBuilder().Named($"idle-{i:D5}").WithIdleTimeout(10).WithTtl(600).Build();
     await client.CustomObjects.CreateNamespacedCustomObjectAsync(psb, GroupVersion.Group, GroupVersion.Version, "default", GroupVersion.Plural, cancellationToken: ct);
 });
-await expiries.Task.WaitAsync(TimeSpan.FromMinutes(2));
+try
+{
+    await expiries.Task.WaitAsync(TimeSpan.FromSeconds(60));
+}
+catch (TimeoutException)
+{
+    var queue = host.Services.GetRequiredService<ReconcileQueue>();
+    var informer = host.Services.GetRequiredService<PreviewSandboxInformer>();
+    Console.WriteLine($"stuck: expired {expiredCount}/{expiryCount}; queue in-flight {queue.InFlight}, pending {queue.Count}, due {queue.Depth}; informer rv {informer.LastResourceVersion}, server rv {server.CurrentResourceVersion}, open watches {server.OpenWatchCount}, reconciles {counter.Count}");
+    var list = await client.CustomObjects.ListNamespacedCustomObjectAsync<V1Alpha1PreviewSandboxList>(GroupVersion.Group, GroupVersion.Version, "default", GroupVersion.Plural);
+    foreach (var stuck in list.Items.Where(i => i.Metadata.Name.StartsWith("idle-", StringComparison.Ordinal) && i.Status?.Phase != Phases.Expired).Take(5))
+    {
+        Console.WriteLine($"not expired: {stuck.Metadata.Name} gen={stuck.Metadata.Generation} finalizers={string.Join(',', stuck.Metadata.Finalizers ?? [])} status={KubernetesJson.Serialize(stuck.Status)}");
+    }
+
+    throw;
+}
 var lateness = observer.ExpiryLateness.Skip(before).Select(l => l.TotalMilliseconds).Order().ToArray();
 Console.WriteLine($"expiry:    {lateness.Length} idle expiries, lateness after deadline p50 {Percentile(lateness, 0.50):F1} ms, p99 {Percentile(lateness, 0.99):F1} ms, max {lateness[^1]:F1} ms");
 

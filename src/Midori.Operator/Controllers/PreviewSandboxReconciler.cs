@@ -256,36 +256,35 @@ internal sealed class PreviewSandboxReconciler(
             return ReconcileResult.After(Clamp(_options.MaxBackoff < TimeSpan.FromSeconds(30) ? _options.MaxBackoff : TimeSpan.FromSeconds(30)));
         }
 
-        // Show progress before the slow provider calls; a crash from here on is healed by the owner-UID lookup.
+        // Progress (phase Creating/Recreating) is published only when provisioning is slow enough for anyone to see it,
+        // which saves a status write per sandbox on fast providers. A crash from here on is healed by the owner-UID lookup.
         status.Provider = provider.Name;
         pass.SetPhase(recreating ? Phases.Recreating : Phases.Creating);
         pass.SetConditions(ready: false, recreating ? Reasons.Recreating : Reasons.Provisioning,
             recreating ? "Recreating the sandbox" : "Creating the sandbox", progressing: true, degraded: snapshot.LastError);
-        await PublishStatusAsync(pass, cancellationToken);
         _observer.Provisioning(resource, recreating);
 
         var stopwatch = time.GetTimestamp();
-        var uid = resource.Metadata.Uid ?? throw new InvalidOperationException("PreviewSandbox has no metadata.uid");
-        string? sandboxId = null;
+        var attempt = new ProvisioningAttempt();
         try
         {
-            if (recreating && status.LastRecreation?.OldSandboxId is { } oldId)
+            var work = ProvisionAsync(provider, resource, recreating ? status.LastRecreation?.OldSandboxId : null, files, attempt, cancellationToken);
+            using (var progressDelay = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                await provider.DeleteAsync(oldId, cancellationToken);
-                logger.DeletedSandbox(provider.Name, oldId, "replaced");
+                var delay = Task.Delay(_options.ProgressReportDelay, time, progressDelay.Token);
+                if (await Task.WhenAny(work, delay) != work)
+                {
+                    await PublishStatusAsync(pass, cancellationToken);
+                }
+
+                await progressDelay.CancelAsync();
             }
 
-            var info = await AdoptOrCreateAsync(provider, resource, uid, cancellationToken);
-            sandboxId = info.Id;
-            await provider.UploadFilesAsync(sandboxId, files.Files, cancellationToken);
-            await provider.StartAsync(sandboxId, StartRequest(resource.Spec), cancellationToken);
-            var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort(), cancellationToken);
+            var (info, endpoint, refreshed) = await work;
+            var sandboxId = info.Id;
             var secretName = TokenSecretName(resource.Metadata.Name);
-            await client.ApplyTokenSecretAsync(resource, secretName, TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
-
             var now = time.GetUtcNow();
             var ttlEnd = now.AddSeconds(resource.Spec.EffectiveTtlSeconds());
-            var refreshed = await provider.GetAsync(sandboxId, cancellationToken);
             var providerEnd = refreshed?.EndAt ?? info.EndAt;
             var activity = snapshot.LastActivity is { } a && a > now ? a : now;
 
@@ -330,7 +329,7 @@ internal sealed class PreviewSandboxReconciler(
         catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException or k8s.Autorest.HttpOperationException)
         {
             var now = time.GetUtcNow();
-            status.SandboxId = sandboxId ?? (recreating ? null : status.SandboxId);
+            status.SandboxId = attempt.SandboxId ?? (recreating ? null : status.SandboxId);
             status.FailedAttempts = (status.FailedAttempts ?? 0) + 1;
             status.LastFailureTime = now.UtcDateTime;
             var message = $"{provider.Name}: {ex.Message}";
@@ -346,6 +345,33 @@ internal sealed class PreviewSandboxReconciler(
             var retryIn = SandboxPolicies.Backoff(status.FailedAttempts.Value, resource.Spec.EffectiveRecreate().EffectiveCooldownSeconds(), _options.MaxBackoff);
             return ReconcileResult.After(Clamp(retryIn < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryIn));
         }
+    }
+
+    /// <summary>The provider side of a (re)creation; touches no reconcile state so progress can be published meanwhile.</summary>
+    private async Task<(SandboxInfo Info, PreviewEndpoint Endpoint, SandboxInfo? Refreshed)> ProvisionAsync(ISandboxProvider provider,
+        V1Alpha1PreviewSandbox resource, string? replacedSandboxId, ResolvedFiles files, ProvisioningAttempt attempt, CancellationToken cancellationToken)
+    {
+        var uid = resource.Metadata.Uid ?? throw new InvalidOperationException("PreviewSandbox has no metadata.uid");
+        if (replacedSandboxId is not null)
+        {
+            await provider.DeleteAsync(replacedSandboxId, cancellationToken);
+            logger.DeletedSandbox(provider.Name, replacedSandboxId, "replaced");
+        }
+
+        var info = await AdoptOrCreateAsync(provider, resource, uid, cancellationToken);
+        attempt.SandboxId = info.Id;
+        await provider.UploadFilesAsync(info.Id, files.Files, cancellationToken);
+        await provider.StartAsync(info.Id, StartRequest(resource.Spec), cancellationToken);
+        var endpoint = await provider.GetPreviewAsync(info.Id, resource.Spec.EffectivePort(), cancellationToken);
+        await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
+        var refreshed = await provider.GetAsync(info.Id, cancellationToken);
+        return (info, endpoint, refreshed);
+    }
+
+    /// <summary>What a failed attempt got as far as creating, so the next attempt can adopt or clean it up.</summary>
+    private sealed class ProvisioningAttempt
+    {
+        public string? SandboxId { get; set; }
     }
 
     /// <summary>Idempotent create: a sandbox already labeled with this UID (from a crash mid-create) is reused.</summary>

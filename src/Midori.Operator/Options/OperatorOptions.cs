@@ -44,6 +44,10 @@ public sealed class OperatorOptions
     [Range(typeof(TimeSpan), "00:00:05", "01:00:00")]
     public TimeSpan WatchTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Provisioning that takes longer than this is shown as phase Creating/Recreating while it runs.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan ProgressReportDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Requeue delay after a 409 conflict or a transient API error.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:05:00")]
     public TimeSpan ConflictRequeueDelay { get; set; } = TimeSpan.FromMilliseconds(200);
