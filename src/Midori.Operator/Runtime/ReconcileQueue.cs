@@ -211,7 +211,9 @@ public sealed class ReconcileQueue : IDisposable
         }
     }
 
-    // Must hold _lock. Hands ready keys to waiters, then re-arms the timer for the earliest future key.
+    // Must hold _lock. Hands ready keys to waiters, then re-arms the timer for the earliest future key. One clock
+    // reading serves both decisions: with two, a key falling due between them was "not ready" for the hand-out and
+    // "already due" for the timer, so no timer was armed and idle workers slept until an unrelated enqueue.
     private void Pump()
     {
         var now = _timeProvider.GetUtcNow();
@@ -235,7 +237,7 @@ public sealed class ReconcileQueue : IDisposable
             }
         }
 
-        ArmTimer();
+        ArmTimer(now);
     }
 
     // Must hold _lock. The live heap top, if it is due.
@@ -278,7 +280,7 @@ public sealed class ReconcileQueue : IDisposable
     }
 
     // Must hold _lock.
-    private void ArmTimer()
+    private void ArmTimer(DateTimeOffset now)
     {
         if (_disposed)
         {
@@ -301,10 +303,10 @@ public sealed class ReconcileQueue : IDisposable
             return;
         }
 
-        var delay = due - _timeProvider.GetUtcNow();
+        var delay = due - now;
         if (delay <= TimeSpan.Zero)
         {
-            // Already due: Pump ran first, so no waiter is left; the next DequeueAsync takes it without a timer.
+            // Due at the same instant Pump judged readiness, so it found no free waiter; the next DequeueAsync takes it.
             return;
         }
 
