@@ -34,10 +34,11 @@ public sealed class E2EEnvironment : IAsyncDisposable
 
     public string Description => IsRealCluster ? $"real cluster {Configuration.Host}" : $"test API server {Configuration.Host}";
 
-    public static async Task<E2EEnvironment> StartAsync(CancellationToken cancellationToken = default)
+    /// <summary>Starts against <paramref name="kubeconfig"/>, else <c>MIDORI_E2E_KUBECONFIG</c>, else the test API server.</summary>
+    public static async Task<E2EEnvironment> StartAsync(string? kubeconfig = null, CancellationToken cancellationToken = default)
     {
         var @namespace = $"midori-e2e-{Guid.NewGuid().ToString("N")[..8]}";
-        var kubeconfig = Environment.GetEnvironmentVariable(KubeconfigVariable);
+        kubeconfig ??= Environment.GetEnvironmentVariable(KubeconfigVariable);
         E2EEnvironment environment;
         if (!string.IsNullOrWhiteSpace(kubeconfig))
         {

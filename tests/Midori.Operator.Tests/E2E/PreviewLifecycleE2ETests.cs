@@ -8,13 +8,20 @@ using Xunit.Abstractions;
 
 namespace Midori.Operator.Tests.E2E;
 
+/// <summary>Runs against the in-process test API server, or the cluster named by MIDORI_E2E_KUBECONFIG.</summary>
+[Trait("Category", "E2E")]
+public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : PreviewLifecycleScenario(output)
+{
+    [Fact]
+    public Task Lifecycle_ApplyServeKeepAliveExpireWakeSuspendResumeDelete() => RunLifecycleAsync();
+}
+
 /// <summary>
 /// The user-visible lifecycle end to end: the real operator host, the real KubernetesClient over HTTP, the local
 /// provider serving real files. Runs against the in-process test API server, or a real cluster when
 /// MIDORI_E2E_KUBECONFIG is set (same code). Waits are bounded polls on observable state.
 /// </summary>
-[Trait("Category", "E2E")]
-public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : IAsyncLifetime
+public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
     private const int IdleTimeoutSeconds = 10; // the CRD's minimum, to keep the scenario short
@@ -24,9 +31,14 @@ public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : IAsyncL
     private E2EEnvironment _env = null!;
     private OperatorTestHost _host = null!;
 
+    /// <summary>Kubeconfig to run against; null: MIDORI_E2E_KUBECONFIG or the in-process test API server.</summary>
+    protected virtual Task<string?> KubeconfigAsync() => Task.FromResult<string?>(null);
+
+    protected virtual Task CleanupClusterAsync() => Task.CompletedTask;
+
     public async Task InitializeAsync()
     {
-        _env = await E2EEnvironment.StartAsync();
+        _env = await E2EEnvironment.StartAsync(await KubeconfigAsync());
         output.WriteLine($"e2e against {_env.Description}, namespace {_env.Namespace}");
         _host = await OperatorTestHost.StartAsync(_env.Configuration, new Dictionary<string, string?>
         {
@@ -46,10 +58,12 @@ public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : IAsyncL
         {
             Directory.Delete(_root, recursive: true);
         }
+
+        await CleanupClusterAsync();
     }
 
-    [Fact]
-    public async Task Lifecycle_ApplyServeKeepAliveExpireWakeSuspendResumeDelete()
+    /// <summary>apply → Ready, URL serves → heartbeats keep it alive → silence expires it → heartbeat wakes it → suspend/resume → delete.</summary>
+    protected async Task RunLifecycleAsync()
     {
         const string name = "e2e-preview";
         const string page = "<h1>hello from e2e</h1>";
