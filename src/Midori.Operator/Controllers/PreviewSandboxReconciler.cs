@@ -414,19 +414,10 @@ internal sealed class PreviewSandboxReconciler(
         string phase, CancellationToken cancellationToken)
     {
         var status = pass.Status;
-        if (status.SandboxId is { } sandboxId && status.Phase is Phases.Running or Phases.Creating or Phases.Recreating)
+        if (await TryDeleteCurrentSandboxAsync(pass, provider, verdict.Reason, cancellationToken) is { } error)
         {
-            try
-            {
-                await provider.DeleteAsync(sandboxId, cancellationToken);
-                logger.DeletedSandbox(provider.Name, sandboxId, verdict.Reason);
-            }
-            catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
-            {
-                logger.DeleteFailed(provider.Name, sandboxId, ex.Message);
-                pass.SetConditions(ready: pass.IsReady, verdict.Reason, $"Could not remove the sandbox yet: {ex.Message}", progressing: true, degraded: ex.Message);
-                return ReconcileResult.After(TimeSpan.FromSeconds(5));
-            }
+            pass.SetConditions(ready: pass.IsReady, verdict.Reason, $"Could not remove the sandbox yet: {error}", progressing: true, degraded: error);
+            return ReconcileResult.After(TimeSpan.FromSeconds(5));
         }
 
         if (phase == Phases.Expired)
@@ -453,22 +444,34 @@ internal sealed class PreviewSandboxReconciler(
         return ReconcileResult.After(_options.ResyncInterval);
     }
 
+    /// <summary>Deletes the sandbox the status says exists; null on success (or nothing to delete), else the error.</summary>
+    private async Task<string?> TryDeleteCurrentSandboxAsync(ReconcilePass pass, ISandboxProvider provider, string reason, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        if (status.SandboxId is not { } sandboxId || status.Phase is not (Phases.Running or Phases.Creating or Phases.Recreating))
+        {
+            return null;
+        }
+
+        try
+        {
+            await provider.DeleteAsync(sandboxId, cancellationToken);
+            logger.DeletedSandbox(provider.Name, sandboxId, reason);
+            return null;
+        }
+        catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+        {
+            logger.DeleteFailed(provider.Name, sandboxId, ex.Message);
+            return ex.Message;
+        }
+    }
+
     private async Task<ReconcileResult?> FailAsync(ReconcilePass pass, ISandboxProvider provider, PolicyVerdict verdict, CancellationToken cancellationToken)
     {
         var status = pass.Status;
-        if (status.SandboxId is { } sandboxId && status.Phase is Phases.Running or Phases.Creating or Phases.Recreating)
-        {
-            // A broken sandbox still costs money; remove it on a best-effort basis.
-            try
-            {
-                await provider.DeleteAsync(sandboxId, cancellationToken);
-                logger.DeletedSandbox(provider.Name, sandboxId, verdict.Reason);
-            }
-            catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
-            {
-                logger.DeleteFailed(provider.Name, sandboxId, ex.Message);
-            }
-        }
+
+        // A broken sandbox still costs money; remove it on a best-effort basis (deletion of the resource retries it).
+        await TryDeleteCurrentSandboxAsync(pass, provider, verdict.Reason, cancellationToken);
 
         logger.MarkedFailed(verdict.Message);
         events.Warning(pass.Current, EventReasons.Failed, verdict.Message);
