@@ -133,31 +133,19 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
             targets.Add((file.Path, file.Content ?? []));
         }
 
-        var sandbox = await FindAsync(sandboxId, cancellationToken).ConfigureAwait(false) ?? throw NotFound(sandboxId);
-        await sandbox.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using var lease = await AcquireLiveAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        var sandbox = lease.Sandbox;
+        long bytes = 0;
+        foreach (var (relative, content) in targets)
         {
-            if (sandbox.Deleted)
-            {
-                throw NotFound(sandboxId);
-            }
-
-            long bytes = 0;
-            foreach (var (relative, content) in targets)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var destination = LocalSandboxPaths.Resolve(sandbox.ProjectDirectory, relative)
-                    ?? throw new SandboxProviderException(ProviderName, $"Refused to upload '{Printable(relative)}': it leaves the project directory", isTransient: false);
-                await WriteAtomicallyAsync(sandbox, relative, destination, content, cancellationToken).ConfigureAwait(false);
-                bytes += content.Length;
-            }
-
-            _logger.Uploaded(sandbox.Id, targets.Count, bytes);
+            cancellationToken.ThrowIfCancellationRequested();
+            var destination = LocalSandboxPaths.Resolve(sandbox.ProjectDirectory, relative)
+                ?? throw new SandboxProviderException(ProviderName, $"Refused to upload '{Printable(relative)}': it leaves the project directory", isTransient: false);
+            await WriteAtomicallyAsync(sandbox, relative, destination, content, cancellationToken).ConfigureAwait(false);
+            bytes += content.Length;
         }
-        finally
-        {
-            sandbox.Gate.Release();
-        }
+
+        _logger.Uploaded(sandbox.Id, targets.Count, bytes);
     }
 
     public async Task StartAsync(string sandboxId, SandboxStartRequest request, CancellationToken cancellationToken)
@@ -169,135 +157,121 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
             throw new SandboxProviderException(ProviderName, $"Port must be between 1 and 65535; got {request.Port}", isTransient: false);
         }
 
-        var sandbox = await FindAsync(sandboxId, cancellationToken).ConfigureAwait(false) ?? throw NotFound(sandboxId);
-        await sandbox.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        using var lease = await AcquireLiveAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        var sandbox = lease.Sandbox;
+        var metadata = sandbox.Metadata;
+        if (_timeProvider.GetUtcNow() >= metadata.EndAt)
+        {
+            throw new SandboxProviderException(
+                ProviderName,
+                $"Local sandbox '{sandbox.Id}' reached its end time {metadata.EndAt:O}; extend it or create a new one",
+                isTransient: false);
+        }
+
+        var current = sandbox.Server;
+        if (current is not null)
+        {
+            if (current.UnexpectedExitCode is null && sandbox.StartRequest is { } running && SameRequest(running, request))
+            {
+                _logger.AlreadyRunning(sandbox.Id);
+                return;
+            }
+
+            _logger.Restarting(sandbox.Id);
+            await StopServerAsync(sandbox, cancellationToken).ConfigureAwait(false);
+        }
+
+        sandbox.State = SandboxState.Pending;
+        var started = _timeProvider.GetTimestamp();
+        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        ILocalSandboxServer server;
         try
         {
-            if (sandbox.Deleted)
-            {
-                throw NotFound(sandboxId);
-            }
-
-            var metadata = sandbox.Metadata;
-            if (_timeProvider.GetUtcNow() >= metadata.EndAt)
-            {
-                throw new SandboxProviderException(
-                    ProviderName,
-                    $"Local sandbox '{sandbox.Id}' reached its end time {metadata.EndAt:O}; extend it or create a new one",
-                    isTransient: false);
-            }
-
-            var current = sandbox.Server;
-            if (current is not null)
-            {
-                if (current.UnexpectedExitCode is null && sandbox.StartRequest is { } running && SameRequest(running, request))
-                {
-                    _logger.AlreadyRunning(sandbox.Id);
-                    return;
-                }
-
-                _logger.Restarting(sandbox.Id);
-                await StopServerAsync(sandbox, cancellationToken).ConfigureAwait(false);
-            }
-
-            sandbox.State = SandboxState.Pending;
-            var started = _timeProvider.GetTimestamp();
-            var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-            ILocalSandboxServer server;
-            try
-            {
-                server = await StartServerAsync(sandbox, request, token, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                sandbox.State = SandboxState.Error;
-                _logger.StartFailed(sandbox.Id, ex.Message);
-                throw ex as SandboxProviderException
-                      ?? new SandboxProviderException(ProviderName, $"Could not start local sandbox '{sandbox.Id}': {ex.Message}", isTransient: true, ex);
-            }
-            catch
-            {
-                sandbox.State = SandboxState.Stopped;
-                throw;
-            }
-
-            sandbox.Server = server;
-            sandbox.StartRequest = request;
-            sandbox.Token = token;
-            sandbox.State = SandboxState.Running;
-            TryPersist(sandbox, metadata with
-            {
-                LastStartedAt = _timeProvider.GetUtcNow(),
-                ServerPid = (server as LocalCommandServer)?.ProcessId,
-            });
-            _logger.Started(sandbox.Id, server.Mode, server.Port, request.Port, (long)_timeProvider.GetElapsedTime(started).TotalMilliseconds);
+            server = await StartServerAsync(sandbox, request, token, cancellationToken).ConfigureAwait(false);
         }
-        finally
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            sandbox.Gate.Release();
+            sandbox.State = SandboxState.Error;
+            _logger.StartFailed(sandbox.Id, ex.Message);
+            throw ex as SandboxProviderException
+                  ?? new SandboxProviderException(ProviderName, $"Could not start local sandbox '{sandbox.Id}': {ex.Message}", isTransient: true, ex);
         }
+        catch
+        {
+            sandbox.State = SandboxState.Stopped;
+            throw;
+        }
+
+        sandbox.Server = server;
+        sandbox.StartRequest = request;
+        sandbox.Token = token;
+        sandbox.State = SandboxState.Running;
+        TryPersist(sandbox, metadata with
+        {
+            LastStartedAt = _timeProvider.GetUtcNow(),
+            ServerPid = (server as LocalCommandServer)?.ProcessId,
+        });
+        _logger.Started(sandbox.Id, server.Mode, server.Port, request.Port, (long)_timeProvider.GetElapsedTime(started).TotalMilliseconds);
     }
 
     public async Task<PreviewEndpoint> GetPreviewAsync(string sandboxId, int port, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
-        var sandbox = await FindAsync(sandboxId, cancellationToken).ConfigureAwait(false) ?? throw NotFound(sandboxId);
-        await sandbox.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using var lease = await AcquireLiveAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        var sandbox = lease.Sandbox;
+        if (sandbox.Server is not { UnexpectedExitCode: null } server || sandbox.StartRequest is not { } request)
         {
-            if (sandbox.Deleted)
-            {
-                throw NotFound(sandboxId);
-            }
-
-            if (sandbox.Server is not { UnexpectedExitCode: null } server || sandbox.StartRequest is not { } request)
-            {
-                throw new SandboxProviderException(ProviderName, $"Local sandbox '{sandbox.Id}' is not running; start it first", isTransient: true);
-            }
-
-            if (request.Port != port)
-            {
-                throw new SandboxProviderException(
-                    ProviderName, $"Local sandbox '{sandbox.Id}' exposes port {request.Port} only; got {port}", isTransient: false);
-            }
-
-            var url = new UriBuilder(Uri.UriSchemeHttp, _options.EffectivePublicHost, server.Port, "/").Uri;
-            return new PreviewEndpoint(url, sandbox.Token);
+            throw new SandboxProviderException(ProviderName, $"Local sandbox '{sandbox.Id}' is not running; start it first", isTransient: true);
         }
-        finally
+
+        if (request.Port != port)
         {
-            sandbox.Gate.Release();
+            throw new SandboxProviderException(
+                ProviderName, $"Local sandbox '{sandbox.Id}' exposes port {request.Port} only; got {port}", isTransient: false);
         }
+
+        var url = new UriBuilder(Uri.UriSchemeHttp, _options.EffectivePublicHost, server.Port, "/").Uri;
+        return new PreviewEndpoint(url, sandbox.Token);
     }
 
     public async Task<DateTimeOffset?> ExtendAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
+        using var lease = await AcquireLiveAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        var sandbox = lease.Sandbox;
+        var metadata = sandbox.Metadata;
+        var cap = metadata.CreatedAt + _options.MaxLifetime;
+        var endAt = Max(metadata.EndAt, Min(until, cap));
+        if (endAt != metadata.EndAt)
+        {
+            TryPersist(sandbox, metadata with { EndAt = endAt });
+            ArmEndTimer(sandbox);
+            _logger.Extended(sandbox.Id, endAt);
+        }
+
+        return endAt;
+    }
+
+    /// <summary>Finds a sandbox and holds its gate; unknown or deleted while waiting → not found.</summary>
+    private async Task<SandboxLease> AcquireLiveAsync(string sandboxId, CancellationToken cancellationToken)
+    {
         var sandbox = await FindAsync(sandboxId, cancellationToken).ConfigureAwait(false) ?? throw NotFound(sandboxId);
         await sandbox.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (sandbox.Deleted)
-            {
-                throw NotFound(sandboxId);
-            }
-
-            var metadata = sandbox.Metadata;
-            var cap = metadata.CreatedAt + _options.MaxLifetime;
-            var endAt = Max(metadata.EndAt, Min(until, cap));
-            if (endAt != metadata.EndAt)
-            {
-                TryPersist(sandbox, metadata with { EndAt = endAt });
-                ArmEndTimer(sandbox);
-                _logger.Extended(sandbox.Id, endAt);
-            }
-
-            return endAt;
-        }
-        finally
+        if (sandbox.Deleted)
         {
             sandbox.Gate.Release();
+            throw NotFound(sandboxId);
         }
+
+        return new SandboxLease(sandbox);
+    }
+
+    /// <summary>Releases the sandbox's gate when disposed.</summary>
+    private readonly struct SandboxLease(LocalSandbox sandbox) : IDisposable
+    {
+        public LocalSandbox Sandbox => sandbox;
+
+        public void Dispose() => sandbox.Gate.Release();
     }
 
     public async Task DeleteAsync(string sandboxId, CancellationToken cancellationToken)
