@@ -41,19 +41,6 @@ internal static class ConditionSet
         conditions?.FirstOrDefault(c => c.Type == type);
 
     /// <summary>Keeps <c>Ready</c> first (kstatus tools and humans read it first), the rest in a stable order.</summary>
-    public static List<V1Condition> Ordered(IEnumerable<V1Condition> conditions, IReadOnlyList<string> order) =>
-        [.. conditions.OrderBy(c => order.IndexOf(c.Type) is var i && i < 0 ? int.MaxValue : i).ThenBy(c => c.Type, StringComparer.Ordinal)];
-
-    private static int IndexOf(this IReadOnlyList<string> list, string value)
-    {
-        for (var i = 0; i < list.Count; i++)
-        {
-            if (list[i] == value)
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
+    public static List<V1Condition> Ordered(IEnumerable<V1Condition> conditions, string[] order) =>
+        [.. conditions.OrderBy(c => Array.IndexOf(order, c.Type) is var i && i < 0 ? int.MaxValue : i).ThenBy(c => c.Type, StringComparer.Ordinal)];
 }

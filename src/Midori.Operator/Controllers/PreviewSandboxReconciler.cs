@@ -253,7 +253,7 @@ internal sealed class PreviewSandboxReconciler(
             pass.SetPhase(recreating ? Phases.Recreating : Phases.Pending);
             pass.SetConditions(ready: false, Reasons.SourceError, ex.Message, progressing: false, degraded: ex.Message);
             pass.Status.ObservedGeneration = pass.Generation;
-            return ReconcileResult.After(Clamp(_options.MaxBackoff < TimeSpan.FromSeconds(30) ? _options.MaxBackoff : TimeSpan.FromSeconds(30)));
+            return ReconcileResult.After(Clamp(Min(_options.MaxBackoff, TimeSpan.FromSeconds(30))));
         }
 
         // Progress (phase Creating/Recreating) is published only when provisioning is slow enough for anyone to see it,
@@ -280,12 +280,12 @@ internal sealed class PreviewSandboxReconciler(
                 await progressDelay.CancelAsync();
             }
 
-            var (info, endpoint, refreshed) = await work;
+            var (info, endpoint) = await work;
             var sandboxId = info.Id;
             var secretName = TokenSecretName(resource.Metadata.Name);
             var now = time.GetUtcNow();
             var ttlEnd = now.AddSeconds(resource.Spec.EffectiveTtlSeconds());
-            var providerEnd = refreshed?.EndAt ?? info.EndAt;
+            var providerEnd = info.EndAt;
             var activity = snapshot.LastActivity is { } a && a > now ? a : now;
 
             status.SandboxId = sandboxId;
@@ -348,7 +348,7 @@ internal sealed class PreviewSandboxReconciler(
     }
 
     /// <summary>The provider side of a (re)creation; touches no reconcile state so progress can be published meanwhile.</summary>
-    private async Task<(SandboxInfo Info, PreviewEndpoint Endpoint, SandboxInfo? Refreshed)> ProvisionAsync(ISandboxProvider provider,
+    private async Task<(SandboxInfo Info, PreviewEndpoint Endpoint)> ProvisionAsync(ISandboxProvider provider,
         V1Alpha1PreviewSandbox resource, string? replacedSandboxId, ResolvedFiles files, ProvisioningAttempt attempt, CancellationToken cancellationToken)
     {
         var uid = resource.Metadata.Uid ?? throw new InvalidOperationException("PreviewSandbox has no metadata.uid");
@@ -364,8 +364,7 @@ internal sealed class PreviewSandboxReconciler(
         await provider.StartAsync(info.Id, StartRequest(resource.Spec), cancellationToken);
         var endpoint = await provider.GetPreviewAsync(info.Id, resource.Spec.EffectivePort(), cancellationToken);
         await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
-        var refreshed = await provider.GetAsync(info.Id, cancellationToken);
-        return (info, endpoint, refreshed);
+        return (info, endpoint);
     }
 
     /// <summary>What a failed attempt got as far as creating, so the next attempt can adopt or clean it up.</summary>

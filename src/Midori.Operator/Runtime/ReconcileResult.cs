@@ -23,7 +23,7 @@ public sealed record ReconcileResult
 
     public static ReconcileResult Done() => new(null, null, null);
 
-    /// <summary>Run again after <paramref name="delay"/>; delays ≤ 0 are clamped to a small positive value by the queue.</summary>
+    /// <summary>Run again after <paramref name="delay"/>; the workers turn delays ≤ 0 into the short conflict delay.</summary>
     public static ReconcileResult After(TimeSpan delay) => new(delay, null, null);
 
     /// <summary>Failed; the runtime applies per-key exponential backoff unless <paramref name="requeueAfter"/> is given.</summary>
