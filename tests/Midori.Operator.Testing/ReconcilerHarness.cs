@@ -77,8 +77,6 @@ public sealed class RecordingLifecycleObserver : ISandboxLifecycleObserver
 
     public IReadOnlyList<TimeSpan> ExpiryLateness => [.. _expiryLateness];
 
-    public int ReadyCount => _log.Count(l => l.StartsWith("ready", StringComparison.Ordinal));
-
     public event Action<V1Alpha1PreviewSandbox>? BecameReady;
 
     public event Action<V1Alpha1PreviewSandbox, TimeSpan>? ExpiredAfter;

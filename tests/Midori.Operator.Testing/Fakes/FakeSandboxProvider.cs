@@ -13,20 +13,15 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
     private readonly ConcurrentDictionary<string, FakeSandbox> _sandboxes = new();
     private readonly ConcurrentQueue<Exception> _createFaults = new();
     private readonly ConcurrentQueue<Exception> _uploadFaults = new();
-    private readonly ConcurrentQueue<Exception> _startFaults = new();
     private int _nextId;
     private int _tokenVersion;
 
     public string Name { get; } = name;
 
     public int CreateCalls => _createCalls;
-    public int DeleteCalls => _deleteCalls;
-    public int UploadCalls => _uploadCalls;
     public int ExtendCalls => _extendCalls;
 
     private int _createCalls;
-    private int _deleteCalls;
-    private int _uploadCalls;
     private int _extendCalls;
 
     /// <summary>When set, GetAsync/ListAsync throw it (provider outage).</summary>
@@ -40,18 +35,8 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
 
     public void FailNextUpload(Exception? exception = null) => _uploadFaults.Enqueue(exception ?? Transient("upload failed"));
 
-    public void FailNextStart(Exception? exception = null) => _startFaults.Enqueue(exception ?? Transient("start failed"));
-
     /// <summary>The provider forgets the sandbox, as if it was reaped behind our back.</summary>
     public void Vanish(string id) => _sandboxes.TryRemove(id, out _);
-
-    public void Stop(string id)
-    {
-        if (_sandboxes.TryGetValue(id, out var s))
-        {
-            s.State = SandboxState.Stopped;
-        }
-    }
 
     public Task<SandboxInfo> CreateAsync(SandboxCreateRequest request, CancellationToken cancellationToken)
     {
@@ -91,7 +76,6 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
 
     public Task UploadFilesAsync(string sandboxId, IReadOnlyList<SandboxFile> files, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _uploadCalls);
         if (_uploadFaults.TryDequeue(out var fault))
         {
             throw fault;
@@ -108,11 +92,6 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
 
     public Task StartAsync(string sandboxId, SandboxStartRequest request, CancellationToken cancellationToken)
     {
-        if (_startFaults.TryDequeue(out var fault))
-        {
-            throw fault;
-        }
-
         var sandbox = Require(sandboxId);
         if (sandbox.StartRequest != request || sandbox.State != SandboxState.Running)
         {
@@ -145,7 +124,6 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
 
     public Task DeleteAsync(string sandboxId, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _deleteCalls);
         _sandboxes.TryRemove(sandboxId, out _);
         return Task.CompletedTask;
     }

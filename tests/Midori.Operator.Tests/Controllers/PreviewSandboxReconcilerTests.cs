@@ -474,6 +474,33 @@ public sealed class PreviewSandboxReconcilerTests
     }
 
     [Fact]
+    public async Task Reconcile_WhenPushingChangedFilesFails_ReportsOutOfSyncAndConvergesOnRetry()
+    {
+        // arrange
+        _h.Client.Create(new PreviewSandboxBuilder().Build());
+        await _h.ReconcileAsync();
+        var hash = _h.Get().Status!.FilesHash;
+        _h.Client.UpdateSpec("default", "demo", s => s.Source.Inline![0].Content = "<h1>v2</h1>");
+        _h.Provider.FailNextUpload();
+
+        // act
+        var failed = await _h.ReconcileAsync();
+        var behind = _h.Get().Status!;
+        _h.Time.Advance(failed.RequeueAfter!.Value);
+        await _h.ReconcileAsync();
+
+        // assert
+        Assert.Equal(hash, behind.FilesHash);
+        Assert.Equal("False", behind.Conditions!.Single(c => c.Type == PreviewSandboxReconciler.FilesInSyncCondition).Status);
+        Assert.Equal("True", behind.Conditions!.Single(c => c.Type == PreviewSandboxConditions.Degraded).Status);
+        Assert.True(failed.RequeueAfter <= TimeSpan.FromSeconds(5));
+        var status = _h.Get().Status!;
+        Assert.NotEqual(hash, status.FilesHash);
+        Assert.Equal("True", status.Conditions!.Single(c => c.Type == PreviewSandboxReconciler.FilesInSyncCondition).Status);
+        Assert.Equal("<h1>v2</h1>", System.Text.Encoding.UTF8.GetString(_h.Provider.Find(status.SandboxId!)!.Files["index.html"]));
+    }
+
+    [Fact]
     public async Task Reconcile_WhenConfigMapMissing_ReportsSourceErrorThenCreatesOnceItExists()
     {
         // arrange

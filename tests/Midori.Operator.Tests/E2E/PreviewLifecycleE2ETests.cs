@@ -69,9 +69,10 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         const string page = "<h1>hello from e2e</h1>";
 
         // apply → Ready and the URL serves the file
-        var applied = await _env.CreateAsync(new PreviewSandboxBuilder().Named(name, _env.Namespace)
-            .WithIdleTimeout(IdleTimeoutSeconds).WithTtl(600).WithFile("about/index.html", "<p>about</p>").Build() is var r
-            ? WithInlineIndex(r, page) : r, CancellationToken.None);
+        var manifest = new PreviewSandboxBuilder().Named(name, _env.Namespace)
+            .WithIdleTimeout(IdleTimeoutSeconds).WithTtl(600).WithFile("about/index.html", "<p>about</p>").Build();
+        manifest.Spec.Source.Inline![0].Content = page;
+        var applied = await _env.CreateAsync(manifest, CancellationToken.None);
         var ready = await _env.WaitForAsync(name, IsReady, Step, "Ready=True");
         var firstSandbox = ready!.Status!.SandboxId!;
         Assert.Equal(Phases.Running, ready.Status.Phase);
@@ -122,12 +123,6 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         Assert.Empty(await provider.ListAsync(applied.Metadata.Uid, CancellationToken.None));
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(resumed.Status.PreviewUrl));
         await WaitUntilAsync(async () => await _env.GetSecretAsync(ready.Status.TokenSecretRef.Name, CancellationToken.None) is null, Step, "the owned token Secret to be garbage-collected");
-    }
-
-    private static V1Alpha1PreviewSandbox WithInlineIndex(V1Alpha1PreviewSandbox resource, string page)
-    {
-        resource.Spec.Source.Inline![0].Content = page;
-        return resource;
     }
 
     private static V1Condition? Ready(V1Alpha1PreviewSandbox? p) =>
