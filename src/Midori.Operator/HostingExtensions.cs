@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
+using Midori.Operator.Diagnostics;
 using Midori.Operator.Options;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
@@ -25,6 +26,9 @@ public static class HostingExtensions
         // Providers and the seams the reconciler needs.
         services.AddLocalSandboxProvider();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
+        services.TryAddSingleton<IProviderHealth, ProviderHealth>();
+        services.AddMetrics();
+        services.TryAddSingleton<MidoriMetrics>();
         services.AddHttpClient<IPreviewProbe, HttpPreviewProbe>()
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         services.TryAddSingleton<SandboxSourceResolver>();

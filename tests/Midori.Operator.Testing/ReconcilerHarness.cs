@@ -23,7 +23,7 @@ public sealed class ReconcilerHarness
         Options = options ?? new OperatorOptions();
         var registry = new StaticProviderRegistry(Provider, Options.DefaultProvider);
         Reconciler = new PreviewSandboxReconciler(Client, registry, new SandboxSourceResolver(Client), Probe, Events, Time,
-            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, Observer);
+            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, [Observer]);
     }
 
     public FakeTimeProvider Time { get; }

@@ -23,6 +23,59 @@ public interface ISandboxLifecycleObserver
     void Ended(V1Alpha1PreviewSandbox resource, string phase, string reason);
 
     void Deleted(V1Alpha1PreviewSandbox resource);
+
+    /// <summary>
+    /// Progress of a (re)creation for live clients (server-sent events): <paramref name="stage"/> is one of
+    /// <see cref="ProvisioningStages"/>, <paramref name="percent"/> 0–100.
+    /// </summary>
+    void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) { }
+}
+
+/// <summary>Stages of a (re)creation as clients see them (seed 001's recreation progress).</summary>
+public static class ProvisioningStages
+{
+    public const string Creating = "creating";
+    public const string Transferring = "transferring";
+    public const string Updating = "updating";
+    public const string Complete = "complete";
+}
+
+/// <summary>Fans every notification out to all registered observers (store, metrics, live events); one failing observer does not stop the others.</summary>
+internal sealed class CompositeSandboxLifecycleObserver(IReadOnlyList<ISandboxLifecycleObserver> observers) : ISandboxLifecycleObserver
+{
+    public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating) => Each(o => o.Provisioning(resource, recreating));
+
+    public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) =>
+        Each(o => o.Ready(resource, status, recreated, elapsed));
+
+    public void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId) =>
+        Each(o => o.RecreationStarted(resource, reason, oldSandboxId));
+
+    public void RecreationCompleted(V1Alpha1PreviewSandbox resource, RecreationRecord record, bool success, string? error, TimeSpan elapsed) =>
+        Each(o => o.RecreationCompleted(resource, record, success, error, elapsed));
+
+    public void Expired(V1Alpha1PreviewSandbox resource, string reason, TimeSpan lateness) => Each(o => o.Expired(resource, reason, lateness));
+
+    public void Ended(V1Alpha1PreviewSandbox resource, string phase, string reason) => Each(o => o.Ended(resource, phase, reason));
+
+    public void Deleted(V1Alpha1PreviewSandbox resource) => Each(o => o.Deleted(resource));
+
+    public void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) => Each(o => o.Progress(resource, stage, percent));
+
+    private void Each(Action<ISandboxLifecycleObserver> notify)
+    {
+        foreach (var observer in observers)
+        {
+            try
+            {
+                notify(observer);
+            }
+            catch (Exception)
+            {
+                // Observers must not throw (contract above); if one does, history/metrics lose a point, the reconcile goes on.
+            }
+        }
+    }
 }
 
 internal sealed class NullSandboxLifecycleObserver : ISandboxLifecycleObserver

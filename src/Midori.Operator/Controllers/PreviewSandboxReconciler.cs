@@ -28,7 +28,7 @@ internal sealed class PreviewSandboxReconciler(
     TimeProvider time,
     IOptions<OperatorOptions> options,
     ILogger<PreviewSandboxReconciler> logger,
-    ISandboxLifecycleObserver? observer = null) : IReconciler
+    IEnumerable<ISandboxLifecycleObserver>? observers = null) : IReconciler
 {
     public const string TokenSecretKey = "token";
 
@@ -39,7 +39,12 @@ internal sealed class PreviewSandboxReconciler(
     private static readonly TimeSpan MinRequeue = TimeSpan.FromMilliseconds(50);
 
     private readonly OperatorOptions _options = options.Value;
-    private readonly ISandboxLifecycleObserver _observer = observer ?? NullSandboxLifecycleObserver.Instance;
+    private readonly ISandboxLifecycleObserver _observer = observers?.ToList() switch
+    {
+        null or [] => NullSandboxLifecycleObserver.Instance,
+        [var single] => single,
+        var many => new CompositeSandboxLifecycleObserver(many),
+    };
 
     public static string TokenSecretName(string resourceName) => $"{resourceName}-preview-token";
 
@@ -358,12 +363,16 @@ internal sealed class PreviewSandboxReconciler(
             logger.DeletedSandbox(provider.Name, replacedSandboxId, "replaced");
         }
 
+        _observer.Progress(resource, ProvisioningStages.Creating, 10);
         var info = await AdoptOrCreateAsync(provider, resource, uid, cancellationToken);
         attempt.SandboxId = info.Id;
+        _observer.Progress(resource, ProvisioningStages.Transferring, 40);
         await provider.UploadFilesAsync(info.Id, files.Files, cancellationToken);
+        _observer.Progress(resource, ProvisioningStages.Updating, 70);
         await provider.StartAsync(info.Id, StartRequest(resource.Spec), cancellationToken);
         var endpoint = await provider.GetPreviewAsync(info.Id, resource.Spec.EffectivePort(), cancellationToken);
         await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
+        _observer.Progress(resource, ProvisioningStages.Complete, 100);
         return (info, endpoint);
     }
 

@@ -21,6 +21,9 @@ public interface ISandboxProvider
     /// <summary>Writes files into the sandbox's project directory (whole set or a delta), in as few requests as the backend allows.</summary>
     Task UploadFilesAsync(string sandboxId, IReadOnlyList<SandboxFile> files, CancellationToken cancellationToken);
 
+    /// <summary>Removes files from the project directory (a delta push). Missing files count as removed.</summary>
+    Task DeleteFilesAsync(string sandboxId, IReadOnlyList<string> paths, CancellationToken cancellationToken);
+
     /// <summary>Starts (or restarts) the dev server. Idempotent: a running server for the same spec is left alone.</summary>
     Task StartAsync(string sandboxId, SandboxStartRequest request, CancellationToken cancellationToken);
 

@@ -90,6 +90,17 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
         return Task.CompletedTask;
     }
 
+    public Task DeleteFilesAsync(string sandboxId, IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    {
+        var sandbox = Require(sandboxId);
+        foreach (var path in paths)
+        {
+            sandbox.Files.TryRemove(path, out _);
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task StartAsync(string sandboxId, SandboxStartRequest request, CancellationToken cancellationToken)
     {
         var sandbox = Require(sandboxId);

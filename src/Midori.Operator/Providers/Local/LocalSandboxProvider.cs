@@ -148,6 +148,27 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         _logger.Uploaded(sandbox.Id, targets.Count, bytes);
     }
 
+    public async Task DeleteFilesAsync(string sandboxId, IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        ThrowIfDisposed();
+        foreach (var path in paths)
+        {
+            if (LocalSandboxPaths.Validate(path) is { } reason)
+            {
+                throw new SandboxProviderException(ProviderName, $"Refused to delete '{Printable(path)}': {reason}", isTransient: false);
+            }
+        }
+
+        using var lease = await AcquireLiveAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        foreach (var relative in paths)
+        {
+            var target = LocalSandboxPaths.Resolve(lease.Sandbox.ProjectDirectory, relative)
+                ?? throw new SandboxProviderException(ProviderName, $"Refused to delete '{Printable(relative)}': it leaves the project directory", isTransient: false);
+            File.Delete(target); // no-op when already gone
+        }
+    }
+
     public async Task StartAsync(string sandboxId, SandboxStartRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
