@@ -20,9 +20,9 @@ public sealed class StoreOptions
     [Range(typeof(long), "1", "17179869184")]
     public long MaxProjectBytes { get; set; } = 512L * 1024 * 1024;
 
-    /// <summary>How long a store call waits for the schema migration at start before it reports the store unavailable.</summary>
+    /// <summary>How long a store call waits for the schema migration at start before it reports the store unavailable (short: reconciles wait on it).</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
-    public TimeSpan ReadyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan ReadyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Session/recreation rows waiting to be written; beyond this, new rows are dropped (and logged) rather than block reconciles.</summary>
     [Range(16, 1_000_000)]

@@ -153,7 +153,6 @@ public sealed class PostgresDatabase : IAsyncLifetime
             await _dataSource.DisposeAsync();
         }
 
-        NpgsqlConnection.ClearAllPools();
         await using var admin = new NpgsqlConnection(_adminConnectionString);
         await admin.OpenAsync();
         await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Name}\" WITH (FORCE)", admin);
