@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Options;
+using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
 using Midori.Operator.Runtime;
@@ -32,6 +33,9 @@ public static class HostingExtensions
         services.AddHttpClient<IPreviewProbe, HttpPreviewProbe>()
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         services.TryAddSingleton<SandboxSourceResolver>();
+
+        // PostgreSQL store (only when ConnectionStrings:Midori is set): migrations, working copies, sessions, history.
+        services.AddMidoriStore(builder.Configuration);
         services.TryAddScoped<IReconciler, PreviewSandboxReconciler>();
         return builder;
     }
@@ -40,9 +44,13 @@ public static class HostingExtensions
     {
         // Liveness: the process serves HTTP. Readiness: caches synced when leading (followers are ready: the API serves).
         app.MapGet("/healthz", () => TypedResults.Text("ok"));
-        app.MapGet("/readyz", (OperatorRuntimeHost runtime) => runtime.IsReady
-            ? Results.Text("ok")
-            : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
+        // The store (when configured) must have migrated too.
+        app.MapGet("/readyz", (OperatorRuntimeHost runtime, IServiceProvider services) =>
+            services.GetService<StoreMigrator>() is { IsReady: false } store
+                ? Results.Text(store.Refusal is null ? "store not migrated yet" : "store migration refused", statusCode: StatusCodes.Status503ServiceUnavailable)
+                : runtime.IsReady
+                    ? Results.Text("ok")
+                    : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
         return app;
     }
 }

@@ -15,15 +15,18 @@ public sealed class ReconcilerHarness
 {
     public static readonly DateTimeOffset T0 = new(2026, 11, 23, 10, 0, 0, TimeSpan.Zero);
 
-    public ReconcilerHarness(OperatorOptions? options = null)
+    /// <param name="store">Optional store seams (snapshot source, activity, extra observers).</param>
+    /// <param name="time">The clock, when those seams must share it; starts at <see cref="T0"/> by default.</param>
+    public ReconcilerHarness(OperatorOptions? options = null, HarnessStore? store = null, FakeTimeProvider? time = null)
     {
-        Time = new FakeTimeProvider(T0);
+        Time = time ?? new FakeTimeProvider(T0);
         Client = new InMemoryPreviewSandboxClient(Time);
         Provider = new FakeSandboxProvider(Time);
         Options = options ?? new OperatorOptions();
+        var seams = store ?? new HarnessStore();
         var registry = new StaticProviderRegistry(Provider, Options.DefaultProvider);
-        Reconciler = new PreviewSandboxReconciler(Client, registry, new SandboxSourceResolver(Client), Probe, Events, Time,
-            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, [Observer]);
+        Reconciler = new PreviewSandboxReconciler(Client, registry, new SandboxSourceResolver(Client, seams.Snapshots), Probe, Events, Time,
+            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, [Observer, .. seams.Observers ?? []], seams.Activity);
     }
 
     public FakeTimeProvider Time { get; }
@@ -66,6 +69,12 @@ public sealed class ReconcilerHarness
         }
     }
 }
+
+/// <summary>Store-backed seams a harness can use (all optional): <c>spec.source.snapshotId</c>, stored activity, more observers.</summary>
+public sealed record HarnessStore(
+    ISnapshotFileSource? Snapshots = null,
+    Midori.Operator.Persistence.IActivityStore? Activity = null,
+    IReadOnlyList<ISandboxLifecycleObserver>? Observers = null);
 
 /// <summary>Records lifecycle notifications for assertions and benchmark figures.</summary>
 public sealed class RecordingLifecycleObserver : ISandboxLifecycleObserver

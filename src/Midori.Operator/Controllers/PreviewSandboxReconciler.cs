@@ -7,6 +7,7 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Options;
+using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
 using Midori.Operator.Runtime;
 using Conditions = Midori.Operator.Api.V1Alpha1.PreviewSandboxConditions;
@@ -28,7 +29,8 @@ internal sealed class PreviewSandboxReconciler(
     TimeProvider time,
     IOptions<OperatorOptions> options,
     ILogger<PreviewSandboxReconciler> logger,
-    IEnumerable<ISandboxLifecycleObserver>? observers = null) : IReconciler
+    IEnumerable<ISandboxLifecycleObserver>? observers = null,
+    IActivityStore? activityStore = null) : IReconciler
 {
     public const string TokenSecretKey = "token";
 
@@ -150,15 +152,47 @@ internal sealed class PreviewSandboxReconciler(
             }
         }
 
+        // The API records every heartbeat in the store but writes the annotation only now and then: read it once per
+        // pass, before any decision that could remove the sandbox for idleness.
+        if (observeRemote)
+        {
+            pass.StoredActivity = await ReadStoredActivityAsync(resource, cancellationToken);
+        }
+
         // Decide on the working status (earlier steps of this pass may have changed it), not the stored one.
         var view = new V1Alpha1PreviewSandbox { ApiVersion = resource.ApiVersion, Kind = resource.Kind, Metadata = resource.Metadata, Spec = resource.Spec, Status = status };
-        return new SandboxSnapshot(view, now, remote, probeHealthy, LastActivity(resource, status, now));
+        return new SandboxSnapshot(view, now, remote, probeHealthy, LastActivity(resource, status, now, pass.StoredActivity));
     }
 
-    /// <summary>Freshest activity: the heartbeat annotation or what status already recorded; never in the future.</summary>
-    private DateTimeOffset? LastActivity(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, DateTimeOffset now)
+    private async Task<DateTimeOffset?> ReadStoredActivityAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        if (activityStore is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await activityStore.GetLastActivityAsync(new PreviewKey(resource.Metadata.NamespaceProperty, resource.Metadata.Name), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Without the store the annotation (written every idle/4 by the API) still bounds how stale activity can be.
+            logger.ActivityReadFailed(ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Freshest activity: the store, the heartbeat annotation or what status already recorded; never in the future.</summary>
+    private DateTimeOffset? LastActivity(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, DateTimeOffset now, DateTimeOffset? stored)
     {
         DateTimeOffset? activity = status.LastActivityTime is { } recorded ? SandboxSnapshot.ToOffset(recorded) : null;
+        if (stored is { } fromStore)
+        {
+            fromStore = fromStore > now ? now : fromStore;
+            activity = activity is { } a && a >= fromStore ? a : fromStore;
+        }
+
         if (resource.Metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out var raw) == true && raw is not null)
         {
             if (DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var heartbeat))
@@ -304,6 +338,7 @@ internal sealed class PreviewSandboxReconciler(
             status.ProbeFailures = null;
             status.FilesHash = files.Hash;
             status.FilesRevision = files.Revision;
+            await sources.MarkPushedAsync(resource, sandboxId, files, cancellationToken);
             if (snapshot.RecreateRequest is { } request)
             {
                 status.ObservedRecreateRequest = request;
@@ -564,13 +599,16 @@ internal sealed class PreviewSandboxReconciler(
         return filesInSync is false ? ReconcileResult.After(Min(result.RequeueAfter ?? _options.ResyncInterval, TimeSpan.FromSeconds(5))) : result;
     }
 
-    /// <summary>Pushes the source when its hash differs from what the sandbox holds. Null: could not tell (source error).</summary>
+    /// <summary>
+    /// Brings the sandbox up to the source: a delta (writes + deletes) for store-backed sources, the whole set for the
+    /// others when its hash changed. True: in sync; false: the push failed (retried soon); null: could not tell.
+    /// </summary>
     private async Task<bool?> SyncFilesAsync(ReconcilePass pass, ISandboxProvider provider, string sandboxId, CancellationToken cancellationToken)
     {
-        ResolvedFiles files;
+        FileSync sync;
         try
         {
-            files = await sources.ResolveAsync(pass.Current, cancellationToken);
+            sync = await sources.BeginSyncAsync(pass.Current, sandboxId, pass.Status.FilesRevision, pass.Status.FilesHash, cancellationToken);
         }
         catch (SourceResolutionException ex)
         {
@@ -578,26 +616,39 @@ internal sealed class PreviewSandboxReconciler(
             return null;
         }
 
-        if (files.Hash == pass.Status.FilesHash)
+        await using (sync)
         {
+            if (!sync.UpToDate)
+            {
+                try
+                {
+                    if (sync.Written.Count > 0)
+                    {
+                        await provider.UploadFilesAsync(sandboxId, sync.Written, cancellationToken);
+                    }
+
+                    if (sync.Deleted.Count > 0)
+                    {
+                        await provider.DeleteFilesAsync(sandboxId, sync.Deleted, cancellationToken);
+                    }
+                }
+                catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+                {
+                    logger.SyncFailed(sandboxId, ex.Message);
+                    return false;
+                }
+
+                await sync.CompleteAsync(cancellationToken);
+                logger.SyncedFiles(sandboxId, sync.Written.Count, sync.Written.Sum(f => (long)f.Content.Length), sync.Hash);
+                events.Normal(pass.Current, EventReasons.FilesSynced,
+                    $"Synced {sync.Written.Count} files and removed {sync.Deleted.Count} ({sync.Hash})");
+            }
+
+            // Also when up to date: the HTTP API may have pushed a newer revision directly.
+            pass.Status.FilesHash = sync.Hash;
+            pass.Status.FilesRevision = sync.Revision;
             return true;
         }
-
-        try
-        {
-            await provider.UploadFilesAsync(sandboxId, files.Files, cancellationToken);
-        }
-        catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
-        {
-            logger.SyncFailed(sandboxId, ex.Message);
-            return false;
-        }
-
-        pass.Status.FilesHash = files.Hash;
-        pass.Status.FilesRevision = files.Revision;
-        logger.SyncedFiles(sandboxId, files.Files.Count, files.Files.Sum(f => (long)f.Content.Length), files.Hash);
-        events.Normal(pass.Current, EventReasons.FilesSynced, $"Synced {files.Files.Count} files ({files.Hash})");
-        return true;
     }
 
     /// <summary>Next run: the earliest of TTL end, idle deadline and the next health check, capped by the resync.</summary>
@@ -718,6 +769,9 @@ internal sealed class PreviewSandboxReconciler(
         public long Generation => Current.Metadata.Generation ?? 0;
 
         public string? Token { get; set; }
+
+        /// <summary>Latest activity the store held at the start of this pass.</summary>
+        public DateTimeOffset? StoredActivity { get; set; }
 
         public bool IsReady => ConditionSet.Find(Status.Conditions, Conditions.Ready)?.Status == "True";
 

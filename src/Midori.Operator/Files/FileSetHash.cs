@@ -4,24 +4,42 @@ using Midori.Operator.Providers;
 
 namespace Midori.Operator.Files;
 
-/// <summary>Content hash of a whole file set, independent of order: what status.filesHash reports.</summary>
+/// <summary>
+/// Content hashes. A file's hash is <c>sha256:&lt;hex&gt;</c> of its bytes; a file set's hash (status.filesHash) is
+/// the SHA-256 of its manifest: <c>path \n fileHash \n</c> per file, ordered by the UTF-8 bytes of the path. Being
+/// defined over the manifest, the set hash can be computed without the contents (the store does it in SQL).
+/// </summary>
 public static class FileSetHash
 {
-    public static string Compute(IEnumerable<SandboxFile> files)
+    public const string Prefix = "sha256:";
+
+    public static string ContentHash(ReadOnlySpan<byte> content) => Prefix + Convert.ToHexStringLower(SHA256.HashData(content));
+
+    public static string Compute(IEnumerable<SandboxFile> files) =>
+        FromManifest(files.Select(f => (f.Path, ContentHash(f.Content))));
+
+    public static string FromManifest(IEnumerable<(string Path, string Hash)> entries)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> length = stackalloc byte[8];
-        foreach (var file in files.OrderBy(f => f.Path, StringComparer.Ordinal))
+        var newline = "\n"u8;
+        foreach (var (path, fileHash) in entries
+            .Select(e => (Path: Encoding.UTF8.GetBytes(e.Path), Hash: Encoding.UTF8.GetBytes(e.Hash)))
+            .OrderBy(e => e.Path, Utf8Order.Instance))
         {
-            var path = Encoding.UTF8.GetBytes(file.Path);
-            BitConverter.TryWriteBytes(length, (long)path.Length);
-            hash.AppendData(length);
             hash.AppendData(path);
-            BitConverter.TryWriteBytes(length, (long)file.Content.Length);
-            hash.AppendData(length);
-            hash.AppendData(file.Content);
+            hash.AppendData(newline);
+            hash.AppendData(fileHash);
+            hash.AppendData(newline);
         }
 
-        return "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset());
+        return Prefix + Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>Byte order of UTF-8, which is PostgreSQL's <c>COLLATE "C"</c> (UTF-16 ordinal differs above U+FFFF).</summary>
+    private sealed class Utf8Order : IComparer<byte[]>
+    {
+        public static readonly Utf8Order Instance = new();
+
+        public int Compare(byte[]? x, byte[]? y) => x.AsSpan().SequenceCompareTo(y);
     }
 }

@@ -102,6 +102,20 @@ public sealed class WorkingCopyConflictException(string path, string? expectedHa
 /// <summary>A limit of the store was hit (files per project, total size). Maps to HTTP 413/422.</summary>
 public sealed class StoreLimitException(string message) : Exception(message);
 
+/// <summary>The store cannot be used right now (database unreachable, schema not migrated yet or refused). Maps to HTTP 503.</summary>
+public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>A working copy without its file list: the cheap read for "is the sandbox up to date?".</summary>
+public sealed record WorkingCopyHead(
+    PreviewKey Preview,
+    string ProjectId,
+    string SnapshotId,
+    long Revision,
+    string FilesHash,
+    long? PushedRevision,
+    string? PushedSandboxId,
+    DateTimeOffset UpdatedAt);
+
 /// <summary>Session state (seed 000 <c>PreviewState</c>).</summary>
 public static class SessionStates
 {
@@ -184,10 +198,18 @@ public interface IWorkingCopyStore
 {
     Task<WorkingCopy?> GetWorkingCopyAsync(PreviewKey preview, CancellationToken cancellationToken);
 
+    /// <summary>Revision, hash and push state without the file list (the reconciler asks this on every health check).</summary>
+    async Task<WorkingCopyHead?> GetWorkingCopyHeadAsync(PreviewKey preview, CancellationToken cancellationToken) =>
+        await GetWorkingCopyAsync(preview, cancellationToken) is { } copy
+            ? new WorkingCopyHead(copy.Preview, copy.ProjectId, copy.SnapshotId, copy.Revision, copy.FilesHash, copy.PushedRevision, copy.PushedSandboxId, copy.UpdatedAt)
+            : null;
+
     /// <summary>
     /// Creates the preview's working copy from a snapshot (revision 1). Idempotent: an existing working copy for the
     /// same snapshot is returned as is; with <paramref name="reset"/> (a new snapshot for the same preview) the
-    /// snapshot's files are committed as a new revision.
+    /// snapshot's files are committed as a new revision. Without <paramref name="reset"/> an existing working copy is
+    /// returned as is even when it came from another snapshot (the editor's changes win). Throws
+    /// <see cref="KeyNotFoundException"/> when the snapshot does not exist in the namespace or belongs to another project.
     /// </summary>
     Task<WorkingCopy> InitializeWorkingCopyAsync(PreviewKey preview, string projectId, string snapshotId, bool reset,
         CancellationToken cancellationToken);
@@ -195,11 +217,20 @@ public interface IWorkingCopyStore
     /// <summary>Content of the working copy's files (all, or the given paths) at the current revision.</summary>
     Task<WorkingCopyFiles?> ReadFilesAsync(PreviewKey preview, IReadOnlyCollection<string>? paths, CancellationToken cancellationToken);
 
-    /// <summary>Atomically applies the writes as one new revision (durable when this returns) and records the change set.</summary>
+    /// <summary>
+    /// Atomically applies the writes as one new revision (durable when this returns) and records the change set.
+    /// Commits to one preview are serialized. Throws <see cref="WorkingCopyConflictException"/> (nothing written),
+    /// <see cref="StoreLimitException"/>, <see cref="ArgumentException"/> for a bad path or duplicate path, and
+    /// <see cref="KeyNotFoundException"/> when the preview has no working copy.
+    /// </summary>
     Task<WorkingCopyCommit> CommitAsync(PreviewKey preview, IReadOnlyList<FileWrite> writes, ChangeDescription change,
         CancellationToken cancellationToken);
 
-    /// <summary>Files changed between <paramref name="fromRevision"/> (exclusive) and the current revision: what a delta push must write and delete.</summary>
+    /// <summary>
+    /// Files changed between <paramref name="fromRevision"/> (exclusive) and the current revision: what a delta push
+    /// must write and delete. Null when there is no working copy or <paramref name="fromRevision"/> is not in its
+    /// history (negative, or newer than the current revision): push everything instead.
+    /// </summary>
     Task<WorkingCopyDelta?> GetDeltaAsync(PreviewKey preview, long fromRevision, CancellationToken cancellationToken);
 
     /// <summary>Records that <paramref name="sandboxId"/> holds <paramref name="revision"/>; never moves backwards for the same sandbox.</summary>
@@ -207,6 +238,21 @@ public interface IWorkingCopyStore
 
     /// <summary>Drops the working copy (the preview's resource is gone). History (sessions, recreations, patch sets) stays.</summary>
     Task DeleteWorkingCopyAsync(PreviewKey preview, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Holds a per-preview lock (across replicas for PostgreSQL) while the caller reads a delta, pushes it to the
+    /// sandbox and calls <see cref="MarkPushedAsync"/>, so two pushers (HTTP API, reconciler) cannot land stale
+    /// content after newer content. Dispose to release. The default is no lock (single-process fakes).
+    /// </summary>
+    Task<IAsyncDisposable> AcquirePushLockAsync(PreviewKey preview, CancellationToken cancellationToken) =>
+        Task.FromResult<IAsyncDisposable>(NoPushLock.Instance);
+}
+
+internal sealed class NoPushLock : IAsyncDisposable
+{
+    public static readonly NoPushLock Instance = new();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
 
 public sealed record WorkingCopyFiles(long Revision, string FilesHash, IReadOnlyList<SandboxFile> Files);
@@ -223,7 +269,12 @@ public interface IActivityStore
 
 public interface ISessionStore
 {
-    /// <summary>Applies a transition to the preview's open session (opens one when none is open, or the open one is terminal and the new state is not).</summary>
+    /// <summary>
+    /// Applies a transition to the preview's open session (queued, building or ready). With none open, a non-terminal
+    /// state opens a new session; a terminal state is a no-op when the latest session of the same resource UID is
+    /// already closed (returned as is), else it is recorded as a new, already-closed session (e.g. a failure before
+    /// anything opened). An open session of another UID (resource deleted and recreated) is closed as cancelled first.
+    /// </summary>
     Task<PreviewSessionRecord> RecordSessionAsync(SessionUpdate update, CancellationToken cancellationToken);
 
     Task<PreviewSessionRecord?> GetOpenSessionAsync(PreviewKey preview, CancellationToken cancellationToken);

@@ -1,0 +1,179 @@
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Controllers;
+using Midori.Operator.Diagnostics;
+
+namespace Midori.Operator.Persistence;
+
+/// <summary>One history write: a session transition or a recreation row.</summary>
+internal abstract record HistoryRecord(PreviewKey Preview)
+{
+    public sealed record Session(SessionUpdate Update) : HistoryRecord(Update.Preview);
+
+    public sealed record Recreation(RecreationRow Row) : HistoryRecord(Row.Preview);
+
+    public string Kind => this is Session ? "session" : "recreation";
+}
+
+/// <summary>The bounded hand-off between the reconciler's inline notifications and <see cref="StoreHistoryWriter"/>.</summary>
+internal sealed class StoreHistoryQueue(IOptions<StoreOptions> options)
+{
+    private readonly Channel<HistoryRecord> _channel = Channel.CreateBounded<HistoryRecord>(
+        new BoundedChannelOptions(options.Value.HistoryQueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    public ChannelReader<HistoryRecord> Reader => _channel.Reader;
+
+    /// <summary>Never blocks: false when the queue is full (the caller logs the drop).</summary>
+    public bool TryEnqueue(HistoryRecord record) => _channel.Writer.TryWrite(record);
+}
+
+/// <summary>
+/// Turns lifecycle notifications into preview-session transitions and recreation rows. Called inline by the
+/// reconciler, so it only builds records and queues them; <see cref="StoreHistoryWriter"/> writes them.
+/// </summary>
+internal sealed class StoreLifecycleObserver(StoreHistoryQueue queue, TimeProvider time, ILogger<StoreLifecycleObserver> logger) : ISandboxLifecycleObserver
+{
+    public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating) =>
+        Session(resource, SessionStates.Building, meta: new JsonObject { ["provider"] = resource.Status?.Provider ?? resource.Spec.Provider });
+
+    public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed)
+    {
+        SandboxInfoDocument? info = status.SandboxId is { } id && status.PreviewUrl is { } url && status.StartedAt is { } started && status.ExpiresAt is { } ends
+            ? new SandboxInfoDocument(id, url, SandboxSnapshot.ToOffset(started), SandboxSnapshot.ToOffset(ends))
+            : null;
+        Session(resource, SessionStates.Ready, url: status.PreviewUrl, info: info, buildTimeMs: (long)elapsed.TotalMilliseconds,
+            meta: new JsonObject { ["sandboxId"] = status.SandboxId, ["provider"] = status.Provider, ["filesRevision"] = status.FilesRevision });
+
+        // A successful recreation is recorded here rather than in RecreationCompleted: only now is the new URL known.
+        if (recreated && status.LastRecreation is { } record)
+        {
+            Recreation(resource, record, oldUrl: resource.Status?.PreviewUrl, newUrl: status.PreviewUrl, success: true, error: null, elapsed);
+        }
+    }
+
+    public void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId)
+    {
+    }
+
+    public void RecreationCompleted(V1Alpha1PreviewSandbox resource, RecreationRecord record, bool success, string? error, TimeSpan elapsed)
+    {
+        if (!success)
+        {
+            Recreation(resource, record, oldUrl: resource.Status?.PreviewUrl, newUrl: null, success: false, error, elapsed);
+        }
+    }
+
+    public void Expired(V1Alpha1PreviewSandbox resource, string reason, TimeSpan lateness) =>
+        Session(resource, SessionStates.Expired, meta: new JsonObject { ["endReason"] = reason });
+
+    public void Ended(V1Alpha1PreviewSandbox resource, string phase, string reason)
+    {
+        switch (phase)
+        {
+            case Phases.Failed:
+                Session(resource, SessionStates.Failed, error: ConditionMessage(resource) ?? reason, meta: new JsonObject { ["endReason"] = reason });
+                break;
+            case Phases.Stopped:
+                Session(resource, SessionStates.Cancelled, meta: new JsonObject { ["endReason"] = reason });
+                break;
+            default:
+                break; // Expired was recorded by Expired() with its reason.
+        }
+    }
+
+    public void Deleted(V1Alpha1PreviewSandbox resource) =>
+        Session(resource, SessionStates.Cancelled, meta: new JsonObject { ["endReason"] = "Deleted" });
+
+    private void Session(V1Alpha1PreviewSandbox resource, string state, string? url = null, SandboxInfoDocument? info = null, long? buildTimeMs = null,
+        string? error = null, JsonObject? meta = null) =>
+        Enqueue(new HistoryRecord.Session(new SessionUpdate(Key(resource), resource.Metadata.Uid ?? string.Empty, resource.Spec.ProjectId, state,
+            resource.Spec.Source.SnapshotId, url, info, buildTimeMs, error, meta)));
+
+    private void Recreation(V1Alpha1PreviewSandbox resource, RecreationRecord record, string? oldUrl, string? newUrl, bool success, string? error, TimeSpan elapsed) =>
+        Enqueue(new HistoryRecord.Recreation(new RecreationRow(Key(resource), resource.Metadata.Uid ?? string.Empty, record.Reason, record.OldSandboxId,
+            record.NewSandboxId, oldUrl, newUrl, success, error, (long)elapsed.TotalMilliseconds, time.GetUtcNow())));
+
+    private void Enqueue(HistoryRecord record)
+    {
+        if (!queue.TryEnqueue(record))
+        {
+            logger.HistoryDropped(record.Kind, record.Preview.ToString());
+        }
+    }
+
+    private static string? ConditionMessage(V1Alpha1PreviewSandbox resource) =>
+        ConditionSet.Find(resource.Status?.Conditions, PreviewSandboxConditions.Degraded) is { Status: "True" } degraded ? degraded.Message : null;
+
+    private static PreviewKey Key(V1Alpha1PreviewSandbox resource) => new(resource.Metadata.NamespaceProperty, resource.Metadata.Name);
+}
+
+/// <summary>Drains <see cref="StoreHistoryQueue"/> in order, retrying each write with backoff; a row that keeps failing is logged and skipped.</summary>
+internal sealed class StoreHistoryWriter(
+    StoreHistoryQueue queue,
+    ISessionStore store,
+    TimeProvider time,
+    IOptions<StoreOptions> options,
+    ILogger<StoreHistoryWriter> logger) : BackgroundService
+{
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(200);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (await queue.Reader.WaitToReadAsync(stoppingToken))
+        {
+            await WritePendingAsync(stoppingToken);
+        }
+    }
+
+    /// <summary>Writes every record queued so far; returns how many were written. Tests call this directly.</summary>
+    public async Task<int> WritePendingAsync(CancellationToken cancellationToken)
+    {
+        var written = 0;
+        while (queue.Reader.TryRead(out var record))
+        {
+            if (await WriteWithRetriesAsync(record, cancellationToken))
+            {
+                written++;
+            }
+        }
+
+        return written;
+    }
+
+    private async Task<bool> WriteWithRetriesAsync(HistoryRecord record, CancellationToken cancellationToken)
+    {
+        var attempts = options.Value.HistoryWriteAttempts;
+        var delay = FirstRetryDelay;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                switch (record)
+                {
+                    case HistoryRecord.Session session:
+                        await store.RecordSessionAsync(session.Update, cancellationToken);
+                        break;
+                    case HistoryRecord.Recreation recreation:
+                        await store.RecordRecreationAsync(recreation.Row, cancellationToken);
+                        break;
+                }
+
+                return true;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                if (attempt >= attempts)
+                {
+                    logger.HistoryGaveUp(record.Kind, record.Preview.ToString(), ex);
+                    return false;
+                }
+
+                logger.HistoryWriteFailed(record.Kind, record.Preview.ToString(), attempt, attempts, ex.Message);
+                await Task.Delay(delay, time, cancellationToken);
+                delay *= 2;
+            }
+        }
+    }
+}
