@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using System.Text;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Midori.Operator.Api.V1Alpha1;
@@ -25,12 +26,19 @@ public sealed class E2BEnvdClient(HttpClient http)
     /// <summary><c>POST /files</c> with one multipart <c>file</c> part per file; the part's filename is the destination path.</summary>
     internal async Task UploadAsync(EnvdTarget target, IReadOnlyList<(string Path, byte[] Content)> files, CancellationToken cancellationToken)
     {
-        using var form = new MultipartFormDataContent();
+        // Part headers in UTF-8 with a quoted filename: envd (Go's mime parser) reads the filename as the destination,
+        // and '/' is not a token character, so the unquoted form .NET writes by default would not parse.
+        using var form = new MultipartFormDataContent { HeaderEncodingSelector = static (_, _) => Encoding.UTF8 };
         foreach (var (path, content) in files)
         {
             var part = new ByteArrayContent(content);
             part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            form.Add(part, "file", path);
+            part.Headers.ContentDisposition = new ContentDispositionHeaderValue("form-data")
+            {
+                Name = "\"file\"",
+                FileName = "\"" + path.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"",
+            };
+            form.Add(part);
         }
 
         using var request = Request(target, HttpMethod.Post, "files", form);
