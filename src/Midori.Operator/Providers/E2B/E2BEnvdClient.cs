@@ -33,11 +33,9 @@ public sealed class E2BEnvdClient(HttpClient http)
         {
             var part = new ByteArrayContent(content);
             part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            part.Headers.ContentDisposition = new ContentDispositionHeaderValue("form-data")
-            {
-                Name = "\"file\"",
-                FileName = "\"" + path.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"",
-            };
+            // raw header: ContentDispositionHeaderValue would MIME-encode (RFC 2047) non-ASCII names, which envd does not decode
+            var quoted = path.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
+            part.Headers.TryAddWithoutValidation("Content-Disposition", $"form-data; name=\"file\"; filename=\"{quoted}\"");
             form.Add(part);
         }
 

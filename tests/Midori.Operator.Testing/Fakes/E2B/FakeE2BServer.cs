@@ -97,6 +97,25 @@ public sealed class FakeE2BServer : IAsyncDisposable
 
     public FakeE2BSandbox? Sandbox(string id) => _sandboxes.GetValueOrDefault(id);
 
+    /// <summary>Gives a sandbox another id (contract tests pair the fake's envd with ids a mock API made up).</summary>
+    public void Adopt(string existingId, string newId)
+    {
+        var old = _sandboxes[existingId];
+        var copy = new FakeE2BSandbox(newId)
+        {
+            TemplateId = old.TemplateId,
+            Metadata = old.Metadata,
+            StartedAt = old.StartedAt,
+            Secure = old.Secure,
+            AllowPublicTraffic = old.AllowPublicTraffic,
+            EnvdAccessToken = old.EnvdAccessToken,
+            TrafficAccessToken = old.TrafficAccessToken,
+            EndAt = old.EndAt,
+        };
+        _sandboxes.TryRemove(existingId, out _);
+        _sandboxes[newId] = copy;
+    }
+
     /// <summary>Scripts a failure for the next matching requests.</summary>
     public FakeE2BFault AddFault(FakeE2BFault fault)
     {
@@ -610,7 +629,7 @@ public sealed class FakeE2BServer : IAsyncDisposable
             }
 
             var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value;
-            var fileName = disposition.FileNameStar.HasValue ? disposition.FileNameStar.Value : HeaderUtilities.RemoveQuotes(disposition.FileName).Value;
+            var fileName = disposition.FileNameStar.HasValue ? disposition.FileNameStar.Value : HeaderUtilities.UnescapeAsQuotedString(disposition.FileName).Value;
             if (name != "file")
             {
                 _violations.Enqueue($"POST /files: part named '{name}', the spec's field is 'file'");

@@ -38,9 +38,10 @@ public sealed class E2BSandboxProviderTests
         Assert.Equal("uid-1", Assert.Single(await provider.ListAsync("uid-1", CancellationToken.None)).OwnerUid);
 
         // upload: one request for the whole set, into the project directory
-        await provider.UploadFilesAsync(info.Id, Files(("index.html", "<h1>hi</h1>"), ("about/index.html", "<p>about</p>"), ("src/app.js", "1")), CancellationToken.None);
+        await provider.UploadFilesAsync(info.Id, Files(("index.html", "<h1>hi</h1>"), ("about/index.html", "<p>about</p>"), ("src/app.js", "1"), ("src/ünï \"q\".css", "u")), CancellationToken.None);
         Assert.Equal(1, h.Fake.CountRequests("POST", "/files"));
         Assert.Empty(h.Fake.Violations);
+        Assert.Equal("u", Encoding.UTF8.GetString(sandbox.Files["/home/user/project/src/ünï \"q\".css"]));
         Assert.Equal("<p>about</p>", Encoding.UTF8.GetString(sandbox.Files["/home/user/project/about/index.html"]));
 
         // start + preview: the page serves through the preview host
