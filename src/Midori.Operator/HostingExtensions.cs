@@ -4,6 +4,7 @@ using Midori.Operator.Diagnostics;
 using Midori.Operator.Options;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
+using Midori.Operator.Providers.E2B;
 using Midori.Operator.Providers.Local;
 using Midori.Operator.Runtime;
 
@@ -26,6 +27,7 @@ public static class HostingExtensions
 
         // Providers and the seams the reconciler needs.
         services.AddLocalSandboxProvider();
+        services.AddE2BSandboxProvider();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
         services.TryAddSingleton<IProviderHealth, ProviderHealth>();
         services.AddMetrics();

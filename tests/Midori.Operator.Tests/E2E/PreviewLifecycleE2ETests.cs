@@ -1,7 +1,7 @@
 using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Providers.Local;
+using Midori.Operator.Providers;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
 using Xunit.Abstractions;
@@ -36,17 +36,22 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
 
     protected virtual Task CleanupClusterAsync() => Task.CompletedTask;
 
+    /// <summary>Extra operator settings (e.g. another default provider and its endpoints); called before the operator starts.</summary>
+    protected virtual Task ConfigureOperatorAsync(IDictionary<string, string?> settings) => Task.CompletedTask;
+
     public async Task InitializeAsync()
     {
         _env = await E2EEnvironment.StartAsync(await KubeconfigAsync());
         output.WriteLine($"e2e against {_env.Description}, namespace {_env.Namespace}");
-        _host = await OperatorTestHost.StartAsync(_env.Configuration, new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Operator:WatchNamespace"] = _env.Namespace,
             ["Operator:HealthCheckInterval"] = "00:00:02",
             ["Operator:HealthProbeTimeout"] = "00:00:01",
             ["Providers:Local:RootDirectory"] = _root,
-        });
+        };
+        await ConfigureOperatorAsync(settings);
+        _host = await OperatorTestHost.StartAsync(_env.Configuration, settings);
     }
 
     public async Task DisposeAsync()
@@ -76,8 +81,8 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         var ready = await _env.WaitForAsync(name, IsReady, Step, "Ready=True");
         var firstSandbox = ready!.Status!.SandboxId!;
         Assert.Equal(Phases.Running, ready.Status.Phase);
-        Assert.Equal(page, await _http.GetStringAsync(ready.Status.PreviewUrl));
-        Assert.Equal("<p>about</p>", await _http.GetStringAsync(new Uri(new Uri(ready.Status.PreviewUrl!), "about/")));
+        Assert.Equal(page, await GetPageAsync(ready));
+        Assert.Equal("<p>about</p>", await GetPageAsync(ready, "about/"));
         var token = await _env.GetSecretAsync(ready.Status.TokenSecretRef!.Name, CancellationToken.None);
         Assert.NotEmpty(token!.Data[ready.Status.TokenSecretRef.Key]);
         Assert.Equal(applied.Metadata.Uid, token.Metadata.OwnerReferences!.Single().Uid);
@@ -104,7 +109,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         var woken = await _env.WaitForAsync(name, p => IsReady(p) && p!.Status!.SandboxId != firstSandbox, Step, "a new sandbox after wake-up");
         Assert.Equal(1, woken!.Status!.Recreations);
         Assert.Equal(RecreationReasons.IdleWake, woken.Status.LastRecreation!.Reason);
-        Assert.Equal(page, await _http.GetStringAsync(woken.Status.PreviewUrl));
+        Assert.Equal(page, await GetPageAsync(woken));
 
         // suspend → Stopped, resume → Running again
         await _env.MergePatchAsync(name, new { spec = new { suspend = true } }, CancellationToken.None);
@@ -114,15 +119,33 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow, CancellationToken.None);
         await _env.MergePatchAsync(name, new { spec = new { suspend = false } }, CancellationToken.None);
         var resumed = await _env.WaitForAsync(name, p => IsReady(p) && p!.Status!.ObservedGeneration == p.Metadata.Generation, Step, "Ready after resume");
-        Assert.Equal(page, await _http.GetStringAsync(resumed!.Status!.PreviewUrl));
+        Assert.Equal(page, await GetPageAsync(resumed!));
 
         // delete leaves no sandbox and no resource
         await _env.DeleteAsync(name, CancellationToken.None);
         await _env.WaitForAsync(name, p => p is null, Step, "the resource to be gone");
-        var provider = _host.Services.GetRequiredService<LocalSandboxProvider>();
+        Assert.True(_host.Services.GetRequiredService<ISandboxProviderRegistry>().TryGet(resumed!.Status!.Provider!, out var provider));
         Assert.Empty(await provider.ListAsync(applied.Metadata.Uid, CancellationToken.None));
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(resumed.Status.PreviewUrl));
         await WaitUntilAsync(async () => await _env.GetSecretAsync(ready.Status.TokenSecretRef.Name, CancellationToken.None) is null, Step, "the owned token Secret to be garbage-collected");
+    }
+
+    /// <summary>The preview page, sent with the token from the resource's Secret the way the editor sends it (providers with private previews need it).</summary>
+    private async Task<string> GetPageAsync(V1Alpha1PreviewSandbox resource, string relative = "")
+    {
+        var status = resource.Status!;
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(status.PreviewUrl!), relative));
+        var secret = await _env.GetSecretAsync(status.TokenSecretRef!.Name, CancellationToken.None);
+        if (secret?.Data?.TryGetValue(status.TokenSecretRef.Key, out var bytes) == true && bytes.Length > 0)
+        {
+            var token = System.Text.Encoding.UTF8.GetString(bytes);
+            request.Headers.TryAddWithoutValidation("X-Midori-Preview-Token", token);
+            request.Headers.TryAddWithoutValidation("e2b-traffic-access-token", token);
+        }
+
+        using var response = await _http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadAsStringAsync();
     }
 
     private static V1Condition? Ready(V1Alpha1PreviewSandbox? p) =>
