@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
+using Midori.Operator.Diagnostics.Telemetry;
 using Midori.Operator.Options;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
@@ -27,8 +28,7 @@ public static class HostingExtensions
         services.AddLocalSandboxProvider();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
         services.TryAddSingleton<IProviderHealth, ProviderHealth>();
-        services.AddMetrics();
-        services.TryAddSingleton<MidoriMetrics>();
+        builder.AddMidoriTelemetry(); // metrics (/metrics), traces, the metrics lifecycle observer
         services.AddHttpClient<IPreviewProbe, HttpPreviewProbe>()
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         services.TryAddSingleton<SandboxSourceResolver>();
@@ -43,6 +43,7 @@ public static class HostingExtensions
         app.MapGet("/readyz", (OperatorRuntimeHost runtime) => runtime.IsReady
             ? Results.Text("ok")
             : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapMidoriTelemetry();
         return app;
     }
 }
