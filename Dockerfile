@@ -1,21 +1,39 @@
 # syntax=docker/dockerfile:1
-# Build: docker build -t midori-operator:dev .
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# Build:  docker build -t midori-operator:dev .
+# Run:    docker run --rm -p 8080:8080 -v ~/.kube/config:/kube/config:ro -e KUBECONFIG=/kube/config midori-operator:dev
+# Port 8080 serves the HTTP API, /healthz, /readyz and /metrics (Prometheus).
+
+ARG DOTNET_VERSION=10.0
+
+# ---- build: SDK image, never shipped ----
+FROM mcr.microsoft.com/dotnet/sdk:${DOTNET_VERSION} AS build
 WORKDIR /src
 # Restore layer: only the files that decide package resolution, so source edits keep it cached.
 COPY global.json Directory.Build.props Directory.Packages.props BannedSymbols.txt ./
 COPY src/Directory.Build.props src/
 COPY src/Midori.Operator/Midori.Operator.csproj src/Midori.Operator/
-RUN dotnet restore src/Midori.Operator/Midori.Operator.csproj
+RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
+    dotnet restore src/Midori.Operator/Midori.Operator.csproj
 COPY src/ src/
-RUN dotnet publish src/Midori.Operator/Midori.Operator.csproj -c Release --no-restore -o /app /p:UseAppHost=false
+RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
+    dotnet publish src/Midori.Operator/Midori.Operator.csproj -c Release --no-restore -o /app /p:UseAppHost=false
 
-FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS final
+# ---- final: ASP.NET Core runtime only (no SDK); Debian-based because the local provider runs dev servers via /bin/sh ----
+FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION} AS final
+LABEL org.opencontainers.image.title="midori-operator" \
+      org.opencontainers.image.description="Kubernetes operator for PreviewSandbox live previews, with the editor's HTTP API" \
+      org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
-COPY --from=build /app ./
-ENV ASPNETCORE_URLS=http://+:8080 \
+# Writable places for a non-root user; in Kubernetes the chart mounts emptyDirs here (read-only root filesystem).
+RUN mkdir -p /var/lib/midori/sandboxes && chown -R 65532:65532 /var/lib/midori
+COPY --from=build --chown=0:0 /app ./
+# "Urls", not ASPNETCORE_URLS: appsettings.json sets Urls (loopback, for development), and it outranks ASPNETCORE_-prefixed
+# variables but not unprefixed ones.
+ENV Urls=http://+:8080 \
     DOTNET_EnableDiagnostics=0 \
-    Providers__Local__RootDirectory=/tmp/midori-sandboxes
+    DOTNET_NOLOGO=1 \
+    Providers__Local__RootDirectory=/var/lib/midori/sandboxes
 EXPOSE 8080
+# Numeric, so Kubernetes can verify runAsNonRoot without resolving a user name.
 USER 65532:65532
 ENTRYPOINT ["dotnet", "Midori.Operator.dll"]

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
+using Midori.Operator.Diagnostics.Telemetry;
 using Midori.Operator.Options;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
@@ -30,8 +31,7 @@ public static class HostingExtensions
         services.AddE2BSandboxProvider();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
         services.TryAddSingleton<IProviderHealth, ProviderHealth>();
-        services.AddMetrics();
-        services.TryAddSingleton<MidoriMetrics>();
+        builder.AddMidoriTelemetry(); // metrics (/metrics), traces, the metrics lifecycle observer
         services.AddHttpClient<IPreviewProbe, HttpPreviewProbe>()
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         services.TryAddSingleton<SandboxSourceResolver>();
@@ -53,6 +53,7 @@ public static class HostingExtensions
                 : runtime.IsReady
                     ? Results.Text("ok")
                     : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapMidoriTelemetry();
         return app;
     }
 }

@@ -788,6 +788,9 @@ internal sealed class PreviewSandboxReconciler(
                 progressing ? message : "No change in progress", Generation, now);
             ConditionSet.Set(conditions, Conditions.Degraded, degraded is not null, degraded is null ? Reasons.AsExpected : reason,
                 degraded ?? "No problems detected", Generation, now);
+            // kstatus (Flux, kpt, cli-utils) reads only Reconciling/Stalled besides observedGeneration: mirror them here.
+            SetAbnormalTrue(conditions, Conditions.Reconciling, progressing, reason, message, now);
+            SetAbnormalTrue(conditions, Conditions.Stalled, Status.Phase == Phases.Failed, reason, message, now);
             if (filesInSync is { } inSync)
             {
                 ConditionSet.Set(conditions, FilesInSyncCondition, inSync, inSync ? "InSync" : "SyncPending",
@@ -799,6 +802,18 @@ internal sealed class PreviewSandboxReconciler(
             }
 
             Status.Conditions = ConditionSet.Ordered(conditions, ConditionOrder);
+        }
+
+        private void SetAbnormalTrue(IList<k8s.Models.V1Condition> conditions, string type, bool active, string reason, string message, DateTimeOffset now)
+        {
+            if (active)
+            {
+                ConditionSet.Set(conditions, type, true, reason, message, Generation, now);
+            }
+            else if (ConditionSet.Find(conditions, type) is { } stale)
+            {
+                conditions.Remove(stale);
+            }
         }
 
         public void Published(V1Alpha1PreviewSandbox updated)
@@ -815,5 +830,5 @@ internal sealed class PreviewSandboxReconciler(
 
     public const string FilesInSyncCondition = "FilesInSync";
 
-    private static readonly string[] ConditionOrder = [Conditions.Ready, Conditions.Progressing, Conditions.Degraded, FilesInSyncCondition];
+    private static readonly string[] ConditionOrder = [Conditions.Ready, Conditions.Progressing, Conditions.Degraded, FilesInSyncCondition, Conditions.Reconciling, Conditions.Stalled];
 }

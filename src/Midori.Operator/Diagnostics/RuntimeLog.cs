@@ -84,6 +84,12 @@ internal static partial class RuntimeLog
     [LoggerMessage(EventId = LogEventIds.LeaderElectionFailed, Level = LogLevel.Warning, Message = "Leader election on Lease {Namespace}/{LeaseName} failed; retrying in {Delay}")]
     public static partial void LeaderElectionFailed(this ILogger logger, Exception exception, string @namespace, string leaseName, TimeSpan delay);
 
+    [LoggerMessage(EventId = LogEventIds.LeaseReleased, Level = LogLevel.Information, Message = "Released Lease {Namespace}/{LeaseName} held as {Identity}")]
+    public static partial void LeaseReleased(this ILogger logger, string @namespace, string leaseName, string identity);
+
+    [LoggerMessage(EventId = LogEventIds.LeaseReleaseFailed, Level = LogLevel.Warning, Message = "Could not release Lease {Namespace}/{LeaseName}; the next leader takes over when it expires")]
+    public static partial void LeaseReleaseFailed(this ILogger logger, Exception exception, string @namespace, string leaseName);
+
     [LoggerMessage(EventId = LogEventIds.RuntimeTermStarted, Level = LogLevel.Information, Message = "Started informer and workers for leadership term {Term}")]
     public static partial void RuntimeTermStarted(this ILogger logger, long term);
 

@@ -29,6 +29,12 @@ public sealed class LeaderElectionOptions
 
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
     public TimeSpan RetryPeriod { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// On graceful shutdown, after in-flight reconciles have drained, hand the Lease back (holder cleared, duration 1 s)
+    /// so another replica takes over at its next retry instead of after a whole <see cref="LeaseDuration"/> (client-go ReleaseOnCancel).
+    /// </summary>
+    public bool ReleaseOnShutdown { get; set; } = true;
 }
 
 internal sealed class LeaderElectionOptionsValidator : IValidateOptions<LeaderElectionOptions>
@@ -44,6 +50,13 @@ internal sealed class LeaderElectionOptionsValidator : IValidateOptions<LeaderEl
         if (options.RetryPeriod >= options.RenewDeadline)
         {
             errors.Add("LeaderElection:RetryPeriod must be shorter than LeaderElection:RenewDeadline.");
+        }
+
+        // A leader notices a failed renewal at the latest RetryPeriod + RenewDeadline after its last successful one; a
+        // follower may take over LeaseDuration after it. Without this margin both could reconcile at once.
+        if (options.RenewDeadline + options.RetryPeriod >= options.LeaseDuration)
+        {
+            errors.Add("LeaderElection:RenewDeadline + LeaderElection:RetryPeriod must be shorter than LeaderElection:LeaseDuration.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Midori.Operator.Diagnostics;
 using Midori.Operator.Options;
 
 namespace Midori.Operator.Providers;
@@ -6,8 +7,9 @@ namespace Midori.Operator.Providers;
 internal sealed class SandboxProviderRegistry(IEnumerable<ISandboxProvider> providers, IOptions<OperatorOptions> options)
     : ISandboxProviderRegistry
 {
+    // Every provider is wrapped once so each call is a trace span, whichever provider it is.
     private readonly Dictionary<string, ISandboxProvider> _byName =
-        providers.ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+        providers.ToDictionary(p => p.Name, p => p is TracedSandboxProvider ? p : new TracedSandboxProvider(p), StringComparer.OrdinalIgnoreCase);
 
     public string DefaultProvider => options.Value.DefaultProvider;
 

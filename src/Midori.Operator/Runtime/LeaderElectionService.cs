@@ -64,6 +64,8 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // The runtime host stops (and drains) before this service, so nothing reconciles any more when the Lease is handed back.
+        var release = _options.Enabled && _options.ReleaseOnShutdown && _isLeader;
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
@@ -78,6 +80,10 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
         }
 
         LoseLeadership();
+        if (release)
+        {
+            await ReleaseLeaseAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public void Dispose()
@@ -148,6 +154,39 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
             {
                 break;
             }
+        }
+    }
+
+    /// <summary>
+    /// Clears the holder of our Lease (if it is still ours) so followers acquire it at their next retry. The holder is set
+    /// to an empty string, not removed: KubernetesClient's elector treats a missing holder as "no Lease" and tries to create one.
+    /// </summary>
+    private async Task ReleaseLeaseAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(_options.RenewDeadline, _timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        try
+        {
+            var kubernetes = _services.GetRequiredService<IKubernetes>();
+            var lease = await kubernetes.CoordinationV1.ReadNamespacedLeaseAsync(_options.LeaseName, _identity.Namespace, cancellationToken: linked.Token).ConfigureAwait(false);
+            if (lease.Spec is null || lease.Spec.HolderIdentity != _identity.Name)
+            {
+                return;
+            }
+
+            var now = _timeProvider.GetUtcNow().UtcDateTime;
+            lease.Spec.HolderIdentity = string.Empty;
+            lease.Spec.LeaseDurationSeconds = 1;
+            lease.Spec.AcquireTime = now;
+            lease.Spec.RenewTime = now;
+
+            // The read resourceVersion guards the write: if someone took the Lease meanwhile, this fails with 409 and changes nothing.
+            await kubernetes.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, _options.LeaseName, _identity.Namespace, cancellationToken: linked.Token).ConfigureAwait(false);
+            _logger.LeaseReleased(_identity.Namespace, _options.LeaseName, _identity.Name);
+        }
+        catch (Exception ex) when (ex is k8s.Autorest.HttpOperationException or HttpRequestException or OperationCanceledException)
+        {
+            _logger.LeaseReleaseFailed(ex, _identity.Namespace, _options.LeaseName);
         }
     }
 

@@ -28,7 +28,8 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
         ReconcileWorkers workers,
         ReconcileQueue queue,
         TimeProvider timeProvider,
-        ILogger<OperatorRuntimeHost> logger)
+        ILogger<OperatorRuntimeHost> logger,
+        MidoriMetrics? metrics = null)
     {
         _leadership = leadership;
         _informer = informer;
@@ -41,6 +42,7 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
         // service that becomes leader inside its own StartAsync (election disabled) cannot be missed.
         _leadership.StartedLeading += OnStartedLeading;
         _leadership.StoppedLeading += OnStoppedLeading;
+        metrics?.ObserveLeadership(() => _leadership.IsLeader);
     }
 
     /// <summary>Upper bound on waiting for in-flight reconciles at shutdown before they are cancelled.</summary>

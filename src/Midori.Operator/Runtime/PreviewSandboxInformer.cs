@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using k8s;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
@@ -30,7 +31,8 @@ public sealed class PreviewSandboxInformer
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<PreviewSandboxInformer> _logger;
     private readonly RetryBackoff _backoff;
-    private readonly Dictionary<string, ObjectSnapshot> _cache = new(StringComparer.Ordinal);
+    // Written only by the list/watch loop; concurrent so the metrics callback can count phases meanwhile.
+    private readonly ConcurrentDictionary<string, ObjectSnapshot> _cache = new(StringComparer.Ordinal);
     private volatile bool _hasSynced;
     private volatile string? _lastResourceVersion;
 
@@ -40,9 +42,11 @@ public sealed class PreviewSandboxInformer
         IOptions<OperatorOptions> options,
         TimeProvider timeProvider,
         ILogger<PreviewSandboxInformer> logger,
-        RetryBackoff? backoff = null)
+        RetryBackoff? backoff = null,
+        MidoriMetrics? metrics = null)
     {
         _client = client;
+        metrics?.ObserveSandboxPhases(PhaseCounts);
         _queue = queue;
         _options = options.Value;
         _timeProvider = timeProvider;
@@ -52,6 +56,24 @@ public sealed class PreviewSandboxInformer
 
     /// <summary>True once the first full list of the current run has been enqueued (readiness).</summary>
     public bool HasSynced => _hasSynced;
+
+    /// <summary>PreviewSandboxes per status phase (no status yet counts as Pending); empty until the current run has synced.</summary>
+    public IReadOnlyDictionary<string, int> PhaseCounts()
+    {
+        if (!_hasSynced)
+        {
+            return new Dictionary<string, int>();
+        }
+
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var snapshot in _cache.Values)
+        {
+            var phase = snapshot.Phase ?? Phases.Pending;
+            counts[phase] = counts.GetValueOrDefault(phase) + 1;
+        }
+
+        return counts;
+    }
 
     /// <summary>The resourceVersion the next watch starts from; null when a relist is due.</summary>
     public string? LastResourceVersion => _lastResourceVersion;
@@ -247,7 +269,7 @@ public sealed class PreviewSandboxInformer
         _queue.Forget(key);
         if (item.Metadata.Uid is { Length: > 0 } uid)
         {
-            _cache.Remove(uid);
+            _cache.TryRemove(uid, out _);
         }
     }
 
@@ -256,7 +278,7 @@ public sealed class PreviewSandboxInformer
 
     /// <summary>What we compare to decide whether a MODIFIED event matters to the reconciler.</summary>
     private sealed record ObjectSnapshot(
-        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate)
+        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Phase)
     {
         public static ObjectSnapshot Of(ObjectKey key, V1Alpha1PreviewSandbox item)
         {
@@ -265,7 +287,7 @@ public sealed class PreviewSandboxInformer
             string? recreate = null;
             metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out heartbeat);
             metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out recreate);
-            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate);
+            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, item.Status?.Phase);
         }
 
         public bool SameTrigger(ObjectSnapshot other) =>

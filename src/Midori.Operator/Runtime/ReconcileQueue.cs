@@ -1,3 +1,5 @@
+using Midori.Operator.Diagnostics;
+
 namespace Midori.Operator.Runtime;
 
 /// <summary>
@@ -16,6 +18,7 @@ public sealed class ReconcileQueue : IDisposable
     private readonly Lock _lock = new();
     private readonly TimeProvider _timeProvider;
     private readonly ITimer _timer;
+    private readonly MidoriMetrics? _metrics;
 
     // Every pending key with its due time; includes dirty keys that are currently processing.
     private readonly Dictionary<ObjectKey, DateTimeOffset> _due = [];
@@ -29,9 +32,13 @@ public sealed class ReconcileQueue : IDisposable
     private DateTimeOffset? _timerDue;
     private bool _disposed;
 
-    public ReconcileQueue(TimeProvider timeProvider)
+    /// <param name="timeProvider">The only clock the queue reads.</param>
+    /// <param name="metrics">When given: the queue-depth gauge reads <see cref="Depth"/> and every hand-out records how long the key waited after it fell due.</param>
+    public ReconcileQueue(TimeProvider timeProvider, MidoriMetrics? metrics = null)
     {
         _timeProvider = timeProvider;
+        _metrics = metrics;
+        metrics?.ObserveQueueDepth(() => Depth);
         _timer = timeProvider.CreateTimer(static state => ((ReconcileQueue)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -233,6 +240,7 @@ public sealed class ReconcileQueue : IDisposable
             _waiters.Dequeue();
             if (waiter.TrySetResult(key))
             {
+                _metrics?.QueueWait(now - _due[key]);
                 Take(key);
             }
         }

@@ -25,6 +25,7 @@ public sealed class ReconcileWorkers
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<ReconcileWorkers> _logger;
     private readonly RetryBackoff _backoff;
+    private readonly MidoriMetrics? _metrics;
     private readonly ConcurrentDictionary<ObjectKey, int> _failures = new();
     private int _inFlight;
 
@@ -34,9 +35,11 @@ public sealed class ReconcileWorkers
         IOptions<OperatorOptions> options,
         TimeProvider timeProvider,
         ILogger<ReconcileWorkers> logger,
-        RetryBackoff? backoff = null)
+        RetryBackoff? backoff = null,
+        MidoriMetrics? metrics = null)
     {
         _queue = queue;
+        _metrics = metrics;
         _scopeFactory = scopeFactory;
         _options = options.Value;
         _timeProvider = timeProvider;
@@ -115,6 +118,7 @@ public sealed class ReconcileWorkers
     internal async Task ProcessAsync(ObjectKey key, CancellationToken cancellationToken)
     {
         using var logScope = _logger.BeginScope(new ReconcileLogScope(key));
+        using var activity = MidoriTracing.StartReconcile(key.Namespace, key.Name);
         var started = _timeProvider.GetTimestamp();
         ReconcileResult result;
         try
@@ -126,23 +130,28 @@ public sealed class ReconcileWorkers
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Leadership lost or shutdown: the queue is being cleared; the next leader relists everything.
+            Record(activity, ReconcileOutcomes.Cancelled, started);
             _logger.ReconcileCancelled();
             return;
         }
         catch (KubernetesConflictException)
         {
+            Record(activity, ReconcileOutcomes.Conflict, started);
             _logger.ReconcileConflict(_options.ConflictRequeueDelay);
             Requeue(key, _options.ConflictRequeueDelay, cancellationToken);
             return;
         }
         catch (Exception ex)
         {
+            Record(activity, ReconcileOutcomes.Error, started, ex.Message);
             var failures = _failures.AddOrUpdate(key, 1, static (_, n) => n + 1);
             var delay = _backoff.Compute(failures);
             _logger.ReconcileThrew(ex, failures, delay);
             Requeue(key, delay, cancellationToken);
             return;
         }
+
+        Record(activity, result.IsSuccess ? ReconcileOutcomes.Success : ReconcileOutcomes.Error, started, result.Error);
 
         if (result.IsSuccess)
         {
@@ -165,6 +174,12 @@ public sealed class ReconcileWorkers
             _logger.ReconcileFailed(result.Exception, failures, result.Error ?? "unknown error", delay);
             Requeue(key, delay, cancellationToken);
         }
+    }
+
+    private void Record(System.Diagnostics.Activity? activity, string outcome, long started, string? error = null)
+    {
+        _metrics?.Reconciled(outcome, _timeProvider.GetElapsedTime(started));
+        MidoriTracing.SetOutcome(activity, outcome, error);
     }
 
     private void Requeue(ObjectKey key, TimeSpan delay, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using k8s;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Midori.Operator.Diagnostics;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Options;
 
@@ -34,19 +35,21 @@ public static class RuntimeServiceCollectionExtensions
         services.TryAddSingleton<KubernetesEventRecorder>();
         services.TryAddSingleton<IEventRecorder>(sp => sp.GetRequiredService<KubernetesEventRecorder>());
 
-        services.TryAddSingleton<ReconcileQueue>();
+        services.TryAddSingleton(sp => new ReconcileQueue(sp.GetRequiredService<TimeProvider>(), sp.GetService<MidoriMetrics>()));
         services.TryAddSingleton(sp => new PreviewSandboxInformer(
             sp.GetRequiredService<IPreviewSandboxClient>(),
             sp.GetRequiredService<ReconcileQueue>(),
             sp.GetRequiredService<IOptions<OperatorOptions>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<PreviewSandboxInformer>>()));
+            sp.GetRequiredService<ILogger<PreviewSandboxInformer>>(),
+            metrics: sp.GetService<MidoriMetrics>()));
         services.TryAddSingleton(sp => new ReconcileWorkers(
             sp.GetRequiredService<ReconcileQueue>(),
             sp.GetRequiredService<IServiceScopeFactory>(),
             sp.GetRequiredService<IOptions<OperatorOptions>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<ReconcileWorkers>>()));
+            sp.GetRequiredService<ILogger<ReconcileWorkers>>(),
+            metrics: sp.GetService<MidoriMetrics>()));
         services.TryAddSingleton<LeaderElectionService>();
         services.TryAddSingleton<ILeadership>(sp => sp.GetRequiredService<LeaderElectionService>());
         services.TryAddSingleton<OperatorRuntimeHost>();

@@ -19,6 +19,12 @@ public static class PreviewSandboxConditions
     public const string Progressing = "Progressing";
     public const string Degraded = "Degraded";
 
+    /// <summary>kstatus "abnormal-true" condition: present (True) only while work is in progress, so Flux/kstatus wait for it.</summary>
+    public const string Reconciling = "Reconciling";
+
+    /// <summary>kstatus "abnormal-true" condition: present (True) only when the operator gave up (phase Failed).</summary>
+    public const string Stalled = "Stalled";
+
     public static class Reasons
     {
         public const string Pending = "Pending";

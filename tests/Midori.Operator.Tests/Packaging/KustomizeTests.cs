@@ -1,0 +1,29 @@
+using System.Text.Json.Nodes;
+
+namespace Midori.Operator.Tests.Packaging;
+
+[Trait("Category", "Packaging")]
+public sealed class KustomizeTests
+{
+    [KubectlFact]
+    public void ConfigDefault_Renders_WithCrdRbacAndARestrictedDeployment()
+    {
+        // act
+        var manifests = Manifests.Parse(ExternalTool.Kubectl.Run("kustomize config/default").Stdout);
+
+        // assert
+        Assert.Equal(
+            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"],
+            manifests.Kinds.Order(StringComparer.Ordinal));
+        Assert.All(manifests.Objects.Where(o => (string?)o["kind"] is not ("Namespace" or "CustomResourceDefinition" or "ClusterRole" or "ClusterRoleBinding")),
+            o => Assert.Equal("midori-system", (string?)Manifests.At(o, "metadata.namespace")));
+        var deployment = manifests.Single("Deployment");
+        HelmChartTests.AssertRestrictedDeployment(deployment);
+        Assert.Equal("true", HelmChartTests.Env(deployment)["LeaderElection__Enabled"]);
+        Assert.Equal(2, (int)Manifests.At(deployment, "spec.replicas")!);
+        Assert.Equal("midori-controller-manager", (string?)Manifests.At(deployment, "spec.template.spec.serviceAccountName"));
+        var crd = manifests.Single("CustomResourceDefinition");
+        Assert.True(JsonNode.DeepEquals(Manifests.Load("config", "crd", "bases", "preview.midori.dev_previewsandboxes.yaml").Objects.Single(), crd));
+        Assert.Equal("restricted", (string?)Manifests.At(manifests.Single("Namespace"), "metadata.labels")?["pod-security.kubernetes.io/enforce"]);
+    }
+}
