@@ -102,13 +102,13 @@ public static class ProviderHttpPipeline
                 BreakDuration = settings.CircuitBreakDuration,
                 OnOpened = args =>
                 {
-                    health.Report(provider, available: false, "CircuitOpen",
+                    health.Report(provider, available: false, ProviderHealthReasons.CircuitOpen,
                         $"{provider} API failing ({Describe(args.Outcome)}); calls paused for {args.BreakDuration.TotalSeconds:0}s");
                     return ValueTask.CompletedTask;
                 },
                 OnClosed = _ =>
                 {
-                    health.Report(provider, available: true, "Available", $"{provider} API answering again");
+                    health.Report(provider, available: true, ProviderHealthReasons.Available, $"{provider} API answering again");
                     return ValueTask.CompletedTask;
                 },
             });
@@ -175,12 +175,12 @@ internal sealed class ProviderAttemptHandler(string provider, MidoriMetrics metr
             metrics.ProviderRequest(provider, operation, ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), time.GetElapsedTime(started));
             if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
             {
-                health.Report(provider, available: false, "CredentialsRejected",
+                health.Report(provider, available: false, ProviderHealthReasons.CredentialsRejected,
                     $"{provider} rejected the configured credentials (HTTP {(int)response.StatusCode}); check the provider Secret");
             }
-            else if (response.IsSuccessStatusCode && health.Get(provider) is { Available: false, Reason: "CredentialsRejected" })
+            else if (response.IsSuccessStatusCode && health.Get(provider) is { Available: false, Reason: ProviderHealthReasons.CredentialsRejected })
             {
-                health.Report(provider, available: true, "Available", $"{provider} accepts the configured credentials");
+                health.Report(provider, available: true, ProviderHealthReasons.Available, $"{provider} accepts the configured credentials");
             }
 
             return response;
