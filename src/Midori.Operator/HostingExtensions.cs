@@ -3,6 +3,7 @@ using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Options;
 using Midori.Operator.Providers;
+using Midori.Operator.Providers.Daytona;
 using Midori.Operator.Providers.Local;
 using Midori.Operator.Runtime;
 
@@ -25,6 +26,8 @@ public static class HostingExtensions
 
         // Providers and the seams the reconciler needs.
         services.AddLocalSandboxProvider();
+        services.AddDaytonaSandboxProvider(builder.Configuration); // only when configured (Providers:Daytona or DAYTONA_API_KEY)
+        services.AddOrphanSweeper();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
         services.TryAddSingleton<IProviderHealth, ProviderHealth>();
         services.AddMetrics();

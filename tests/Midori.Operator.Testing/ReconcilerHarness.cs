@@ -22,8 +22,9 @@ public sealed class ReconcilerHarness
         Provider = new FakeSandboxProvider(Time);
         Options = options ?? new OperatorOptions();
         var registry = new StaticProviderRegistry(Provider, Options.DefaultProvider);
+        Health = new ProviderHealth(Time);
         Reconciler = new PreviewSandboxReconciler(Client, registry, new SandboxSourceResolver(Client), Probe, Events, Time,
-            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, [Observer]);
+            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, [Observer], Health);
     }
 
     public FakeTimeProvider Time { get; }
@@ -31,6 +32,9 @@ public sealed class ReconcilerHarness
     public InMemoryPreviewSandboxClient Client { get; }
 
     public FakeSandboxProvider Provider { get; }
+
+    /// <summary>What providers reported about themselves (→ ProviderAvailable); tests report outages here.</summary>
+    public IProviderHealth Health { get; }
 
     public FakePreviewProbe Probe { get; } = new();
 
