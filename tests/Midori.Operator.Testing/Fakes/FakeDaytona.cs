@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -30,6 +31,7 @@ public sealed partial class FakeDaytona : IAsyncDisposable
     private readonly Dictionary<string, Sandbox> _sandboxes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentQueue<ScriptedFault>> _faults = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<FakeDaytonaRequest> _requests = new();
+    private readonly Channel<string> _arrivals = Channel.CreateUnbounded<string>();
     private readonly TimeProvider _time;
     private int _heldUploads;
     private int _heldCreates;
@@ -66,6 +68,17 @@ public sealed partial class FakeDaytona : IAsyncDisposable
     public IReadOnlyList<FakeDaytonaRequest> Requests => [.. _requests];
 
     public int Count(string operation) => _requests.Count(r => r.Operation == operation);
+
+    /// <summary>Operation names as requests arrive (before they are handled): lets a test act while a request is in flight.</summary>
+    public ChannelReader<string> Arrivals => _arrivals.Reader;
+
+    /// <summary>Waits until a request of <paramref name="operation"/> arrives (earlier arrivals of other operations are skipped).</summary>
+    public async Task WaitForArrivalAsync(string operation, CancellationToken cancellationToken = default)
+    {
+        while (await _arrivals.Reader.ReadAsync(cancellationToken) != operation)
+        {
+        }
+    }
 
     public static async Task<FakeDaytona> StartAsync(TimeProvider? time = null, string apiKey = "fake-daytona-key")
     {
@@ -157,6 +170,7 @@ public sealed partial class FakeDaytona : IAsyncDisposable
         var segments = path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
         var method = context.Request.Method;
         var (operation, handler) = Route(method, segments);
+        _arrivals.Writer.TryWrite(operation);
         if (handler is null)
         {
             Record(operation, method, path, 404);

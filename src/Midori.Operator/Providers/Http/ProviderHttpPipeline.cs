@@ -115,7 +115,7 @@ public static class ProviderHttpPipeline
             pipeline.AddTimeout(settings.AttemptTimeout);
         });
 
-        builder.AddHttpMessageHandler(services => new ProviderAttemptHandler(provider,
+        builder.AddHttpMessageHandler(services => new ProviderAttemptHandler(provider, options(services).AttemptTimeout,
             services.GetRequiredService<MidoriMetrics>(), services.GetRequiredService<IProviderHealth>(), services.GetRequiredService<TimeProvider>()));
         return builder;
     }
@@ -163,7 +163,7 @@ public static class ProviderHttpPipeline
 }
 
 /// <summary>Innermost handler: sees every attempt (retries included), so metrics count real requests.</summary>
-internal sealed class ProviderAttemptHandler(string provider, MidoriMetrics metrics, IProviderHealth health, TimeProvider time) : DelegatingHandler
+internal sealed class ProviderAttemptHandler(string provider, TimeSpan attemptTimeout, MidoriMetrics metrics, IProviderHealth health, TimeProvider time) : DelegatingHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -187,8 +187,12 @@ internal sealed class ProviderAttemptHandler(string provider, MidoriMetrics metr
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or OperationCanceledException)
         {
-            var status = cancellationToken.IsCancellationRequested ? "cancelled" : ex is HttpRequestException ? "network" : "timeout";
-            metrics.ProviderRequest(provider, operation, status, time.GetElapsedTime(started));
+            // The attempt timeout cancels this token too; the time spent tells it apart from a caller that gave up.
+            var elapsed = time.GetElapsedTime(started);
+            var status = ex is HttpRequestException ? "network"
+                : !cancellationToken.IsCancellationRequested || elapsed >= attemptTimeout ? "timeout"
+                : "cancelled";
+            metrics.ProviderRequest(provider, operation, status, elapsed);
             throw;
         }
     }
