@@ -65,8 +65,9 @@ public sealed class ReconcilerHarness
 
         public bool TryGet(string name, out ISandboxProvider found)
         {
-            found = provider;
-            return string.Equals(name, provider.Name, StringComparison.OrdinalIgnoreCase);
+            var known = string.Equals(name, provider.Name, StringComparison.OrdinalIgnoreCase);
+            found = known ? provider : null!; // like the real registry: no provider for an unknown name
+            return known;
         }
     }
 }
