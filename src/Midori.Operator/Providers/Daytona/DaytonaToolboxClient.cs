@@ -21,10 +21,10 @@ internal sealed class DaytonaToolboxClient(HttpClient http)
         for (var i = 0; i < files.Count; i++)
         {
             var index = i.ToString(CultureInfo.InvariantCulture);
-            form.Add(new StringContent(files[i].Path), $"files[{index}].path");
+            form.Add(Part(new StringContent(files[i].Path), $"files[{index}].path", fileName: null));
             var content = new ByteArrayContent(files[i].Content);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            form.Add(content, $"files[{index}].file", FileName(files[i].Path));
+            form.Add(Part(content, $"files[{index}].file", FileName(files[i].Path)));
         }
 
         using var request = DaytonaHttp.Request(HttpMethod.Post, new Uri(toolbox, "files/bulk-upload"), "upload", idempotent: true);
@@ -119,6 +119,22 @@ internal sealed class DaytonaToolboxClient(HttpClient http)
         var result = await DaytonaHttp.ReadAsync<DaytonaPortInUse>(response, what, cancellationToken).ConfigureAwait(false);
         return result.IsInUse == true;
     }
+
+    /// <summary>
+    /// Quoted <c>name</c>/<c>filename</c> as browsers and curl send them (RFC 7578). .NET would write a bare
+    /// <c>filename=x</c> plus <c>filename*</c>, which stricter multipart parsers reject.
+    /// </summary>
+    private static HttpContent Part(HttpContent content, string name, string? fileName)
+    {
+        content.Headers.ContentDisposition = new ContentDispositionHeaderValue("form-data")
+        {
+            Name = Quote(name),
+            FileName = fileName is null ? null : Quote(fileName),
+        };
+        return content;
+    }
+
+    private static string Quote(string value) => "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 
     private static string FileName(string path)
     {
