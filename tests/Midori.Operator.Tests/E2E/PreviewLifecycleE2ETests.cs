@@ -1,7 +1,7 @@
 using k8s.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Providers.Local;
+using Midori.Operator.Providers;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
 using Xunit.Abstractions;
@@ -23,11 +23,10 @@ public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : Preview
 /// </summary>
 public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyncLifetime
 {
-    private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
     private const int IdleTimeoutSeconds = 10; // the CRD's minimum, to keep the scenario short
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-e2e-" + Guid.NewGuid().ToString("N")[..8]);
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(5) };
     private E2EEnvironment _env = null!;
     private OperatorTestHost _host = null!;
 
@@ -36,22 +35,40 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
 
     protected virtual Task CleanupClusterAsync() => Task.CompletedTask;
 
+    /// <summary>spec.provider of the scenario's resource; null: the operator's default (local).</summary>
+    protected virtual string? ProviderName => null;
+
+    /// <summary>Longest wait for one step (a real remote provider needs more than the local one).</summary>
+    protected virtual TimeSpan Step => TimeSpan.FromSeconds(30);
+
+    /// <summary>Extra operator settings for the provider under test (e.g. a fake's URL and key); started before the operator.</summary>
+    protected virtual Task<IDictionary<string, string?>> ProviderSettingsAsync() => Task.FromResult<IDictionary<string, string?>>(new Dictionary<string, string?>());
+
+    protected virtual ValueTask DisposeProviderAsync() => ValueTask.CompletedTask;
+
     public async Task InitializeAsync()
     {
         _env = await E2EEnvironment.StartAsync(await KubeconfigAsync());
         output.WriteLine($"e2e against {_env.Description}, namespace {_env.Namespace}");
-        _host = await OperatorTestHost.StartAsync(_env.Configuration, new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Operator:WatchNamespace"] = _env.Namespace,
             ["Operator:HealthCheckInterval"] = "00:00:02",
             ["Operator:HealthProbeTimeout"] = "00:00:01",
             ["Providers:Local:RootDirectory"] = _root,
-        });
+        };
+        foreach (var (key, value) in await ProviderSettingsAsync())
+        {
+            settings[key] = value;
+        }
+
+        _host = await OperatorTestHost.StartAsync(_env.Configuration, settings);
     }
 
     public async Task DisposeAsync()
     {
         await _host.DisposeAsync();
+        await DisposeProviderAsync();
         await _env.DisposeAsync();
         _http.Dispose();
         if (Directory.Exists(_root))
@@ -72,12 +89,13 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         var manifest = new PreviewSandboxBuilder().Named(name, _env.Namespace)
             .WithIdleTimeout(IdleTimeoutSeconds).WithTtl(600).WithFile("about/index.html", "<p>about</p>").Build();
         manifest.Spec.Source.Inline![0].Content = page;
+        manifest.Spec.Provider = ProviderName;
         var applied = await _env.CreateAsync(manifest, CancellationToken.None);
         var ready = await _env.WaitForAsync(name, IsReady, Step, "Ready=True");
         var firstSandbox = ready!.Status!.SandboxId!;
         Assert.Equal(Phases.Running, ready.Status.Phase);
-        Assert.Equal(page, await _http.GetStringAsync(ready.Status.PreviewUrl));
-        Assert.Equal("<p>about</p>", await _http.GetStringAsync(new Uri(new Uri(ready.Status.PreviewUrl!), "about/")));
+        Assert.Equal(page, await FetchAsync(ready));
+        Assert.Equal("<p>about</p>", await FetchAsync(ready, "about/"));
         var token = await _env.GetSecretAsync(ready.Status.TokenSecretRef!.Name, CancellationToken.None);
         Assert.NotEmpty(token!.Data[ready.Status.TokenSecretRef.Key]);
         Assert.Equal(applied.Metadata.Uid, token.Metadata.OwnerReferences!.Single().Uid);
@@ -97,32 +115,63 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         var expired = await _env.WaitForAsync(name, p => p?.Status?.Phase == Phases.Expired, Step, "phase Expired");
         Assert.Equal(PreviewSandboxConditions.Reasons.IdleExpired, Ready(expired)!.Reason);
         Assert.Equal("False", Ready(expired)!.Status);
-        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(ready.Status.PreviewUrl));
+        Assert.False(await IsServingAsync(ready.Status.PreviewUrl!));
 
         // a heartbeat wakes it with the same content
         await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow.AddSeconds(1), CancellationToken.None);
         var woken = await _env.WaitForAsync(name, p => IsReady(p) && p!.Status!.SandboxId != firstSandbox, Step, "a new sandbox after wake-up");
         Assert.Equal(1, woken!.Status!.Recreations);
         Assert.Equal(RecreationReasons.IdleWake, woken.Status.LastRecreation!.Reason);
-        Assert.Equal(page, await _http.GetStringAsync(woken.Status.PreviewUrl));
+        Assert.Equal(page, await FetchAsync(woken));
 
         // suspend → Stopped, resume → Running again
         await _env.MergePatchAsync(name, new { spec = new { suspend = true } }, CancellationToken.None);
         var stopped = await _env.WaitForAsync(name, p => p?.Status?.Phase == Phases.Stopped, Step, "phase Stopped");
         Assert.Equal(PreviewSandboxConditions.Reasons.Suspended, Ready(stopped)!.Reason);
-        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(woken.Status.PreviewUrl));
+        Assert.False(await IsServingAsync(woken.Status.PreviewUrl!));
         await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow, CancellationToken.None);
         await _env.MergePatchAsync(name, new { spec = new { suspend = false } }, CancellationToken.None);
         var resumed = await _env.WaitForAsync(name, p => IsReady(p) && p!.Status!.ObservedGeneration == p.Metadata.Generation, Step, "Ready after resume");
-        Assert.Equal(page, await _http.GetStringAsync(resumed!.Status!.PreviewUrl));
+        Assert.Equal(page, await FetchAsync(resumed!));
 
         // delete leaves no sandbox and no resource
         await _env.DeleteAsync(name, CancellationToken.None);
         await _env.WaitForAsync(name, p => p is null, Step, "the resource to be gone");
-        var provider = _host.Services.GetRequiredService<LocalSandboxProvider>();
+        Assert.True(_host.Services.GetRequiredService<ISandboxProviderRegistry>().TryGet(ProviderName ?? ProviderNames.Local, out var provider));
         Assert.Empty(await provider.ListAsync(applied.Metadata.Uid, CancellationToken.None));
-        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(resumed.Status.PreviewUrl));
-        await WaitUntilAsync(async () => await _env.GetSecretAsync(ready.Status.TokenSecretRef.Name, CancellationToken.None) is null, Step, "the owned token Secret to be garbage-collected");
+        Assert.False(await IsServingAsync(resumed!.Status!.PreviewUrl!));
+        await WaitUntilAsync(async () => await _env.GetSecretAsync(ready.Status.TokenSecretRef!.Name, CancellationToken.None) is null, Step, "the owned token Secret to be garbage-collected");
+    }
+
+    /// <summary>GETs the preview with its current token (from the owned Secret), as the editor's iframe would.</summary>
+    private async Task<string> FetchAsync(V1Alpha1PreviewSandbox preview, string relative = "")
+    {
+        var secret = await _env.GetSecretAsync(preview.Status!.TokenSecretRef!.Name, CancellationToken.None);
+        var token = secret?.Data is { } data && data.TryGetValue(preview.Status.TokenSecretRef.Key, out var bytes) ? System.Text.Encoding.UTF8.GetString(bytes) : null;
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(preview.Status.PreviewUrl!), relative));
+        if (!string.IsNullOrEmpty(token))
+        {
+            request.Headers.Add("X-Midori-Preview-Token", token);
+            request.Headers.Add("X-Daytona-Preview-Token", token);
+        }
+
+        using var response = await _http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>A 2xx without credentials or redirects; refused connections and error answers are "not serving".</summary>
+    private async Task<bool> IsServingAsync(string url)
+    {
+        try
+        {
+            using var response = await _http.GetAsync(url);
+            return response.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
     }
 
     private static V1Condition? Ready(V1Alpha1PreviewSandbox? p) =>
