@@ -62,6 +62,9 @@ public sealed partial class FakeDaytona : IAsyncDisposable
     /// <summary>Previews demand the token (header or <c>DAYTONA_SANDBOX_AUTH_KEY</c>) unless the sandbox is public.</summary>
     public bool PreviewRequiresToken { get; set; } = true;
 
+    /// <summary>Added before every answer, to emulate the network round trip to a remote service (benchmarks).</summary>
+    public TimeSpan Latency { get; set; }
+
     /// <summary>Commands started in a session exit at once with this code instead of listening.</summary>
     public int? DevServerExitCode { get; set; }
 
@@ -171,6 +174,10 @@ public sealed partial class FakeDaytona : IAsyncDisposable
         var method = context.Request.Method;
         var (operation, handler) = Route(method, segments);
         _arrivals.Writer.TryWrite(operation);
+        if (Latency > TimeSpan.Zero)
+        {
+            await Task.Delay(Latency, context.RequestAborted);
+        }
         if (handler is null)
         {
             Record(operation, method, path, 404);
