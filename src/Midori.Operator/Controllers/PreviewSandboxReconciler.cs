@@ -450,7 +450,8 @@ internal sealed class PreviewSandboxReconciler(
         };
         return await provider.CreateAsync(
             new SandboxCreateRequest(uid, resource.Metadata.NamespaceProperty, resource.Metadata.Name, spec.ProjectId, spec.Template,
-                spec.EffectivePort(), TimeSpan.FromSeconds(spec.EffectiveTtlSeconds()), TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds()), labels),
+                spec.EffectivePort(), TimeSpan.FromSeconds(spec.EffectiveTtlSeconds()), TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds()), labels,
+                resource.Status?.Recreations ?? 0),
             cancellationToken);
     }
 

@@ -14,8 +14,8 @@ namespace Midori.Operator.Providers.Daytona;
 /// <list type="bullet">
 /// <item>Create: from <c>spec.template</c> as a snapshot (or a Dockerfile as <c>buildInfo</c>), labeled with the owner UID
 /// and this installation, auto-stop just past the idle timeout (a safety net: the operator owns expiry), auto-delete
-/// after stop. The name is derived from the owner UID, so a create repeated after a crash collides (409) with the first
-/// one and adopts it, even while the eventually consistent list does not show it yet.</item>
+/// after stop. The name is derived from the owner UID and the recreation count, so a create repeated after a crash
+/// collides (409) with the first one and adopts it, even while the eventually consistent list does not show it yet.</item>
 /// <item>Files: bulk upload through the toolbox, one multipart request per bounded batch.</item>
 /// <item>Dev server: a session per start request, command run with <c>runAsync</c>; an identical running one is left alone.</item>
 /// <item>Preview: URL and token read from the API on every call (the token changes when a sandbox restarts).</item>
@@ -87,7 +87,7 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
         var autoStop = AutoStopMinutes(request.IdleTimeout);
         for (var candidate = 0; candidate < NameCandidates; candidate++)
         {
-            var name = SandboxName(request.OwnerUid, candidate);
+            var name = SandboxName(request.OwnerUid, request.Recreations, candidate);
             var created = await _api.CreateSandboxAsync(new DaytonaCreateSandbox
             {
                 Name = name,
@@ -126,7 +126,7 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
             }
         }
 
-        throw Permanent($"Every Daytona sandbox name for this resource ({SandboxName(request.OwnerUid, 0)} … -{NameCandidates}) is held by a sandbox that cannot be reused; delete those sandboxes");
+        throw Permanent($"Every Daytona sandbox name for this resource ({SandboxName(request.OwnerUid, request.Recreations, 0)} … -{NameCandidates}) is held by a sandbox that cannot be reused; delete those sandboxes");
     }
 
     public async Task<SandboxInfo?> GetAsync(string sandboxId, CancellationToken cancellationToken)
@@ -317,8 +317,15 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
 
     // ---- helpers ------------------------------------------------------------------------------------------------
 
-    internal static string SandboxName(string ownerUid, int candidate) =>
-        candidate == 0 ? NamePrefix + ownerUid : $"{NamePrefix}{ownerUid}-{candidate + 1}";
+    /// <summary>
+    /// <c>midori-{uid}</c> for the first sandbox, <c>midori-{uid}-r{n}</c> for the n-th replacement (so it never meets the
+    /// name of the one being destroyed), <c>…-2</c>, <c>…-3</c> when a name is held by a sandbox that cannot be reused.
+    /// </summary>
+    internal static string SandboxName(string ownerUid, int recreations, int candidate)
+    {
+        var name = recreations <= 0 ? NamePrefix + ownerUid : $"{NamePrefix}{ownerUid}-r{recreations}";
+        return candidate == 0 ? name : $"{name}-{candidate + 1}";
+    }
 
     internal int AutoStopMinutes(TimeSpan idleTimeout) =>
         Math.Max(1, (int)Math.Ceiling((idleTimeout + _options.AutoStopMargin).TotalMinutes));

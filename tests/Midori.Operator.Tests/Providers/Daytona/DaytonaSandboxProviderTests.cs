@@ -253,6 +253,21 @@ public sealed class DaytonaSandboxProviderTests
     }
 
     [Fact]
+    public async Task Create_AReplacementGetsItsOwnName_SoItNeverWaitsForTheOneBeingDestroyed()
+    {
+        await using var harness = await DaytonaHarness.StartAsync();
+        var uid = Guid.NewGuid().ToString();
+        var first = await harness.Provider.CreateAsync(DaytonaHarness.CreateRequest(uid), None);
+
+        var replacement = await harness.Provider.CreateAsync(DaytonaHarness.CreateRequest(uid) with { Recreations = 1 }, None);
+        var again = await harness.Provider.CreateAsync(DaytonaHarness.CreateRequest(uid) with { Recreations = 1 }, None); // restart mid-create
+
+        Assert.Equal(($"midori-{uid}", $"midori-{uid}-r1"), (harness.Fake.Find(first.Id)!.Name, harness.Fake.Find(replacement.Id)!.Name));
+        Assert.Equal(replacement.Id, again.Id);
+        Assert.Equal(2, harness.Fake.Sandboxes.Count);
+    }
+
+    [Fact]
     public async Task Create_NameHeldByAnUnusableSandboxOfTheSameOwner_DeletesItAndTakesTheNextName()
     {
         await using var harness = await DaytonaHarness.StartAsync(new Dictionary<string, string?> { ["Providers:Daytona:AutoDeleteMinutes"] = "-1" });
