@@ -116,7 +116,7 @@ internal sealed class DaytonaProviderOptionsValidator : IValidateOptions<Daytona
 
         if (options.ApiKey is { } key && key.Any(char.IsWhiteSpace))
         {
-            errors.Add($"{DaytonaProviderOptions.SectionName}:ApiKey contains whitespace (value not shown); check the Secret for a trailing newline.");
+            errors.Add($"{DaytonaProviderOptions.SectionName}:ApiKey contains whitespace (value not shown); check the Secret.");
         }
 
         Nested("Http", options.Http, errors);

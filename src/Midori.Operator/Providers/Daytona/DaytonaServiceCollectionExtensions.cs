@@ -33,6 +33,8 @@ public static class DaytonaServiceCollectionExtensions
                 {
                     options.ApiKey = config[DaytonaProviderOptions.ApiKeyEnvironmentVariable];
                 }
+
+                options.ApiKey = options.ApiKey?.Trim(); // a Secret written with `echo` ends in a newline
             })
             .ValidateDataAnnotations()
             .ValidateOnStart();

@@ -214,7 +214,7 @@ public sealed class DaytonaResilienceTests
         {
             ["Providers:Daytona:ApiUrl"] = "ftp://daytona.example",
             ["Providers:Daytona:ProjectDirectory"] = "project",
-            ["Providers:Daytona:ApiKey"] = "key-with-newline\n",
+            ["Providers:Daytona:ApiKey"] = "key with-space",
             ["Providers:Daytona:Http:AttemptTimeout"] = "00:05:00",
             ["Providers:Daytona:Http:TotalTimeout"] = "00:01:00",
             ["Providers:Daytona:UploadBatchFiles"] = "0",
@@ -227,7 +227,7 @@ public sealed class DaytonaResilienceTests
         Assert.Contains("ApiUrl", text);
         Assert.Contains("ProjectDirectory", text);
         Assert.Contains("whitespace", text);
-        Assert.DoesNotContain("key-with-newline", text);
+        Assert.DoesNotContain("with-space", text);
         Assert.Contains("AttemptTimeout", text);
     }
 
