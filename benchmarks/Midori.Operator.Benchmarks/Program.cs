@@ -16,6 +16,12 @@ using Midori.Operator.Testing.KubeApiServer;
 
 // Prints the README's figures. Usage: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks [-- count=1000 expiry=200 workers=8]
 var settings = args.Select(a => a.Split('=', 2)).Where(a => a.Length == 2).ToDictionary(a => a[0], a => a[1]);
+if (args.Contains("upload"))
+{
+    await UploadBenchmark.RunAsync(settings); // provider upload figures: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- upload
+    return;
+}
+
 var count = int.Parse(settings.GetValueOrDefault("count", "1000"), CultureInfo.InvariantCulture);
 var expiryCount = int.Parse(settings.GetValueOrDefault("expiry", "200"), CultureInfo.InvariantCulture);
 var workers = settings.GetValueOrDefault("workers", "8");

@@ -6,6 +6,7 @@ using Midori.Operator.Options;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.E2B;
+using Midori.Operator.Providers.Daytona;
 using Midori.Operator.Providers.Local;
 using Midori.Operator.Runtime;
 
@@ -29,6 +30,8 @@ public static class HostingExtensions
         // Providers and the seams the reconciler needs.
         services.AddLocalSandboxProvider();
         services.AddE2BSandboxProvider();
+        services.AddDaytonaSandboxProvider(builder.Configuration); // only when configured (Providers:Daytona or DAYTONA_API_KEY)
+        services.AddOrphanSweeper();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
         services.TryAddSingleton<IProviderHealth, ProviderHealth>();
         builder.AddMidoriTelemetry(); // metrics (/metrics), traces, the metrics lifecycle observer

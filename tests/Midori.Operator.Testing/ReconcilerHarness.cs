@@ -25,8 +25,9 @@ public sealed class ReconcilerHarness
         Options = options ?? new OperatorOptions();
         var seams = store ?? new HarnessStore();
         var registry = new StaticProviderRegistry(Provider, Options.DefaultProvider);
+        Health = new ProviderHealth(Time);
         Reconciler = new PreviewSandboxReconciler(Client, registry, new SandboxSourceResolver(Client, seams.Snapshots), Probe, Events, Time,
-            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, [Observer, .. seams.Observers ?? []], seams.Activity);
+            MsOptions.Create(Options), NullLogger<PreviewSandboxReconciler>.Instance, [Observer, .. seams.Observers ?? []], seams.Activity, Health);
     }
 
     public FakeTimeProvider Time { get; }
@@ -34,6 +35,9 @@ public sealed class ReconcilerHarness
     public InMemoryPreviewSandboxClient Client { get; }
 
     public FakeSandboxProvider Provider { get; }
+
+    /// <summary>What providers reported about themselves (→ ProviderAvailable); tests report outages here.</summary>
+    public IProviderHealth Health { get; }
 
     public FakePreviewProbe Probe { get; } = new();
 
@@ -64,8 +68,9 @@ public sealed class ReconcilerHarness
 
         public bool TryGet(string name, out ISandboxProvider found)
         {
-            found = provider;
-            return string.Equals(name, provider.Name, StringComparison.OrdinalIgnoreCase);
+            var known = string.Equals(name, provider.Name, StringComparison.OrdinalIgnoreCase);
+            found = known ? provider : null!; // like the real registry: no provider for an unknown name
+            return known;
         }
     }
 }

@@ -30,12 +30,16 @@ internal sealed class PreviewSandboxReconciler(
     IOptions<OperatorOptions> options,
     ILogger<PreviewSandboxReconciler> logger,
     IEnumerable<ISandboxLifecycleObserver>? observers = null,
-    IActivityStore? activityStore = null) : IReconciler
+    IActivityStore? activityStore = null,
+    IProviderHealth? providerHealth = null) : IReconciler
 {
     public const string TokenSecretKey = "token";
 
     /// <summary>Upper bound of policy→action steps in one pass (e.g. begin recreation, then create).</summary>
     private const int MaxStepsPerPass = 4;
+
+    /// <summary>While a provider reports itself unavailable, creation waits this long after the report before one more try.</summary>
+    internal static readonly TimeSpan ProviderRecheckInterval = TimeSpan.FromSeconds(30);
 
     /// <summary>Never requeue sooner than this: a delay ≤ 0 would spin while caches catch up (cert-manager).</summary>
     private static readonly TimeSpan MinRequeue = TimeSpan.FromMilliseconds(50);
@@ -83,11 +87,13 @@ internal sealed class PreviewSandboxReconciler(
             pass.SetPhase(Phases.Pending);
             pass.SetConditions(ready: false, Reasons.ProviderError, $"Provider '{providerName}' is not configured in this operator", progressing: false,
                 degraded: $"Provider '{providerName}' is not configured in this operator");
+            pass.SetProviderAvailable(new ProviderHealthState(false, Reasons.ProviderNotConfigured, $"Provider '{providerName}' is not configured in this operator", default));
             await PublishStatusAsync(pass, cancellationToken);
             return ReconcileResult.After(_options.ResyncInterval);
         }
 
         var result = await RunStepsAsync(pass, provider, cancellationToken);
+        pass.SetProviderAvailable(providerHealth?.Get(provider.Name)); // read after the steps: they may have just changed it
         await PublishStatusAsync(pass, cancellationToken);
         return result;
     }
@@ -106,7 +112,7 @@ internal sealed class PreviewSandboxReconciler(
             var outcome = verdict.Action switch
             {
                 SandboxAction.Wait => Wait(pass, snapshot, verdict),
-                SandboxAction.Create => await CreateAsync(pass, provider, snapshot, cancellationToken),
+                SandboxAction.Create => WaitForProvider(pass, provider, snapshot.Now) ?? await CreateAsync(pass, provider, snapshot, cancellationToken),
                 SandboxAction.Recreate => BeginRecreation(pass, snapshot, verdict),
                 SandboxAction.Restart => Restart(pass),
                 SandboxAction.Expire => await RemoveAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
@@ -227,6 +233,26 @@ internal sealed class PreviewSandboxReconciler(
         return verdict.NotBefore is { } due
             ? ReconcileResult.After(Clamp(due - snapshot.Now))
             : ReconcileResult.After(_options.ResyncInterval);
+    }
+
+    /// <summary>
+    /// Holds creation while the provider reports itself unavailable (open circuit, missing or rejected credentials):
+    /// no attempt is spent and nothing hammers the API. One attempt goes through every <see cref="ProviderRecheckInterval"/>
+    /// after the report, which is also what lets a half-open circuit close again.
+    /// </summary>
+    private ReconcileResult? WaitForProvider(ReconcilePass pass, ISandboxProvider provider, DateTimeOffset now)
+    {
+        if (providerHealth?.Get(provider.Name) is not { Available: false } health || now >= health.Since + ProviderRecheckInterval)
+        {
+            return null;
+        }
+
+        var recreating = pass.Status.Phase == Phases.Recreating;
+        pass.SetPhase(recreating ? Phases.Recreating : Phases.Pending);
+        pass.SetConditions(ready: false, Reasons.ProviderUnavailable, $"Waiting for provider {provider.Name}: {health.Message}", progressing: false,
+            degraded: health.Message);
+        pass.Status.ObservedGeneration = pass.Generation;
+        return ReconcileResult.After(Clamp(Min(health.Since + ProviderRecheckInterval - now, _options.MaxBackoff)));
     }
 
     private ReconcileResult? Restart(ReconcilePass pass)
@@ -370,6 +396,16 @@ internal sealed class PreviewSandboxReconciler(
         {
             var now = time.GetUtcNow();
             status.SandboxId = attempt.SandboxId ?? (recreating ? null : status.SandboxId);
+            if (ex is SandboxProviderException && providerHealth?.Get(provider.Name) is { Available: false } outage)
+            {
+                // The provider as a whole is down, not this sandbox: no attempt is counted (an outage must not exhaust maxAttempts).
+                logger.ProvisioningFailed(provider.Name, status.FailedAttempts ?? 0, ex.Message, null);
+                pass.SetPhase(recreating ? Phases.Recreating : Phases.Pending);
+                pass.SetConditions(ready: false, Reasons.ProviderUnavailable, $"{provider.Name}: {ex.Message}", progressing: false, degraded: outage.Message);
+                pass.Status.ObservedGeneration = pass.Generation;
+                return ReconcileResult.After(Clamp(Min(ProviderRecheckInterval, _options.MaxBackoff)));
+            }
+
             status.FailedAttempts = (status.FailedAttempts ?? 0) + 1;
             status.LastFailureTime = now.UtcDateTime;
             var message = $"{provider.Name}: {ex.Message}";
@@ -449,7 +485,8 @@ internal sealed class PreviewSandboxReconciler(
         };
         return await provider.CreateAsync(
             new SandboxCreateRequest(uid, resource.Metadata.NamespaceProperty, resource.Metadata.Name, spec.ProjectId, spec.Template,
-                spec.EffectivePort(), TimeSpan.FromSeconds(spec.EffectiveTtlSeconds()), TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds()), labels),
+                spec.EffectivePort(), TimeSpan.FromSeconds(spec.EffectiveTtlSeconds()), TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds()), labels,
+                resource.Status?.Recreations ?? 0),
             cancellationToken);
     }
 
@@ -816,6 +853,19 @@ internal sealed class PreviewSandboxReconciler(
             }
         }
 
+        /// <summary>ProviderAvailable mirrors <see cref="IProviderHealth"/>; absent when no health source is wired.</summary>
+        public void SetProviderAvailable(ProviderHealthState? health)
+        {
+            if (health is null)
+            {
+                return;
+            }
+
+            var conditions = Status.Conditions ?? new List<k8s.Models.V1Condition>();
+            ConditionSet.Set(conditions, Conditions.ProviderAvailable, health.Available, health.Reason, health.Message, Generation, time.GetUtcNow());
+            Status.Conditions = ConditionSet.Ordered(conditions, ConditionOrder);
+        }
+
         public void Published(V1Alpha1PreviewSandbox updated)
         {
             _publishedJson = Serialize(Status);
@@ -830,5 +880,5 @@ internal sealed class PreviewSandboxReconciler(
 
     public const string FilesInSyncCondition = "FilesInSync";
 
-    private static readonly string[] ConditionOrder = [Conditions.Ready, Conditions.Progressing, Conditions.Degraded, FilesInSyncCondition, Conditions.Reconciling, Conditions.Stalled];
+    private static readonly string[] ConditionOrder = [Conditions.Ready, Conditions.Progressing, Conditions.Degraded, FilesInSyncCondition, Conditions.ProviderAvailable, Conditions.Reconciling, Conditions.Stalled];
 }

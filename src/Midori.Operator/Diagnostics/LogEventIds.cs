@@ -4,7 +4,7 @@ namespace Midori.Operator.Diagnostics;
 /// Central registry of log event ids (Npgsql's <c>NpgsqlEventId</c> style). Each area owns a range so ids stay
 /// unique across the assembly: 1000–1999 runtime (queue, informer, workers, leadership, events, API client).
 /// Other areas take their own thousand (e.g. 2000–2999 reconciler, 3000–3999 providers, 4000–4999 HTTP API).
-/// Providers: 3100–3199 local, 3500–3599 E2B (<c>Providers/E2B/E2BLog.cs</c>).
+/// Providers split theirs by hundreds: 3100 local (LocalSandboxLog), 3200 shared/orphan sweep (ProviderLog), 3300 Daytona (DaytonaLog), 3500 E2B (E2BLog).
 /// </summary>
 internal static class LogEventIds
 {

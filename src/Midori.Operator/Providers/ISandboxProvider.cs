@@ -56,6 +56,11 @@ public sealed record SandboxInfo(
     DateTimeOffset? EndAt,
     IReadOnlyDictionary<string, string>? Labels = null);
 
+/// <param name="Recreations">
+/// <c>status.recreations</c> when the sandbox was requested: the same across operator restarts while one creation is in
+/// flight, different for each replacement. With <see cref="OwnerUid"/> it gives providers an idempotency key (Daytona
+/// derives the sandbox name from it), which covers providers whose list is only eventually consistent.
+/// </param>
 public sealed record SandboxCreateRequest(
     string OwnerUid,
     string Namespace,
@@ -65,7 +70,8 @@ public sealed record SandboxCreateRequest(
     int Port,
     TimeSpan Ttl,
     TimeSpan IdleTimeout,
-    IReadOnlyDictionary<string, string> Labels);
+    IReadOnlyDictionary<string, string> Labels,
+    int Recreations = 0);
 
 public sealed record SandboxStartRequest(
     string? Command,

@@ -61,11 +61,11 @@ public sealed class PrismMock : IAsyncDisposable
         return null;
     }
 
-    /// <param name="specFile">File name under <c>../shared/specs</c>, e.g. <c>daytona-api.openapi.json</c>.</param>
+    /// <param name="specFile">File name under <c>../shared/specs</c>, e.g. <c>daytona-api.openapi.json</c>, or an absolute path (a derived copy).</param>
     public static async Task<PrismMock> StartAsync(string specFile, CancellationToken cancellationToken = default)
     {
         var prism = FindPrism(out var reason) ?? throw new InvalidOperationException(reason);
-        var spec = Path.Combine(RepositoryPaths.Shared, "specs", specFile);
+        var spec = Path.IsPathRooted(specFile) ? specFile : Path.Combine(RepositoryPaths.Shared, "specs", specFile);
         if (!File.Exists(spec))
         {
             throw new FileNotFoundException($"Spec {spec} not found (../shared must sit beside the repository)", spec);

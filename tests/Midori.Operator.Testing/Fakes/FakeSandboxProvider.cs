@@ -136,8 +136,14 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
     public Task DeleteAsync(string sandboxId, CancellationToken cancellationToken)
     {
         _sandboxes.TryRemove(sandboxId, out _);
+        Interlocked.Exchange(ref _deleted, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         return Task.CompletedTask;
     }
+
+    /// <summary>Completes at the next <see cref="DeleteAsync"/> (a signal for background work such as the orphan sweep).</summary>
+    public Task WaitForDeletionAsync() => Volatile.Read(ref _deleted).Task;
+
+    private TaskCompletionSource _deleted = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private FakeSandbox Require(string id) =>
         _sandboxes.TryGetValue(id, out var s) ? s : throw new SandboxProviderException(Name, $"sandbox {id} not found", isTransient: false);

@@ -23,11 +23,10 @@ public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : Preview
 /// </summary>
 public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyncLifetime
 {
-    private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
     private const int IdleTimeoutSeconds = 10; // the CRD's minimum, to keep the scenario short
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-e2e-" + Guid.NewGuid().ToString("N")[..8]);
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(5) };
     private E2EEnvironment _env = null!;
     private OperatorTestHost _host = null!;
 
@@ -38,6 +37,17 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
 
     /// <summary>Extra operator settings (e.g. another default provider and its endpoints); called before the operator starts.</summary>
     protected virtual Task ConfigureOperatorAsync(IDictionary<string, string?> settings) => Task.CompletedTask;
+
+    /// <summary>spec.provider of the scenario's resource; null: the operator's default (local).</summary>
+    protected virtual string? ProviderName => null;
+
+    /// <summary>Longest wait for one step (a real remote provider needs more than the local one).</summary>
+    protected virtual TimeSpan Step => TimeSpan.FromSeconds(30);
+
+    /// <summary>Extra operator settings for the provider under test (e.g. a fake's URL and key); started before the operator.</summary>
+    protected virtual Task<IDictionary<string, string?>> ProviderSettingsAsync() => Task.FromResult<IDictionary<string, string?>>(new Dictionary<string, string?>());
+
+    protected virtual ValueTask DisposeProviderAsync() => ValueTask.CompletedTask;
 
     public async Task InitializeAsync()
     {
@@ -50,6 +60,11 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
             ["Operator:HealthProbeTimeout"] = "00:00:01",
             ["Providers:Local:RootDirectory"] = _root,
         };
+        foreach (var (key, value) in await ProviderSettingsAsync())
+        {
+            settings[key] = value;
+        }
+
         await ConfigureOperatorAsync(settings);
         _host = await OperatorTestHost.StartAsync(_env.Configuration, settings);
     }
@@ -57,6 +72,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
     public async Task DisposeAsync()
     {
         await _host.DisposeAsync();
+        await DisposeProviderAsync();
         await _env.DisposeAsync();
         _http.Dispose();
         if (Directory.Exists(_root))
@@ -77,6 +93,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         var manifest = new PreviewSandboxBuilder().Named(name, _env.Namespace)
             .WithIdleTimeout(IdleTimeoutSeconds).WithTtl(600).WithFile("about/index.html", "<p>about</p>").Build();
         manifest.Spec.Source.Inline![0].Content = page;
+        manifest.Spec.Provider = ProviderName;
         var applied = await _env.CreateAsync(manifest, CancellationToken.None);
         var ready = await _env.WaitForAsync(name, IsReady, Step, "Ready=True");
         var firstSandbox = ready!.Status!.SandboxId!;
@@ -102,7 +119,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         var expired = await _env.WaitForAsync(name, p => p?.Status?.Phase == Phases.Expired, Step, "phase Expired");
         Assert.Equal(PreviewSandboxConditions.Reasons.IdleExpired, Ready(expired)!.Reason);
         Assert.Equal("False", Ready(expired)!.Status);
-        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(ready.Status.PreviewUrl));
+        Assert.False(await IsServingAsync(ready.Status.PreviewUrl!));
 
         // a heartbeat wakes it with the same content
         await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow.AddSeconds(1), CancellationToken.None);
@@ -115,7 +132,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         await _env.MergePatchAsync(name, new { spec = new { suspend = true } }, CancellationToken.None);
         var stopped = await _env.WaitForAsync(name, p => p?.Status?.Phase == Phases.Stopped, Step, "phase Stopped");
         Assert.Equal(PreviewSandboxConditions.Reasons.Suspended, Ready(stopped)!.Reason);
-        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(woken.Status.PreviewUrl));
+        Assert.False(await IsServingAsync(woken.Status.PreviewUrl!));
         await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow, CancellationToken.None);
         await _env.MergePatchAsync(name, new { spec = new { suspend = false } }, CancellationToken.None);
         var resumed = await _env.WaitForAsync(name, p => IsReady(p) && p!.Status!.ObservedGeneration == p.Metadata.Generation, Step, "Ready after resume");
@@ -126,8 +143,22 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         await _env.WaitForAsync(name, p => p is null, Step, "the resource to be gone");
         Assert.True(_host.Services.GetRequiredService<ISandboxProviderRegistry>().TryGet(resumed!.Status!.Provider!, out var provider));
         Assert.Empty(await provider.ListAsync(applied.Metadata.Uid, CancellationToken.None));
-        await Assert.ThrowsAnyAsync<HttpRequestException>(() => _http.GetStringAsync(resumed.Status.PreviewUrl));
-        await WaitUntilAsync(async () => await _env.GetSecretAsync(ready.Status.TokenSecretRef.Name, CancellationToken.None) is null, Step, "the owned token Secret to be garbage-collected");
+        Assert.False(await IsServingAsync(resumed!.Status!.PreviewUrl!));
+        await WaitUntilAsync(async () => await _env.GetSecretAsync(ready.Status.TokenSecretRef!.Name, CancellationToken.None) is null, Step, "the owned token Secret to be garbage-collected");
+    }
+
+    /// <summary>A 2xx without credentials or redirects; refused connections and error answers are "not serving".</summary>
+    private async Task<bool> IsServingAsync(string url)
+    {
+        try
+        {
+            using var response = await _http.GetAsync(url);
+            return response.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The preview page, sent with the token from the resource's Secret the way the editor sends it (providers with private previews need it).</summary>
@@ -140,6 +171,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         {
             var token = System.Text.Encoding.UTF8.GetString(bytes);
             request.Headers.TryAddWithoutValidation("X-Midori-Preview-Token", token);
+            request.Headers.TryAddWithoutValidation("X-Daytona-Preview-Token", token);
             request.Headers.TryAddWithoutValidation("e2b-traffic-access-token", token);
         }
 

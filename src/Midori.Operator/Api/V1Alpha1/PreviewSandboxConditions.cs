@@ -25,6 +25,9 @@ public static class PreviewSandboxConditions
     /// <summary>kstatus "abnormal-true" condition: present (True) only when the operator gave up (phase Failed).</summary>
     public const string Stalled = "Stalled";
 
+    /// <summary>The provider's API as a whole is usable (circuit closed, credentials present and accepted).</summary>
+    public const string ProviderAvailable = "ProviderAvailable";
+
     public static class Reasons
     {
         public const string Pending = "Pending";
@@ -42,6 +45,16 @@ public static class PreviewSandboxConditions
         public const string BackingOff = "BackingOff";
         public const string Deleting = "Deleting";
         public const string AsExpected = "AsExpected";
+
+        /// <summary>Ready=False while creation waits for an unavailable provider (no attempt is spent).</summary>
+        public const string ProviderUnavailable = "ProviderUnavailable";
+
+        // ProviderAvailable reasons (reported through IProviderHealth).
+        public const string Available = "Available";
+        public const string CircuitOpen = "CircuitOpen";
+        public const string CredentialsMissing = "CredentialsMissing";
+        public const string CredentialsRejected = "CredentialsRejected";
+        public const string ProviderNotConfigured = "ProviderNotConfigured";
     }
 }
 

@@ -102,20 +102,20 @@ public static class ProviderHttpPipeline
                 BreakDuration = settings.CircuitBreakDuration,
                 OnOpened = args =>
                 {
-                    health.Report(provider, available: false, "CircuitOpen",
+                    health.Report(provider, available: false, ProviderHealthReasons.CircuitOpen,
                         $"{provider} API failing ({Describe(args.Outcome)}); calls paused for {args.BreakDuration.TotalSeconds:0}s");
                     return ValueTask.CompletedTask;
                 },
                 OnClosed = _ =>
                 {
-                    health.Report(provider, available: true, "Available", $"{provider} API answering again");
+                    health.Report(provider, available: true, ProviderHealthReasons.Available, $"{provider} API answering again");
                     return ValueTask.CompletedTask;
                 },
             });
             pipeline.AddTimeout(settings.AttemptTimeout);
         });
 
-        builder.AddHttpMessageHandler(services => new ProviderAttemptHandler(provider,
+        builder.AddHttpMessageHandler(services => new ProviderAttemptHandler(provider, options(services).AttemptTimeout,
             services.GetRequiredService<MidoriMetrics>(), services.GetRequiredService<IProviderHealth>(), services.GetRequiredService<TimeProvider>()));
         return builder;
     }
@@ -163,7 +163,7 @@ public static class ProviderHttpPipeline
 }
 
 /// <summary>Innermost handler: sees every attempt (retries included), so metrics count real requests.</summary>
-internal sealed class ProviderAttemptHandler(string provider, MidoriMetrics metrics, IProviderHealth health, TimeProvider time) : DelegatingHandler
+internal sealed class ProviderAttemptHandler(string provider, TimeSpan attemptTimeout, MidoriMetrics metrics, IProviderHealth health, TimeProvider time) : DelegatingHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -175,20 +175,24 @@ internal sealed class ProviderAttemptHandler(string provider, MidoriMetrics metr
             metrics.ProviderRequest(provider, operation, ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), time.GetElapsedTime(started));
             if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
             {
-                health.Report(provider, available: false, "CredentialsRejected",
+                health.Report(provider, available: false, ProviderHealthReasons.CredentialsRejected,
                     $"{provider} rejected the configured credentials (HTTP {(int)response.StatusCode}); check the provider Secret");
             }
-            else if (response.IsSuccessStatusCode && health.Get(provider) is { Available: false, Reason: "CredentialsRejected" })
+            else if (response.IsSuccessStatusCode && health.Get(provider) is { Available: false, Reason: ProviderHealthReasons.CredentialsRejected })
             {
-                health.Report(provider, available: true, "Available", $"{provider} accepts the configured credentials");
+                health.Report(provider, available: true, ProviderHealthReasons.Available, $"{provider} accepts the configured credentials");
             }
 
             return response;
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or OperationCanceledException)
         {
-            var status = cancellationToken.IsCancellationRequested ? "cancelled" : ex is HttpRequestException ? "network" : "timeout";
-            metrics.ProviderRequest(provider, operation, status, time.GetElapsedTime(started));
+            // The attempt timeout cancels this token too; the time spent tells it apart from a caller that gave up.
+            var elapsed = time.GetElapsedTime(started);
+            var status = ex is HttpRequestException ? "network"
+                : !cancellationToken.IsCancellationRequested || elapsed >= attemptTimeout ? "timeout"
+                : "cancelled";
+            metrics.ProviderRequest(provider, operation, status, elapsed);
             throw;
         }
     }

@@ -1,0 +1,158 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Midori.Operator.Diagnostics;
+using Midori.Operator.Options;
+using Midori.Operator.Providers;
+using Midori.Operator.Testing;
+using Midori.Operator.Testing.Builders;
+using Midori.Operator.Testing.Fakes;
+using Midori.Operator.Tests.Runtime;
+using MsOptions = Microsoft.Extensions.Options.Options;
+
+namespace Midori.Operator.Tests.Providers;
+
+public sealed class OrphanSweeperTests : IDisposable
+{
+    private static readonly TimeSpan Grace = TimeSpan.FromMinutes(15);
+
+    private readonly ObservableTimeProvider _time = new();
+    private readonly InMemoryPreviewSandboxClient _client;
+    private readonly FakeSandboxProvider _provider;
+    private readonly FakeLeadership _leadership = new();
+    private readonly MidoriMetrics _metrics = new(new TestMeterFactory());
+    private readonly LongCounterRecorder _orphans;
+
+    public OrphanSweeperTests()
+    {
+        _client = new InMemoryPreviewSandboxClient(_time);
+        _provider = new FakeSandboxProvider(_time, "daytona");
+        _orphans = new LongCounterRecorder(_metrics.Meter, "midori.provider.orphans");
+    }
+
+    public void Dispose() => _orphans.Dispose();
+
+    [Fact]
+    public async Task Sweep_DeletesOldSandboxesWhoseOwnerIsGone_KeepsLiveAndYoungOnes()
+    {
+        var live = _client.Create(new PreviewSandboxBuilder().Named("live", "default").Build());
+        var liveSandbox = await CreateSandboxAsync(live.Metadata.Uid, "default", "live");
+        var gone = await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "deleted-long-ago");
+        _time.Advance(Grace);
+        var young = await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "create-in-flight");
+        using var sweeper = Sweeper();
+
+        var result = await sweeper.SweepOnceAsync(CancellationToken.None);
+
+        Assert.Equal(new OrphanSweepResult(Listed: 3, Young: 1, Orphans: 1, Deleted: 1), result);
+        Assert.Equal([liveSandbox, young], _provider.Sandboxes.Select(s => s.Id).Order());
+        Assert.DoesNotContain(gone, _provider.Sandboxes.Select(s => s.Id));
+        Assert.Equal(1, _orphans.Sum(("provider", "daytona"), ("action", "deleted")));
+    }
+
+    [Fact]
+    public async Task Sweep_DryRun_CountsAndLeavesOrphansInPlace()
+    {
+        var orphan = await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone");
+        _time.Advance(Grace);
+        using var sweeper = Sweeper(o => o.DryRun = true);
+
+        var result = await sweeper.SweepOnceAsync(CancellationToken.None);
+
+        Assert.Equal((1, 0), (result.Orphans, result.Deleted));
+        Assert.Equal(orphan, Assert.Single(_provider.Sandboxes).Id);
+        Assert.Equal(1, _orphans.Sum(("action", "dry_run")));
+    }
+
+    [Fact]
+    public async Task Sweep_WithAWatchedNamespace_LeavesOtherNamespacesAlone()
+    {
+        await CreateSandboxAsync(Guid.NewGuid().ToString(), "team-b", "not-ours-to-judge");
+        _time.Advance(Grace);
+        using var sweeper = Sweeper(watchNamespace: "team-a");
+
+        var result = await sweeper.SweepOnceAsync(CancellationToken.None);
+
+        Assert.Equal((0, 0), (result.Listed, result.Deleted));
+        Assert.Single(_provider.Sandboxes);
+    }
+
+    [Fact]
+    public async Task Sweep_ProviderThatCannotList_IsSkippedNotFatal()
+    {
+        await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone");
+        _time.Advance(Grace);
+        _provider.OutageException = new SandboxProviderException("daytona", "No API key is configured", isTransient: false);
+        using var sweeper = Sweeper();
+
+        var result = await sweeper.SweepOnceAsync(CancellationToken.None);
+
+        Assert.Equal(0, result.Listed);
+        Assert.Single(_provider.Sandboxes);
+    }
+
+    [Fact]
+    public async Task Runs_OnlyWhileLeading()
+    {
+        await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone");
+        _time.Advance(Grace);
+        using var sweeper = Sweeper(o =>
+        {
+            o.InitialDelay = TimeSpan.FromMinutes(1);
+            o.Interval = TimeSpan.FromMinutes(10);
+        });
+        await sweeper.StartAsync(CancellationToken.None);
+
+        _time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Single(_provider.Sandboxes); // not leading: nothing swept
+
+        _leadership.Become();
+        Assert.Equal(TimeSpan.FromMinutes(1), await _time.CreatedTimers.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10))); // initial delay armed
+        var deleted = _provider.WaitForDeletionAsync();
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await deleted.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Empty(_provider.Sandboxes);
+
+        _leadership.Lose();
+        await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone-too");
+        _time.Advance(TimeSpan.FromHours(1));
+        await sweeper.StopAsync(CancellationToken.None);
+        Assert.Single(_provider.Sandboxes); // leadership lost: the loop stopped
+    }
+
+    private async Task<string> CreateSandboxAsync(string? ownerUid, string ns, string name)
+    {
+        var uid = ownerUid ?? Guid.NewGuid().ToString();
+        var info = await _provider.CreateAsync(new SandboxCreateRequest(uid, ns, name, "p", null, 3000, TimeSpan.FromDays(1), TimeSpan.FromMinutes(5),
+            new Dictionary<string, string>
+            {
+                [ProviderLabels.OwnerUid] = uid,
+                [ProviderLabels.Namespace] = ns,
+                [ProviderLabels.Name] = name,
+            }), CancellationToken.None);
+        return info.Id;
+    }
+
+    private OrphanSweeper Sweeper(Action<OrphanSweepOptions>? configure = null, string? watchNamespace = null)
+    {
+        var options = new OrphanSweepOptions { GracePeriod = Grace };
+        configure?.Invoke(options);
+        var operatorOptions = new OperatorOptions { DefaultProvider = "daytona", WatchNamespace = watchNamespace };
+        return new OrphanSweeper(_leadership, new SandboxProviderRegistry([_provider], MsOptions.Create(operatorOptions)), _client,
+            MsOptions.Create(options), MsOptions.Create(operatorOptions), _metrics, _time, NullLogger<OrphanSweeper>.Instance);
+    }
+
+}
+
+/// <summary>A meter factory for tests that build <see cref="MidoriMetrics"/> without a host.</summary>
+internal sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
+{
+    private readonly List<System.Diagnostics.Metrics.Meter> _meters = [];
+
+    public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
+    {
+        var meter = new System.Diagnostics.Metrics.Meter(options.Name, options.Version, options.Tags, this);
+        _meters.Add(meter);
+        return meter;
+    }
+
+    public void Dispose() => _meters.ForEach(m => m.Dispose());
+}
