@@ -20,8 +20,7 @@ public static class E2BProviderServiceCollectionExtensions
             return services; // a second ISandboxProvider "e2b" would break the registry
         }
 
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IProviderHealth, ProviderHealth>();
+        services.AddRemoteProviderCommon();
         services.AddMetrics();
         services.TryAddSingleton<MidoriMetrics>();
 
@@ -65,6 +64,7 @@ public static class E2BProviderServiceCollectionExtensions
             sp.GetRequiredService<E2BEnvdClient>(),
             sp.GetRequiredService<IHttpClientFactory>(),
             sp.GetRequiredService<IOptions<E2BProviderOptions>>(),
+            sp.GetRequiredService<IOptions<ProvidersOptions>>(),
             sp.GetRequiredService<IProviderHealth>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<E2BSandboxProvider>>()));

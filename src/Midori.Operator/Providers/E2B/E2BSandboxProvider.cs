@@ -44,6 +44,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
     private readonly E2BEnvdClient _envd;
     private readonly IHttpClientFactory _httpClients;
     private readonly E2BProviderOptions _options;
+    private readonly string _installation;
     private readonly IProviderHealth _health;
     private readonly TimeProvider _time;
     private readonly ILogger<E2BSandboxProvider> _logger;
@@ -52,8 +53,10 @@ public sealed class E2BSandboxProvider : ISandboxProvider
     private readonly ConcurrentDictionary<string, SandboxAccess> _access = new(StringComparer.Ordinal);
 
     public E2BSandboxProvider(E2BApiClient api, E2BEnvdClient envd, IHttpClientFactory httpClients, IOptions<E2BProviderOptions> options,
-        IProviderHealth health, TimeProvider time, ILogger<E2BSandboxProvider> logger)
+        IOptions<ProvidersOptions> common, IProviderHealth health, TimeProvider time, ILogger<E2BSandboxProvider> logger)
     {
+        // Scopes list and orphan sweep to this operator installation: clusters sharing one E2B team never touch each other's sandboxes.
+        _installation = common.Value.InstallationId;
         _api = api;
         _envd = envd;
         _httpClients = httpClients;
@@ -90,6 +93,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
         {
             [GroupVersion.OwnerUidLabel] = request.OwnerUid,
             [ManagedByKey] = ManagedByValue,
+            [ProviderLabels.Installation] = _installation,
         };
         var requestedAt = _time.GetUtcNow();
         var created = await _api.CreateAsync(
@@ -133,7 +137,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
     public async Task<IReadOnlyList<SandboxInfo>> ListAsync(string? ownerUid, CancellationToken cancellationToken)
     {
         EnsureCredentials();
-        var filter = new Dictionary<string, string>(StringComparer.Ordinal) { [ManagedByKey] = ManagedByValue };
+        var filter = new Dictionary<string, string>(StringComparer.Ordinal) { [ManagedByKey] = ManagedByValue, [ProviderLabels.Installation] = _installation };
         if (ownerUid is not null)
         {
             filter[GroupVersion.OwnerUidLabel] = ownerUid;
