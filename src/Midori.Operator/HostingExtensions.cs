@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
+using Midori.Operator.Http;
+using Midori.Operator.Http.Endpoints;
 using Midori.Operator.Options;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
@@ -33,6 +35,9 @@ public static class HostingExtensions
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         services.TryAddSingleton<SandboxSourceResolver>();
         services.TryAddScoped<IReconciler, PreviewSandboxReconciler>();
+
+        // The editor's HTTP API (Http/): watch cache on every replica, services, auth, limits.
+        services.AddMidoriHttpApi();
         return builder;
     }
 
@@ -43,6 +48,7 @@ public static class HostingExtensions
         app.MapGet("/readyz", (OperatorRuntimeHost runtime) => runtime.IsReady
             ? Results.Text("ok")
             : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapMidoriApi();
         return app;
     }
 }
