@@ -12,6 +12,12 @@ public static class LineDiff
 {
     public static IReadOnlyList<LineOperation> Compute(string oldText, string newText)
     {
+        if (oldText.Length == 0)
+        {
+            // DiffPlex sees "" as no lines, LinePatch as one empty line: replace that line with everything.
+            return newText.Length == 0 ? [] : [new LineOperation(LineOperationType.Replace, 1, newText, string.Empty)];
+        }
+
         var diff = Differ.Instance.CreateDiffs(oldText, newText, ignoreWhiteSpace: false, ignoreCase: false, NewlineChunker.Instance);
         var oldLines = diff.PiecesOld;
         var newLines = diff.PiecesNew;
@@ -41,7 +47,7 @@ public static class LineDiff
         return operations;
     }
 
-    /// <summary>Counts of lines added and removed between two texts (what a reply reports for a whole-file write).</summary>
+    /// <summary>Counts of lines added and removed between two texts (what a reply reports for a whole-file write); an empty text counts as no lines.</summary>
     public static (int Added, int Removed) Summarize(string oldText, string newText)
     {
         var diff = Differ.Instance.CreateDiffs(oldText, newText, ignoreWhiteSpace: false, ignoreCase: false, NewlineChunker.Instance);

@@ -185,7 +185,10 @@ public sealed record FilesChangeResponse(
     IReadOnlyList<string> Unchanged,
     IReadOnlyDictionary<string, string> Hashes,
     bool Pushed,
-    string? PushError);
+    string? PushError,
+    IReadOnlyDictionary<string, LineChangeResponse>? LineChanges = null);
+
+public sealed record LineChangeResponse(int Added, int Removed);
 
 public sealed record HeartbeatResponse(
     DateTimeOffset ReceivedAt,

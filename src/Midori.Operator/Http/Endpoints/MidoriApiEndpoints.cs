@@ -164,7 +164,11 @@ public static partial class MidoriApiEndpoints
 
     // ---- plumbing ---------------------------------------------------------------------------------------------------
 
-    /// <summary>Seed 002 reports a missing preview as <c>not_found</c>; here that document is a 404 problem carrying the same members.</summary>
+    /// <summary>
+    /// Seed 002 reports a missing preview as status <c>not_found</c>. Here it is a 404 problem; its <c>status</c>
+    /// member is the HTTP status (RFC 9457), so the seed's value travels as <c>sandbox_status</c> next to the seed's
+    /// <c>success</c>, <c>action_required</c> and <c>message</c>.
+    /// </summary>
     private static ProblemHttpResult PreviewNotFound(string ns, string name) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound,
         title: "Not found",
@@ -172,7 +176,7 @@ public static partial class MidoriApiEndpoints
         extensions: new Dictionary<string, object?>
         {
             ["success"] = false,
-            ["status"] = PreviewStatusMapper.SeedStatus.NotFound,
+            ["sandbox_status"] = PreviewStatusMapper.SeedStatus.NotFound,
             ["action_required"] = "sync_needed",
             ["message"] = "No preview; create one with POST /previews",
         });
@@ -250,7 +254,8 @@ public static partial class MidoriApiEndpoints
     private static FilesChangeResponse ToResponse(FilesChangeResult result) => new(
         result.Commit.Revision, result.Commit.FilesHash, result.Commit.Changed,
         result.Commit.Added, result.Commit.Modified, result.Commit.Deleted, result.Commit.Unchanged,
-        result.Hashes, result.Push.Pushed, result.Push.Error);
+        result.Hashes, result.Push.Pushed, result.Push.Error,
+        result.LineChanges?.ToDictionary(e => e.Key, e => new LineChangeResponse(e.Value.Added, e.Value.Removed), StringComparer.Ordinal));
 
     private static ProjectResponse ToResponse(ProjectRecord project) => new(
         project.Namespace, project.ProjectId, project.PreviewEnabled, project.PreviewAutoBuild,

@@ -12,12 +12,12 @@ namespace Midori.Operator.Http.Services;
 public sealed class ActivityRecorder : BackgroundService
 {
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly IActivityStore? _store;
+    private readonly IPreviewStore? _store;
     private readonly int _batchSize;
     private readonly ILogger<ActivityRecorder> _logger;
     private long _batches;
 
-    public ActivityRecorder(IOptions<HttpApiOptions> options, ILogger<ActivityRecorder> logger, IActivityStore? store = null)
+    public ActivityRecorder(IOptions<HttpApiOptions> options, ILogger<ActivityRecorder> logger, IPreviewStore? store = null)
     {
         _store = store;
         _batchSize = options.Value.HeartbeatBatchSize;

@@ -19,8 +19,15 @@ public sealed record PushOutcome(bool Pushed, string? Error, long? PushedRevisio
     public static readonly PushOutcome NothingToPush = new(true, null, null);
 }
 
+/// <summary>Lines added and removed in one modified text file (DiffPlex line diff against the previous revision).</summary>
+public sealed record LineChangeSummary(int Added, int Removed);
+
 /// <summary>A committed change and what happened when it was pushed.</summary>
-public sealed record FilesChangeResult(WorkingCopyCommit Commit, IReadOnlyDictionary<string, string> Hashes, PushOutcome Push);
+public sealed record FilesChangeResult(WorkingCopyCommit Commit, IReadOnlyDictionary<string, string> Hashes, PushOutcome Push)
+{
+    /// <summary>Whole-file writes only: per modified text file, how many lines changed.</summary>
+    public IReadOnlyDictionary<string, LineChangeSummary>? LineChanges { get; init; }
+}
 
 /// <summary>
 /// The working copy of a preview: whole-file writes, line patches, and the direct push of each new revision to the
@@ -82,6 +89,12 @@ public sealed class WorkingCopyService
             return new FilesChangeResult(unchangedCommit, files.ToDictionary(f => f.Path, f => ContentHash.Compute(f.Content), StringComparer.Ordinal), PushOutcome.NothingToPush);
         }
 
+        var lineChanges = await SummarizeLineChangesAsync(key, workingCopy, writes, cancellationToken).ConfigureAwait(false);
+        if (lineChanges.Count > 0)
+        {
+            payload["lineChanges"] = new JsonObject([.. lineChanges.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)new JsonObject { ["added"] = e.Value.Added, ["removed"] = e.Value.Removed }))]);
+        }
+
         var result = await CommitAndPushAsync(key, resource, writes, new ChangeDescription(replaceAll ? "batch" : "put", payload, actor), cancellationToken).ConfigureAwait(false);
         var hashes = new Dictionary<string, string>(result.Hashes, StringComparer.Ordinal);
         foreach (var file in files.Where(f => !written.Contains(f.Path)))
@@ -89,7 +102,36 @@ public sealed class WorkingCopyService
             hashes[file.Path] = ContentHash.Compute(file.Content);
         }
 
-        return result with { Commit = result.Commit with { Unchanged = [.. skipped, .. result.Commit.Unchanged] }, Hashes = hashes };
+        return result with { Commit = result.Commit with { Unchanged = [.. skipped, .. result.Commit.Unchanged] }, Hashes = hashes, LineChanges = lineChanges };
+    }
+
+    /// <summary>Largest file whose line changes a whole-file write reports (diffing is linear-ish but not free).</summary>
+    internal const int MaxSummarizedBytes = 1024 * 1024;
+
+    /// <summary>For modified text files: lines added/removed versus the current revision (reported, and kept in the change history).</summary>
+    private async Task<Dictionary<string, LineChangeSummary>> SummarizeLineChangesAsync(PreviewKey key, WorkingCopy workingCopy, IReadOnlyList<FileWrite> writes,
+        CancellationToken cancellationToken)
+    {
+        var summaries = new Dictionary<string, LineChangeSummary>(StringComparer.Ordinal);
+        var existing = workingCopy.Files.Where(f => f.Size <= MaxSummarizedBytes).Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+        var modified = writes.Where(w => w.Content is { Length: <= MaxSummarizedBytes } && existing.Contains(w.Path)).ToList();
+        if (modified.Count == 0)
+        {
+            return summaries;
+        }
+
+        var before = await Store.ReadFilesAsync(key, [.. modified.Select(w => w.Path)], cancellationToken).ConfigureAwait(false);
+        var oldByPath = before?.Files.ToDictionary(f => f.Path, f => f.Content, StringComparer.Ordinal) ?? [];
+        foreach (var write in modified)
+        {
+            if (oldByPath.TryGetValue(write.Path, out var old) && FileInputs.TryDecodeText(old) is { } oldText && FileInputs.TryDecodeText(write.Content!) is { } newText)
+            {
+                var (added, removed) = LineDiff.Summarize(oldText, newText);
+                summaries[write.Path] = new LineChangeSummary(added, removed);
+            }
+        }
+
+        return summaries;
     }
 
     /// <summary>
