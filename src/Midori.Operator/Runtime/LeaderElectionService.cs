@@ -64,7 +64,19 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync().ConfigureAwait(false);
+        // WebApplicationFactory may dispose the container before stopping the host: Dispose already cancelled it.
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            try
+            {
+                await _stopping.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed concurrently; same outcome.
+            }
+        }
+
         if (_loop is not null)
         {
             try
