@@ -61,10 +61,16 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     public IServiceProvider Services => _factory.Services;
 
-    public static async Task<ApiTestHost> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
+    public static async Task<ApiTestHost> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null,
+        Func<TestKubeApiServer, Task>? beforeStart = null)
     {
         var server = await TestKubeApiServer.StartAsync();
         await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
+        if (beforeStart is not null)
+        {
+            await beforeStart(server);
+        }
+
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var store = new InMemoryPreviewStore(time);
         var provider = new FakeSandboxProvider(time);
@@ -100,6 +106,8 @@ public sealed class ApiTestHost : IAsyncDisposable
                 services.RemoveAll<ISandboxProvider>();
                 services.RemoveAll<LocalSandboxProvider>();
                 services.AddSingleton<ISandboxProvider>(provider);
+                services.RemoveAll<IPreviewProbe>();
+                services.AddSingleton<IPreviewProbe>(new FakePreviewProbe());
                 services.AddSingleton<IPreviewStore>(store);
                 services.AddSingleton<ISnapshotFileSource>(store);
                 configureServices?.Invoke(services);
@@ -142,8 +150,19 @@ public sealed class ApiTestHost : IAsyncDisposable
     public async Task<V1Alpha1PreviewSandbox?> WaitForAsync(string ns, string name, Func<V1Alpha1PreviewSandbox?, bool> predicate)
     {
         var cache = Services.GetRequiredService<PreviewSandboxCache>();
-        var (resource, matched) = await cache.WaitForAsync(new PreviewKey(ns, name), predicate, TimeSpan.FromSeconds(30), CancellationToken.None)
-            .WaitAsync(TimeSpan.FromSeconds(60));
+        var key = new PreviewKey(ns, name);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // real time: the host's clock is fake
+        V1Alpha1PreviewSandbox? resource;
+        bool matched;
+        try
+        {
+            (resource, matched) = await cache.WaitForAsync(key, predicate, TimeSpan.FromDays(1), deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            (resource, matched) = (cache.TryGet(key, out var last) ? last : null, false);
+        }
+
         if (!matched)
         {
             Assert.Fail($"{ns}/{name} did not reach the expected state; last: {(resource is null ? "(absent)" : KubernetesJson.Serialize(resource))}");

@@ -119,25 +119,32 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
     [Fact]
     public async Task Heartbeat_OnAnExpiredPreview_WritesTheAnnotationAtOnce_AndWakesIt()
     {
-        var name = (string)(await _host.CreateReadyAsync(TeamA, "hb-wake", TextFile("index.html", "x")))["name"]!;
         using var client = _host.Client();
+        var response = await client.PostAsJsonAsync($"{Previews(TeamA)}?wait=true&timeoutSeconds=30",
+            new { projectId = "hb-wake", idleTimeoutSeconds = 10, files = new[] { TextFile("index.html", "x") } });
+        var name = (string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["name"]!;
         await HeartbeatAsync(client, name);
-        _host.Time.Advance(TimeSpan.FromSeconds(10)); // well inside idle/4: a plain heartbeat would not write
 
-        // The preview expired (as the reconciler would record it) after that heartbeat.
-        var endedAt = _host.Time.GetUtcNow().UtcDateTime;
-        await _host.Kubernetes.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
-            new V1Patch(new JsonObject { ["status"] = new JsonObject { ["phase"] = Phases.Expired, ["endedAt"] = endedAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture) } }.ToJsonString(), V1Patch.PatchType.MergePatch),
+        // Silence past the idle timeout: the reconciler's timer fires and the preview expires.
+        _host.Time.Advance(TimeSpan.FromSeconds(11));
+        var expired = await _host.WaitForAsync(TeamA, name, r => r?.Status?.Phase == Phases.Expired);
+        var endedAt = PreviewStatusMapper.ToOffset(expired!.Status!.EndedAt)!.Value;
+
+        // Another replica's write just before the expiry: a plain heartbeat now would be inside idle/4 (2.5 s) of it.
+        await _host.Kubernetes.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch(new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [GroupVersion.HeartbeatAnnotation] = HeartbeatService.Format(endedAt.AddSeconds(-1)) } } }.ToJsonString(), V1Patch.PatchType.MergePatch),
             GroupVersion.Group, GroupVersion.Version, TeamA, GroupVersion.Plural, name);
-        await _host.WaitForAsync(TeamA, name, r => r?.Status?.Phase == Phases.Expired);
-        _host.Time.Advance(TimeSpan.FromSeconds(1));
+        await _host.WaitForAsync(TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == HeartbeatService.Format(endedAt.AddSeconds(-1)));
+        _host.Time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.True(_host.Time.GetUtcNow() - endedAt.AddSeconds(-1) < TimeSpan.FromSeconds(2.5));
 
         var body = await HeartbeatAsync(client, name);
 
         Assert.True((bool)body["annotationWritten"]!);
         Assert.True((bool)body["waking"]!);
         Assert.Equal(2, Interlocked.Read(ref _writes));
-        await _host.WaitForAsync(TeamA, name, PreviewStatusMapper.IsReady);
+        var woken = await _host.WaitForAsync(TeamA, name, PreviewStatusMapper.IsReady);
+        Assert.Equal(RecreationReasons.IdleWake, woken!.Status!.LastRecreation!.Reason);
     }
 
     [Fact]

@@ -40,7 +40,11 @@ public sealed class HeartbeatService
         _logger = logger;
     }
 
-    public static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// RFC 3339 UTC with milliseconds. Whole seconds would not do: a heartbeat just after an expiry would be written
+    /// as a time before status.endedAt and would not wake the preview.
+    /// </summary>
+    public static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     public async Task<HeartbeatResult> RecordAsync(PreviewKey key, CancellationToken cancellationToken)
     {
