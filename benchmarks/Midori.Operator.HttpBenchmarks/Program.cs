@@ -124,6 +124,20 @@ rows.Add(("API-server annotation writes during the run", $"{writes:N0} for {hear
 rows.Add(("annotation writes per preview per idle/4", $"{writes / (double)previewCount / (heartbeatElapsed.TotalSeconds / quarter):F2}", "≤ 1"));
 rows.Add(("store round trips (activity batches)", $"{batches:N0} ({heartbeats / Math.Max(1, batches):N0} heartbeats per batch)", ""));
 
+// The same through the service alone (no HTTP, no load generator's sockets): the API's own ceiling on this machine.
+var heartbeatService = host.Services.GetRequiredService<HeartbeatService>();
+var serviceCount = 0L;
+var serviceWatch = Stopwatch.StartNew();
+await Task.WhenAll(Enumerable.Range(0, clients).Select(async worker =>
+{
+    for (var i = worker; serviceWatch.Elapsed < TimeSpan.FromSeconds(Math.Max(3, seconds / 2)); i += clients)
+    {
+        await heartbeatService.RecordAsync(new PreviewKey(Namespace, names[i % previewCount]), CancellationToken.None);
+        Interlocked.Increment(ref serviceCount);
+    }
+}));
+rows.Add(("heartbeats / s (service alone, no HTTP; store + throttle)", $"{serviceCount / serviceWatch.Elapsed.TotalSeconds:N0}", ""));
+
 // ---- 2. status reads ---------------------------------------------------------------------------------------------
 await RunAsync(TimeSpan.FromSeconds(1), i => http.GetAsync($"{previewsUrl}/{names[i % previewCount]}"));
 foreach (var concurrency in new[] { 1, 8, clients })

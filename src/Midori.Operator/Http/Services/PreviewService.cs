@@ -243,6 +243,11 @@ public sealed partial class PreviewService
                 throw ApiProblemException.Conflict($"preview {key} belongs to project '{winner.Spec.ProjectId}'");
             }
 
+            if (winner.Metadata.DeletionTimestamp is not null || winner.Spec.Source.SnapshotId is null)
+            {
+                throw ApiProblemException.Conflict($"preview {key} is being deleted or is not managed through the API; retry later or pass another name");
+            }
+
             _cache.Observe(winner);
             return await ReuseAsync(winner, command, actor, cancellationToken).ConfigureAwait(false);
         }
@@ -400,6 +405,8 @@ public sealed partial class PreviewService
             : await _workingCopies.CommitAndPushAsync(key, resource, writes,
                 new ChangeDescription("batch", new JsonObject { ["source"] = "create", ["files"] = command.Files.Count }, actor), cancellationToken).ConfigureAwait(false);
 
+        // Pressing Run is activity: durable like a heartbeat, so an idle check never races the reuse.
+        await Store.RecordActivityAsync([(key, _time.GetUtcNow())], cancellationToken).ConfigureAwait(false);
         resource = await WakeAsync(key, resource, cancellationToken).ConfigureAwait(false);
         _logger.PreviewReused(key.Namespace, key.Name, command.ProjectId, commit.Commit.Revision);
         return new CreatePreviewResult(key, resource, Reused: true, resource.Spec.Source.SnapshotId, commit.Commit.Revision, commit.Commit.FilesHash, commit.Push);
