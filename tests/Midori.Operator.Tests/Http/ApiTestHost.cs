@@ -39,7 +39,7 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     private readonly WebApplicationFactory<Program> _factory;
 
-    private ApiTestHost(TestKubeApiServer server, WebApplicationFactory<Program> factory, FakeTimeProvider time, InMemoryPreviewStore store, FakeSandboxProvider provider)
+    private ApiTestHost(TestKubeApiServer server, WebApplicationFactory<Program> factory, ObservableTimeProvider time, InMemoryPreviewStore store, FakeSandboxProvider provider)
     {
         Server = server;
         _factory = factory;
@@ -51,7 +51,8 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     public TestKubeApiServer Server { get; }
 
-    public FakeTimeProvider Time { get; }
+    /// <summary>The host's clock; <see cref="ObservableTimeProvider.CreatedTimers"/> tells when a wait has armed its timer.</summary>
+    public ObservableTimeProvider Time { get; }
 
     public InMemoryPreviewStore Store { get; }
 
@@ -71,7 +72,12 @@ public sealed class ApiTestHost : IAsyncDisposable
             await beforeStart(server);
         }
 
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var time = new ObservableTimeProvider();
+        if (DateTimeOffset.UtcNow > time.GetUtcNow())
+        {
+            time.SetUtcNow(DateTimeOffset.UtcNow); // near the test API server's own clock
+        }
+
         var store = new InMemoryPreviewStore(time);
         var provider = new FakeSandboxProvider(time);
         var configuration = new Dictionary<string, string?>

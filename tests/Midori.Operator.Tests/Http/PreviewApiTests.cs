@@ -55,6 +55,37 @@ public sealed class PreviewApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Create_WithWait_WhenNotReadyInTime_Returns202WithTheCurrentStatus()
+    {
+        for (var i = 0; i < 10; i++)
+        {
+            _host.Provider.FailNextCreate();
+        }
+
+        using var client = _host.Client();
+        var request = client.PostAsJsonAsync($"{Previews(TeamA)}?wait=true&timeoutSeconds=7", new { projectId = "p-slow", files = new[] { TextFile("a.txt", "a") } });
+
+        // The wait runs on the host's (fake) clock: once its 7 s timer is armed, move the clock past it.
+        using var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await foreach (var dueTime in _host.Time.CreatedTimers.ReadAllAsync(giveUp.Token))
+        {
+            if (dueTime == TimeSpan.FromSeconds(7))
+            {
+                break;
+            }
+        }
+
+        _host.Time.Advance(TimeSpan.FromSeconds(7));
+        var response = await request.WaitAsync(TimeSpan.FromSeconds(30));
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.False((bool)body["ready"]!);
+        Assert.Null(body["token"]);
+        Assert.NotNull(response.Headers.Location);
+        Assert.NotEqual("running", (string)body["status"]!["status"]!);
+    }
+
+    [Fact]
     public async Task Create_SameProjectAgain_ReusesThePreview_AndPushesOnlyTheChanges()
     {
         var first = await _host.CreateReadyAsync(TeamA, "p-reuse", TextFile("index.html", "v1"), TextFile("keep.txt", "same"), TextFile("gone.txt", "x"));
