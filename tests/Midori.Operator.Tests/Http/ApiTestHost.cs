@@ -155,9 +155,21 @@ public sealed class ApiTestHost : IAsyncDisposable
     /// <summary>Waits until the cache shows the preview matching <paramref name="predicate"/>.</summary>
     public async Task<V1Alpha1PreviewSandbox?> WaitForAsync(string ns, string name, Func<V1Alpha1PreviewSandbox?, bool> predicate)
     {
+        var (resource, matched) = await TryWaitForAsync(ns, name, predicate, TimeSpan.FromSeconds(30));
+        if (!matched)
+        {
+            Assert.Fail($"{ns}/{name} did not reach the expected state; last: {(resource is null ? "(absent)" : KubernetesJson.Serialize(resource))}");
+        }
+
+        return resource;
+    }
+
+    /// <summary>Like <see cref="WaitForAsync"/> but reports a timeout (real time) instead of failing.</summary>
+    public async Task<(V1Alpha1PreviewSandbox? Resource, bool Matched)> TryWaitForAsync(string ns, string name, Func<V1Alpha1PreviewSandbox?, bool> predicate, TimeSpan timeout)
+    {
         var cache = Services.GetRequiredService<PreviewSandboxCache>();
         var key = new PreviewKey(ns, name);
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // real time: the host's clock is fake
+        using var deadline = new CancellationTokenSource(timeout); // real time: the host's clock is fake
         V1Alpha1PreviewSandbox? resource;
         bool matched;
         try
@@ -169,12 +181,7 @@ public sealed class ApiTestHost : IAsyncDisposable
             (resource, matched) = (cache.TryGet(key, out var last) ? last : null, false);
         }
 
-        if (!matched)
-        {
-            Assert.Fail($"{ns}/{name} did not reach the expected state; last: {(resource is null ? "(absent)" : KubernetesJson.Serialize(resource))}");
-        }
-
-        return resource!;
+        return (resource, matched);
     }
 
     public async Task<V1Alpha1PreviewSandbox> GetResourceAsync(string ns, string name) =>
