@@ -2,6 +2,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Diagnostics.Telemetry;
+using Midori.Operator.Http;
+using Midori.Operator.Http.Endpoints;
 using Midori.Operator.Options;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
@@ -42,6 +44,9 @@ public static class HostingExtensions
         // PostgreSQL store (only when ConnectionStrings:Midori is set): migrations, working copies, sessions, history.
         services.AddMidoriStore(builder.Configuration);
         services.TryAddScoped<IReconciler, PreviewSandboxReconciler>();
+
+        // The editor's HTTP API (Http/): watch cache on every replica, services, auth, limits.
+        services.AddMidoriHttpApi();
         return builder;
     }
 
@@ -57,6 +62,7 @@ public static class HostingExtensions
                     ? Results.Text("ok")
                     : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapMidoriTelemetry();
+        app.MapMidoriApi();
         return app;
     }
 }

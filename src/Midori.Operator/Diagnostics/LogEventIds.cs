@@ -49,4 +49,7 @@ internal static class LogEventIds
 
     // 1400–1499: API client
     public const int WatchStreamError = 1400;
+
+    // 4000–4999: HTTP API (Http/HttpApiLog): 4000 cache, 4100 previews and files, 4200 heartbeats, 4300 requests/auth.
+    public const int HttpApiFirst = 4000;
 }

@@ -31,6 +31,27 @@ public interface IPreviewSandboxClient
 
     /// <summary>Creates or updates the Secret holding the preview token, owned by <paramref name="owner"/>.</summary>
     Task ApplyTokenSecretAsync(V1Alpha1PreviewSandbox owner, string secretName, string key, string token, CancellationToken cancellationToken);
+
+    // ---- used by the HTTP API (Http/) ----
+
+    /// <summary>Creates a PreviewSandbox; an existing one with the same name raises <see cref="KubernetesConflictException"/>.</summary>
+    Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a PreviewSandbox (finalizers still run); false when it did not exist.</summary>
+    Task<bool> DeleteAsync(string @namespace, string name, CancellationToken cancellationToken);
+
+    /// <summary>Merge-patches spec fields (a JSON merge-patch fragment of <c>spec</c>); null when the object does not exist.</summary>
+    Task<V1Alpha1PreviewSandbox?> PatchSpecAsync(string @namespace, string name, System.Text.Json.Nodes.JsonObject specPatch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="PatchAnnotationsAsync"/>, guarded by <paramref name="resourceVersion"/> (a stale one raises
+    /// <see cref="KubernetesConflictException"/>); null when the object does not exist.
+    /// </summary>
+    Task<V1Alpha1PreviewSandbox?> PatchAnnotationsIfMatchAsync(string @namespace, string name, string resourceVersion,
+        IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken);
+
+    /// <summary>One key of a Secret as UTF-8 text; null when the Secret or key does not exist.</summary>
+    Task<string?> ReadSecretValueAsync(string @namespace, string name, string key, CancellationToken cancellationToken);
 }
 
 public sealed record PreviewSandboxPage(IReadOnlyList<V1Alpha1PreviewSandbox> Items, string ResourceVersion, string? Continue);

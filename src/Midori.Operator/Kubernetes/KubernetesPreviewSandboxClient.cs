@@ -252,6 +252,89 @@ public sealed class KubernetesPreviewSandboxClient(IKubernetes kubernetes) : IPr
         }
     }
 
+    public async Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await kubernetes.CustomObjects.CreateNamespacedCustomObjectAsync<V1Alpha1PreviewSandbox>(
+                resource, GroupVersion.Group, GroupVersion.Version, resource.Metadata.NamespaceProperty, GroupVersion.Plural,
+                cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException ex)
+        {
+            throw Map(ex);
+        }
+    }
+
+    public async Task<bool> DeleteAsync(string @namespace, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await kubernetes.CustomObjects.DeleteNamespacedCustomObjectAsync(
+                GroupVersion.Group, GroupVersion.Version, @namespace, GroupVersion.Plural, name, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (HttpOperationException ex) when (ex.Response?.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+        catch (HttpOperationException ex)
+        {
+            throw Map(ex);
+        }
+    }
+
+    public async Task<V1Alpha1PreviewSandbox?> PatchSpecAsync(string @namespace, string name, JsonObject specPatch, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject { ["spec"] = specPatch.DeepClone() };
+        try
+        {
+            return await PatchAsync(@namespace, name, body, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException ex) when (ex.Response?.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async Task<V1Alpha1PreviewSandbox?> PatchAnnotationsIfMatchAsync(string @namespace, string name, string resourceVersion,
+        IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
+    {
+        var annotationObject = new JsonObject();
+        foreach (var (key, value) in annotations)
+        {
+            annotationObject[key] = value is null ? null : JsonValue.Create(value);
+        }
+
+        // resourceVersion in a merge patch is a precondition (409 when stale), as in SetFinalizersAsync.
+        var body = new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = annotationObject, ["resourceVersion"] = resourceVersion } };
+        try
+        {
+            return await PatchAsync(@namespace, name, body, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException ex) when (ex.Response?.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async Task<string?> ReadSecretValueAsync(string @namespace, string name, string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var secret = await kubernetes.CoreV1.ReadNamespacedSecretAsync(name, @namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return secret.Data?.TryGetValue(key, out var bytes) == true ? Encoding.UTF8.GetString(bytes) : null;
+        }
+        catch (HttpOperationException ex) when (ex.Response?.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+        catch (HttpOperationException ex)
+        {
+            throw Map(ex);
+        }
+    }
+
     /// <summary>
     /// The status merge patch: the full new status, plus an explicit null for every field the old status (or the
     /// status type) has that the new one lacks — a merge patch otherwise keeps fields it does not mention. Nested

@@ -66,7 +66,19 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
     {
         // The runtime host stops (and drains) before this service, so nothing reconciles any more when the Lease is handed back.
         var release = _options.Enabled && _options.ReleaseOnShutdown && _isLeader;
-        await _stopping.CancelAsync().ConfigureAwait(false);
+        // WebApplicationFactory may dispose the container before stopping the host: Dispose already cancelled it.
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            try
+            {
+                await _stopping.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed concurrently; same outcome.
+            }
+        }
+
         if (_loop is not null)
         {
             try

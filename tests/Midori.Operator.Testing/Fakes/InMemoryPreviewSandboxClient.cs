@@ -200,6 +200,94 @@ public sealed class InMemoryPreviewSandboxClient(TimeProvider time) : IPreviewSa
         }
     }
 
+    public Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_objects.ContainsKey((resource.Metadata.NamespaceProperty ?? "default", resource.Metadata.Name)))
+            {
+                throw new KubernetesConflictException($"previewsandboxes.preview.midori.dev \"{resource.Metadata.Name}\" already exists");
+            }
+        }
+
+        return Task.FromResult(Create(resource));
+    }
+
+    public Task<bool> DeleteAsync(string @namespace, string name, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            var existed = _objects.ContainsKey((@namespace, name));
+            Delete(@namespace, name);
+            return Task.FromResult(existed);
+        }
+    }
+
+    public Task<V1Alpha1PreviewSandbox?> PatchSpecAsync(string @namespace, string name, System.Text.Json.Nodes.JsonObject specPatch, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (!_objects.TryGetValue((@namespace, name), out var current))
+            {
+                return Task.FromResult<V1Alpha1PreviewSandbox?>(null);
+            }
+
+            var before = KubernetesJson.Serialize(current.Spec);
+            var spec = System.Text.Json.Nodes.JsonNode.Parse(before)!.AsObject();
+            foreach (var (key, value) in specPatch)
+            {
+                if (value is null)
+                {
+                    spec.Remove(key);
+                }
+                else
+                {
+                    spec[key] = value.DeepClone();
+                }
+            }
+
+            var after = spec.ToJsonString();
+            current.Spec = KubernetesJson.Deserialize<PreviewSandboxSpec>(after);
+            if (KubernetesJson.Serialize(current.Spec) != before)
+            {
+                current.Metadata.Generation++;
+            }
+
+            MetadataWrites++;
+            current.Metadata.ResourceVersion = NextVersion();
+            return Task.FromResult<V1Alpha1PreviewSandbox?>(Clone(current));
+        }
+    }
+
+    public async Task<V1Alpha1PreviewSandbox?> PatchAnnotationsIfMatchAsync(string @namespace, string name, string resourceVersion,
+        IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (!_objects.TryGetValue((@namespace, name), out var current))
+            {
+                return null;
+            }
+
+            if (current.Metadata.ResourceVersion != resourceVersion)
+            {
+                throw new KubernetesConflictException($"Operation cannot be fulfilled on previewsandboxes.preview.midori.dev \"{name}\": the object has been modified");
+            }
+        }
+
+        return await PatchAnnotationsAsync(@namespace, name, annotations, cancellationToken);
+    }
+
+    public Task<string?> ReadSecretValueAsync(string @namespace, string name, string key, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_secrets.TryGetValue((@namespace, name), out var secret) && secret.Data?.TryGetValue(key, out var bytes) == true
+                ? System.Text.Encoding.UTF8.GetString(bytes)
+                : null);
+        }
+    }
+
     private void Remove(V1Alpha1PreviewSandbox current)
     {
         _objects.Remove(Key(current));

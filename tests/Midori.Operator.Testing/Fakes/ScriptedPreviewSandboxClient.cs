@@ -189,6 +189,57 @@ public sealed class ScriptedPreviewSandboxClient : IPreviewSandboxClient
         return Task.CompletedTask;
     }
 
+    public Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        resource.Metadata.Uid ??= Guid.NewGuid().ToString();
+        resource.Metadata.Generation ??= 1;
+        Bump(resource);
+        return Objects.TryAdd((resource.Metadata.NamespaceProperty, resource.Metadata.Name), resource)
+            ? Task.FromResult(resource)
+            : throw new KubernetesConflictException("already exists");
+    }
+
+    public Task<bool> DeleteAsync(string @namespace, string name, CancellationToken cancellationToken) =>
+        Task.FromResult(Objects.TryRemove((@namespace, name), out _));
+
+    public Task<V1Alpha1PreviewSandbox?> PatchSpecAsync(string @namespace, string name, System.Text.Json.Nodes.JsonObject specPatch, CancellationToken cancellationToken)
+    {
+        if (!Objects.TryGetValue((@namespace, name), out var stored))
+        {
+            return Task.FromResult<V1Alpha1PreviewSandbox?>(null);
+        }
+
+        var spec = System.Text.Json.Nodes.JsonNode.Parse(KubernetesJson.Serialize(stored.Spec))!.AsObject();
+        foreach (var (key, value) in specPatch)
+        {
+            spec[key] = value?.DeepClone();
+        }
+
+        stored.Spec = KubernetesJson.Deserialize<PreviewSandboxSpec>(spec.ToJsonString());
+        stored.Metadata.Generation = (stored.Metadata.Generation ?? 0) + 1;
+        Bump(stored);
+        return Task.FromResult<V1Alpha1PreviewSandbox?>(stored);
+    }
+
+    public async Task<V1Alpha1PreviewSandbox?> PatchAnnotationsIfMatchAsync(string @namespace, string name, string resourceVersion,
+        IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
+    {
+        if (!Objects.TryGetValue((@namespace, name), out var stored))
+        {
+            return null;
+        }
+
+        if (stored.Metadata.ResourceVersion != resourceVersion)
+        {
+            throw new KubernetesConflictException("the object has been modified");
+        }
+
+        return await PatchAnnotationsAsync(@namespace, name, annotations, cancellationToken);
+    }
+
+    public Task<string?> ReadSecretValueAsync(string @namespace, string name, string key, CancellationToken cancellationToken) =>
+        Task.FromResult(TokenSecrets.TryGetValue((@namespace, name), out var secret) && secret.Key == key ? secret.Token : null);
+
     /// <summary>Builds a PreviewSandbox with the metadata the runtime looks at.</summary>
     public static V1Alpha1PreviewSandbox Sandbox(
         string name, string @namespace = "default", string? uid = null, long generation = 1, string resourceVersion = "1",

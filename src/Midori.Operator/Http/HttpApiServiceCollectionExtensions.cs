@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Http.Auth;
+using Midori.Operator.Http.Services;
+
+namespace Midori.Operator.Http;
+
+public static class HttpApiServiceCollectionExtensions
+{
+    public const string RateLimitPolicy = "midori-api";
+    public const string AuthorizationPolicy = "midori-api";
+
+    /// <summary>
+    /// The editor API's services: options (<c>Api</c> section, validated), the PreviewSandbox watch cache (every
+    /// replica), heartbeat batching, the application services, bearer authentication, per-caller rate limiting,
+    /// problem details and strict JSON (unknown members refused). Uses an <see cref="Persistence.IPreviewStore"/>
+    /// when one is registered; without one, store-backed routes answer 503.
+    /// </summary>
+    public static IServiceCollection AddMidoriHttpApi(this IServiceCollection services)
+    {
+        services.AddOptions<HttpApiOptions>().BindConfiguration(HttpApiOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HttpApiOptions>, HttpApiOptionsValidator>());
+
+        services.TryAddSingleton<PreviewSandboxCache>();
+        services.AddHostedService(sp => sp.GetRequiredService<PreviewSandboxCache>());
+        services.TryAddSingleton<ActivityRecorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<ActivityRecorder>());
+        services.TryAddSingleton<WorkingCopyService>();
+        services.TryAddSingleton<HeartbeatService>();
+        services.TryAddSingleton<PreviewService>();
+
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ApiExceptionHandler>();
+        services.Configure<JsonOptions>(o =>
+        {
+            o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+            o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        });
+
+        // Binding failures (malformed JSON, unknown members, bad query values) throw so the exception handler can
+        // name the problem; otherwise minimal APIs answer an empty 400.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+
+        services.TryAddSingleton<ReviewCache>();
+        services.TryAddSingleton<IKubernetesAccessReviewer, KubernetesAccessReviewer>();
+        services.TryAddSingleton<NamespaceAccess>();
+        services.AddAuthentication(ApiClaims.Scheme)
+            .AddScheme<AuthenticationSchemeOptions, BearerTokenAuthenticationHandler>(ApiClaims.Scheme, _ => { });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(AuthorizationPolicy, p => p.AddAuthenticationSchemes(ApiClaims.Scheme).RequireAuthenticatedUser());
+
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limiter.AddPolicy(RateLimitPolicy, context =>
+            {
+                var options = context.RequestServices.GetRequiredService<IOptionsMonitor<HttpApiOptions>>().CurrentValue;
+                var caller = context.User.Identity?.IsAuthenticated == true
+                    ? "user:" + context.User.Identity.Name
+                    : "ip:" + context.Connection.RemoteIpAddress;
+                return RateLimitPartition.GetTokenBucketLimiter(caller, _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = options.RateLimitBurst,
+                    TokensPerPeriod = options.RateLimitPerSecond,
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                });
+            });
+            limiter.OnRejected = async (context, cancellationToken) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+                var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+                context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                var problems = context.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>();
+                await problems.WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = context.HttpContext,
+                    ProblemDetails =
+                    {
+                        Status = StatusCodes.Status429TooManyRequests,
+                        Title = "Too many requests",
+                        Detail = $"the request rate of this caller is over its limit; retry in {seconds} s",
+                    },
+                });
+            };
+        });
+        return services;
+    }
+}

@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Diagnostics;
+using Midori.Operator.Kubernetes;
+using Midori.Operator.Persistence;
+
+namespace Midori.Operator.Http.Services;
+
+public sealed record HeartbeatResult(PreviewKey Preview, DateTimeOffset ReceivedAt, DateTimeOffset IdleDeadline, int IdleTimeoutSeconds,
+    bool AnnotationWritten, bool Waking, string? Phase);
+
+/// <summary>
+/// Heartbeats are frequent and cheap: each is recorded in the store at once (batched, durable before the reply),
+/// while the <c>preview.midori.dev/heartbeat</c> annotation — which the reconciler and kubectl see — is written at
+/// most once per quarter of the idle timeout per preview. The decision uses the annotation value in the watch cache
+/// (so it holds across replicas) plus this replica's own recent writes (the cache may lag them), and the write is
+/// guarded by the cached resourceVersion so two replicas deciding at once do not both write. A heartbeat for an
+/// Expired preview writes at once: that wakes it.
+/// </summary>
+public sealed class HeartbeatService
+{
+    private readonly PreviewSandboxCache _cache;
+    private readonly ActivityRecorder _recorder;
+    private readonly IPreviewSandboxClient _client;
+    private readonly MidoriMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger<HeartbeatService> _logger;
+    private readonly ConcurrentDictionary<PreviewKey, DateTimeOffset> _lastWritten = new();
+    private readonly ConcurrentDictionary<PreviewKey, byte> _writing = new();
+
+    public HeartbeatService(PreviewSandboxCache cache, ActivityRecorder recorder, IPreviewSandboxClient client, MidoriMetrics metrics, TimeProvider time,
+        ILogger<HeartbeatService> logger)
+    {
+        _cache = cache;
+        _recorder = recorder;
+        _client = client;
+        _metrics = metrics;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>
+    /// RFC 3339 UTC with milliseconds. Whole seconds would not do: a heartbeat just after an expiry would be written
+    /// as a time before status.endedAt and would not wake the preview.
+    /// </summary>
+    public static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    public async Task<HeartbeatResult> RecordAsync(PreviewKey key, CancellationToken cancellationToken)
+    {
+        var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false)
+            ?? throw ApiProblemException.NotFound($"preview {key} does not exist");
+        var now = _time.GetUtcNow();
+        _metrics.HeartbeatReceived();
+        await _recorder.RecordAsync(key, now, cancellationToken).ConfigureAwait(false);
+
+        var idle = resource.Spec.EffectiveIdleTimeoutSeconds();
+        var waking = resource.Status?.Phase == Phases.Expired;
+        var written = false;
+        if (IsDue(key, resource, now) && _writing.TryAdd(key, 0))
+        {
+            try
+            {
+                written = await WriteAnnotationAsync(key, resource, now, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _writing.TryRemove(key, out _);
+            }
+        }
+
+        return new HeartbeatResult(key, now, now.AddSeconds(idle), idle, written, waking, resource.Status?.Phase);
+    }
+
+    /// <summary>
+    /// Due when nothing was written yet, when the newest known write is a quarter of the idle timeout old, or when
+    /// the preview is Expired and no write happened since it ended (the wake-up).
+    /// </summary>
+    internal bool IsDue(PreviewKey key, V1Alpha1PreviewSandbox resource, DateTimeOffset now)
+    {
+        var latest = AnnotationTime(resource);
+        if (_lastWritten.TryGetValue(key, out var local) && (latest is null || local > latest))
+        {
+            latest = local;
+        }
+
+        if (latest is null)
+        {
+            return true;
+        }
+
+        if (resource.Status is { Phase: Phases.Expired } status
+            && (PreviewStatusMapper.ToOffset(status.EndedAt) is not { } ended || latest <= ended))
+        {
+            return true;
+        }
+
+        var quarter = TimeSpan.FromSeconds(resource.Spec.EffectiveIdleTimeoutSeconds() / 4.0);
+        return now - latest.Value >= quarter;
+    }
+
+    private async Task<bool> WriteAnnotationAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var annotations = new Dictionary<string, string?> { [GroupVersion.HeartbeatAnnotation] = Format(now) };
+        try
+        {
+            V1Alpha1PreviewSandbox? updated;
+            try
+            {
+                updated = await _client.PatchAnnotationsIfMatchAsync(key.Namespace, key.Name, resource.Metadata.ResourceVersion, annotations, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+            catch (KubernetesConflictException)
+            {
+                // The object moved on (often just a status write): decide again on the fresh copy, write once more at most.
+                var fresh = await _client.GetAsync(key.Namespace, key.Name, cancellationToken).ConfigureAwait(false);
+                if (fresh is null || !IsDue(key, fresh, now))
+                {
+                    if (fresh is not null)
+                    {
+                        _cache.Observe(fresh);
+                    }
+
+                    return false;
+                }
+
+                updated = await _client.PatchAnnotationsIfMatchAsync(key.Namespace, key.Name, fresh.Metadata.ResourceVersion, annotations, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+
+            if (updated is null)
+            {
+                return false;
+            }
+
+            _lastWritten[key] = now;
+            _cache.Observe(updated);
+            _metrics.HeartbeatWrite();
+            _logger.HeartbeatAnnotated(key.Namespace, key.Name, resource.Status?.Phase == Phases.Expired ? "wake" : "due");
+            return true;
+        }
+        catch (Exception ex) when (ex is KubernetesConflictException or k8s.Autorest.HttpOperationException or HttpRequestException)
+        {
+            // The activity is durable in the store; the next heartbeat tries the annotation again.
+            _logger.HeartbeatAnnotationFailed(ex, key.Namespace, key.Name);
+            return false;
+        }
+    }
+
+    private static DateTimeOffset? AnnotationTime(V1Alpha1PreviewSandbox resource) =>
+        resource.Metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out var raw) == true
+        && DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed)
+            ? parsed
+            : null;
+}

@@ -1,0 +1,470 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using k8s.Models;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Controllers;
+using Midori.Operator.Http.Contracts;
+using Midori.Operator.Kubernetes;
+using Midori.Operator.Persistence;
+using Midori.Operator.Providers;
+
+namespace Midori.Operator.Http.Services;
+
+/// <summary>Validated create request (after merging the project's previewSettings).</summary>
+public sealed record CreatePreviewCommand(
+    string ProjectId,
+    string? Name,
+    IReadOnlyList<IncomingFile> Files,
+    string? Provider,
+    int? TtlSeconds,
+    int? IdleTimeoutSeconds,
+    string? Template,
+    string? Command,
+    int? Port,
+    IReadOnlyDictionary<string, string>? Env,
+    string? FromGenerationId);
+
+public sealed record CreatePreviewResult(
+    PreviewKey Preview,
+    V1Alpha1PreviewSandbox Resource,
+    bool Reused,
+    string? SnapshotId,
+    long Revision,
+    string FilesHash,
+    PushOutcome Push);
+
+/// <summary>Ready (or not, after the wait) with what the editor needs to show the iframe.</summary>
+public sealed record PreviewReadiness(V1Alpha1PreviewSandbox? Resource, bool Ready, string? Token);
+
+/// <summary>
+/// Preview lifecycle for the API: create from files (snapshot → working copy → PreviewSandbox with
+/// spec.source.snapshotId), reuse of the project's existing preview (seed 002: same project → same preview, the new
+/// files pushed to it, woken or resumed when needed), status from the watch cache, stop, and project settings.
+/// </summary>
+public sealed partial class PreviewService
+{
+    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
+
+    private readonly PreviewSandboxCache _cache;
+    private readonly IPreviewSandboxClient _client;
+    private readonly WorkingCopyService _workingCopies;
+    private readonly ISandboxProviderRegistry _providers;
+    private readonly HttpApiOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<PreviewService> _logger;
+    private readonly IPreviewStore? _store;
+
+    public PreviewService(
+        PreviewSandboxCache cache,
+        IPreviewSandboxClient client,
+        WorkingCopyService workingCopies,
+        ISandboxProviderRegistry providers,
+        IOptions<HttpApiOptions> options,
+        TimeProvider time,
+        ILogger<PreviewService> logger,
+        IPreviewStore? store = null)
+    {
+        _cache = cache;
+        _client = client;
+        _workingCopies = workingCopies;
+        _providers = providers;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        _store = store;
+    }
+
+    private IPreviewStore Store => _store ?? throw ApiProblemException.StoreUnavailable();
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    private static partial Regex DnsLabel();
+
+    /// <summary>Default resource name of a project's preview: readable slug + hash, a valid DNS label, stable per project.</summary>
+    public static string DefaultName(string projectId)
+    {
+        var slug = new StringBuilder();
+        foreach (var c in projectId.ToLowerInvariant())
+        {
+            slug.Append(char.IsAsciiLetterOrDigit(c) ? c : '-');
+        }
+
+        var trimmed = Regex.Replace(slug.ToString(), "-+", "-").Trim('-');
+        if (trimmed.Length > 40)
+        {
+            trimmed = trimmed[..40].TrimEnd('-');
+        }
+
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(projectId)))[..8];
+        return trimmed.Length == 0 ? $"preview-{hash}" : $"preview-{trimmed}-{hash}";
+    }
+
+    public static void ValidateName(string name, string what)
+    {
+        if (name.Length > 63 || !DnsLabel().IsMatch(name))
+        {
+            throw ApiProblemException.BadRequest($"{what} '{name}' must be a DNS label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit");
+        }
+    }
+
+    public static void ValidateProjectId(string? projectId)
+    {
+        if (string.IsNullOrWhiteSpace(projectId))
+        {
+            throw ApiProblemException.BadRequest("projectId is required");
+        }
+
+        if (projectId.Length > 253 || projectId.Any(char.IsControl))
+        {
+            throw ApiProblemException.BadRequest("projectId must be at most 253 characters without control characters");
+        }
+    }
+
+    /// <summary>Validates a request against limits and the CRD's rules and fills unset members from previewSettings.</summary>
+    public async Task<CreatePreviewCommand> PrepareAsync(string @namespace, CreatePreviewRequest request, CancellationToken cancellationToken)
+    {
+        ValidateProjectId(request.ProjectId);
+        var projectId = request.ProjectId!;
+        if (request.Name is { } name)
+        {
+            ValidateName(name, "name");
+        }
+
+        var files = FileInputs.Decode(request.Files, _options);
+        if (files.Count == 0)
+        {
+            throw ApiProblemException.BadRequest("files must list at least one file");
+        }
+
+        var project = await Store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
+        if (project is { PreviewEnabled: false })
+        {
+            throw ApiProblemException.Forbidden($"previews are disabled for project '{projectId}' (previewEnabled=false)");
+        }
+
+        var defaults = project?.PreviewSettings;
+        var env = request.Env is { } list
+            ? list.Select((e, i) => (e?.Name is { Length: > 0 } n ? n : throw ApiProblemException.BadRequest($"env[{i}].name is required"), e.Value ?? string.Empty))
+                .GroupBy(e => e.Item1, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Item2, StringComparer.Ordinal)
+            : defaults?.Env;
+        var command = new CreatePreviewCommand(
+            projectId,
+            request.Name,
+            files,
+            request.Provider ?? defaults?.Provider,
+            request.TtlSeconds ?? defaults?.TtlSeconds,
+            request.IdleTimeoutSeconds ?? defaults?.IdleTimeoutSeconds,
+            request.Template ?? defaults?.Template,
+            request.Command ?? defaults?.Command,
+            request.Port ?? defaults?.Port,
+            env,
+            request.FromGenerationId);
+        ValidateSettings(command.Provider, command.TtlSeconds, command.IdleTimeoutSeconds, command.Port, command.Template, command.Command, command.Env);
+        return command;
+    }
+
+    /// <summary>The CRD's rules, checked here so the caller gets a 400 naming the field instead of an API-server error.</summary>
+    public void ValidateSettings(string? provider, int? ttl, int? idle, int? port, string? template, string? command, IReadOnlyDictionary<string, string>? env)
+    {
+        if (provider is not null && (!ProviderNames.All.Contains(provider) || !_providers.TryGet(provider, out _)))
+        {
+            throw ApiProblemException.BadRequest($"provider '{provider}' is not configured; use one of {string.Join(", ", _providers.All.Select(p => p.Name))}");
+        }
+
+        if (ttl is < 60 or > 86400)
+        {
+            throw ApiProblemException.BadRequest("ttlSeconds must be between 60 and 86400");
+        }
+
+        if (idle is < 10 or > 86400)
+        {
+            throw ApiProblemException.BadRequest("idleTimeoutSeconds must be between 10 and 86400");
+        }
+
+        if ((idle ?? PreviewSandboxSpec.DefaultIdleTimeoutSeconds) > (ttl ?? PreviewSandboxSpec.DefaultTtlSeconds))
+        {
+            throw ApiProblemException.BadRequest("idleTimeoutSeconds must not exceed ttlSeconds");
+        }
+
+        if (port is < 1 or > 65535)
+        {
+            throw ApiProblemException.BadRequest("port must be between 1 and 65535");
+        }
+
+        if (template is { Length: > 253 })
+        {
+            throw ApiProblemException.BadRequest("template must be at most 253 characters");
+        }
+
+        if (command is { Length: > 4096 })
+        {
+            throw ApiProblemException.BadRequest("command must be at most 4096 characters");
+        }
+
+        foreach (var (name, value) in env ?? new Dictionary<string, string>())
+        {
+            if (name.Length > 256 || value.Length > 32768)
+            {
+                throw ApiProblemException.BadRequest($"env '{name[..Math.Min(name.Length, 64)]}' is too long (name ≤ 256, value ≤ 32768 characters)");
+            }
+        }
+    }
+
+    /// <summary>Creates the project's preview, or reuses the one it has (pushing the files to it and waking or resuming it).</summary>
+    public async Task<CreatePreviewResult> CreateOrReuseAsync(string @namespace, CreatePreviewCommand command, string? actor, CancellationToken cancellationToken)
+    {
+        var existing = await FindReusableAsync(@namespace, command, cancellationToken).ConfigureAwait(false);
+        if (existing is not null)
+        {
+            return await ReuseAsync(existing, command, actor, cancellationToken).ConfigureAwait(false);
+        }
+
+        var name = command.Name ?? DefaultName(command.ProjectId);
+        var key = new PreviewKey(@namespace, name);
+        var snapshot = await Store.CreateSnapshotAsync(@namespace, command.ProjectId, [.. command.Files.Select(f => f.ToSandboxFile())],
+            command.FromGenerationId, cancellationToken).ConfigureAwait(false);
+
+        // reset: a working copy left behind by an earlier preview of the same name starts over from this snapshot.
+        var workingCopy = await Store.InitializeWorkingCopyAsync(key, command.ProjectId, snapshot.SnapshotId, reset: true, cancellationToken).ConfigureAwait(false);
+        V1Alpha1PreviewSandbox created;
+        try
+        {
+            created = await _client.CreateAsync(BuildResource(key, command, snapshot.SnapshotId), cancellationToken).ConfigureAwait(false);
+        }
+        catch (KubernetesConflictException)
+        {
+            // Another request created it first (two tabs pressing Run): reuse that one.
+            var winner = await _client.GetAsync(@namespace, name, cancellationToken).ConfigureAwait(false)
+                ?? throw ApiProblemException.Conflict($"preview {key} is being created and deleted concurrently; retry");
+            if (winner.Spec.ProjectId != command.ProjectId)
+            {
+                throw ApiProblemException.Conflict($"preview {key} belongs to project '{winner.Spec.ProjectId}'");
+            }
+
+            if (winner.Metadata.DeletionTimestamp is not null || winner.Spec.Source.SnapshotId is null)
+            {
+                throw ApiProblemException.Conflict($"preview {key} is being deleted or is not managed through the API; retry later or pass another name");
+            }
+
+            _cache.Observe(winner);
+            return await ReuseAsync(winner, command, actor, cancellationToken).ConfigureAwait(false);
+        }
+
+        _cache.Observe(created);
+        await Store.RecordSessionAsync(new SessionUpdate(key, created.Metadata.Uid, command.ProjectId, SessionStates.Queued, snapshot.SnapshotId), cancellationToken)
+            .ConfigureAwait(false);
+        _logger.PreviewCreated(@namespace, name, command.ProjectId, snapshot.SnapshotId);
+        return new CreatePreviewResult(key, created, Reused: false, snapshot.SnapshotId, workingCopy.Revision, workingCopy.FilesHash, new PushOutcome(false, null, null));
+    }
+
+    /// <summary>Waits (bounded) until the preview is Ready or Failed; reads the token from the Secret status.tokenSecretRef names.</summary>
+    public async Task<PreviewReadiness> WaitUntilReadyAsync(PreviewKey key, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var (resource, _) = await _cache.WaitForAsync(key, r => r is null || PreviewStatusMapper.IsReady(r) || r.Status?.Phase == Phases.Failed,
+            timeout, cancellationToken).ConfigureAwait(false);
+        if (!PreviewStatusMapper.IsReady(resource))
+        {
+            return new PreviewReadiness(resource, false, null);
+        }
+
+        string? token = null;
+        if (resource!.Status!.TokenSecretRef is { } reference)
+        {
+            token = await _client.ReadSecretValueAsync(key.Namespace, reference.Name, reference.Key, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new PreviewReadiness(resource, true, string.IsNullOrEmpty(token) ? null : token);
+    }
+
+    /// <summary>Seed 002's status document from the watch cache; null when the preview does not exist. Never calls a provider.</summary>
+    public async ValueTask<PreviewStatusResponse?> GetStatusAsync(PreviewKey key, CancellationToken cancellationToken)
+    {
+        var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false);
+        return resource is null ? null : PreviewStatusMapper.Map(resource, _time.GetUtcNow());
+    }
+
+    /// <summary>
+    /// Stop: <c>spec.suspend=true</c> (resource, working copy and history kept; a later create or resume wakes it).
+    /// With <paramref name="purge"/>, a preview created through the API is deleted instead, together with its
+    /// working copy; hand-made resources are never deleted through the API (their owner is kubectl/GitOps).
+    /// </summary>
+    public async Task<V1Alpha1PreviewSandbox?> StopAsync(PreviewKey key, bool purge, CancellationToken cancellationToken)
+    {
+        var resource = await _workingCopies.RequireResourceAsync(key, cancellationToken).ConfigureAwait(false);
+        if (purge)
+        {
+            if (!PreviewStatusMapper.IsCreatedByApi(resource))
+            {
+                throw ApiProblemException.Conflict($"preview {key} was not created through the API; delete it where it is managed (kubectl, GitOps) or stop it without purge");
+            }
+
+            await _client.DeleteAsync(key.Namespace, key.Name, cancellationToken).ConfigureAwait(false);
+            if (_store is not null)
+            {
+                await _store.DeleteWorkingCopyAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+
+            _logger.PreviewStopped(key.Namespace, key.Name, "deleted");
+            return null;
+        }
+
+        var updated = resource.Spec.IsSuspended()
+            ? resource
+            : await _client.PatchSpecAsync(key.Namespace, key.Name, new JsonObject { ["suspend"] = true }, cancellationToken).ConfigureAwait(false)
+                ?? throw ApiProblemException.NotFound($"preview {key} does not exist");
+        _cache.Observe(updated);
+        _logger.PreviewStopped(key.Namespace, key.Name, "suspended");
+        return updated;
+    }
+
+    public async Task<ProjectRecord?> GetProjectAsync(string @namespace, string projectId, CancellationToken cancellationToken)
+    {
+        ValidateProjectId(projectId);
+        return await Store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Creates or updates a project's switches and settings; unset switches keep their value (new projects: enabled, no auto-build).</summary>
+    public async Task<ProjectRecord> UpsertProjectAsync(string @namespace, string projectId, ProjectRequest request, CancellationToken cancellationToken)
+    {
+        ValidateProjectId(projectId);
+        var settings = request.PreviewSettings;
+        PreviewSettings? stored = null;
+        if (settings is not null)
+        {
+            ValidateSettings(settings.Provider, settings.TtlSeconds, settings.IdleTimeoutSeconds, settings.Port, settings.Template, settings.Command, settings.Env);
+            stored = new PreviewSettings
+            {
+                TtlSeconds = settings.TtlSeconds,
+                IdleTimeoutSeconds = settings.IdleTimeoutSeconds,
+                Command = settings.Command,
+                Port = settings.Port,
+                Template = settings.Template,
+                Provider = settings.Provider,
+                Env = settings.Env,
+            };
+        }
+
+        var current = await Store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
+        return await Store.UpsertProjectAsync(@namespace, projectId,
+            request.PreviewEnabled ?? current?.PreviewEnabled ?? true,
+            request.PreviewAutoBuild ?? current?.PreviewAutoBuild ?? false,
+            settings is null ? current?.PreviewSettings : stored,
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The project's preview to reuse: the named one when a name is given (another project's → 409), else the
+    /// best of the project's snapshot-backed previews (Running first, then the default-named one, then any).
+    /// </summary>
+    private async Task<V1Alpha1PreviewSandbox?> FindReusableAsync(string @namespace, CreatePreviewCommand command, CancellationToken cancellationToken)
+    {
+        if (command.Name is { } name)
+        {
+            var named = await _cache.GetAsync(new PreviewKey(@namespace, name), cancellationToken).ConfigureAwait(false);
+            if (named is null)
+            {
+                return null;
+            }
+
+            if (named.Spec.ProjectId != command.ProjectId)
+            {
+                throw ApiProblemException.Conflict($"preview {@namespace}/{name} belongs to project '{named.Spec.ProjectId}'");
+            }
+
+            if (named.Metadata.DeletionTimestamp is not null)
+            {
+                throw ApiProblemException.Conflict($"preview {@namespace}/{name} is being deleted; retry when it is gone");
+            }
+
+            if (named.Spec.Source.SnapshotId is null)
+            {
+                throw ApiProblemException.Conflict($"preview {@namespace}/{name} takes its files from its manifest (inline or configMapRef), not from the API");
+            }
+
+            return named;
+        }
+
+        var candidates = (await _cache.FindByProjectAsync(@namespace, command.ProjectId, cancellationToken).ConfigureAwait(false))
+            .Where(r => r.Metadata.DeletionTimestamp is null && r.Spec.Source.SnapshotId is not null)
+            .ToList();
+        var defaultName = DefaultName(command.ProjectId);
+        return candidates.FirstOrDefault(r => r.Status?.Phase == Phases.Running)
+            ?? candidates.FirstOrDefault(r => r.Metadata.Name == defaultName)
+            ?? candidates.FirstOrDefault();
+    }
+
+    private async Task<CreatePreviewResult> ReuseAsync(V1Alpha1PreviewSandbox resource, CreatePreviewCommand command, string? actor, CancellationToken cancellationToken)
+    {
+        var key = new PreviewKey(resource.Metadata.NamespaceProperty, resource.Metadata.Name);
+        var workingCopy = await _workingCopies.RequireWorkingCopyAsync(key, resource, cancellationToken).ConfigureAwait(false);
+        var writes = _workingCopies.PlanWrites(workingCopy, command.Files, deleted: null, replaceAll: true);
+        var commit = writes.Count == 0
+            ? new FilesChangeResult(new WorkingCopyCommit(workingCopy.Revision, workingCopy.FilesHash, [], [], [], []), new Dictionary<string, string>(), PushOutcome.NothingToPush)
+            : await _workingCopies.CommitAndPushAsync(key, resource, writes,
+                new ChangeDescription("batch", new JsonObject { ["source"] = "create", ["files"] = command.Files.Count }, actor), cancellationToken).ConfigureAwait(false);
+
+        // Pressing Run is activity: durable like a heartbeat, so an idle check never races the reuse.
+        await Store.RecordActivityAsync([(key, _time.GetUtcNow())], cancellationToken).ConfigureAwait(false);
+        resource = await WakeAsync(key, resource, cancellationToken).ConfigureAwait(false);
+        _logger.PreviewReused(key.Namespace, key.Name, command.ProjectId, commit.Commit.Revision);
+        return new CreatePreviewResult(key, resource, Reused: true, resource.Spec.Source.SnapshotId, commit.Commit.Revision, commit.Commit.FilesHash, commit.Push);
+    }
+
+    /// <summary>A stopped preview is resumed, an expired one woken by a heartbeat annotation, a failed one recreated.</summary>
+    private async Task<V1Alpha1PreviewSandbox> WakeAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        V1Alpha1PreviewSandbox? updated = null;
+        var now = HeartbeatService.Format(_time.GetUtcNow());
+        if (resource.Spec.IsSuspended())
+        {
+            updated = await _client.PatchSpecAsync(key.Namespace, key.Name, new JsonObject { ["suspend"] = false }, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (resource.Status?.Phase is Phases.Expired or Phases.Stopped)
+        {
+            updated = await _client.PatchAnnotationsAsync(key.Namespace, key.Name,
+                new Dictionary<string, string?> { [GroupVersion.HeartbeatAnnotation] = now }, cancellationToken).ConfigureAwait(false);
+        }
+        else if (resource.Status?.Phase == Phases.Failed)
+        {
+            updated = await _client.PatchAnnotationsAsync(key.Namespace, key.Name,
+                new Dictionary<string, string?> { [GroupVersion.RecreateAnnotation] = now, [GroupVersion.HeartbeatAnnotation] = now }, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (updated is null)
+        {
+            return resource;
+        }
+
+        _cache.Observe(updated);
+        return updated;
+    }
+
+    private V1Alpha1PreviewSandbox BuildResource(PreviewKey key, CreatePreviewCommand command, string snapshotId) => new()
+    {
+        Metadata = new V1ObjectMeta
+        {
+            Name = key.Name,
+            NamespaceProperty = key.Namespace,
+            Labels = new Dictionary<string, string>
+            {
+                [ManagedByLabel] = "midori-operator",
+                [PreviewStatusMapper.CreatedByLabel] = PreviewStatusMapper.CreatedByApi,
+            },
+        },
+        Spec = new PreviewSandboxSpec
+        {
+            ProjectId = command.ProjectId,
+            Provider = command.Provider,
+            Source = new PreviewSandboxSource { SnapshotId = snapshotId },
+            TtlSeconds = command.TtlSeconds,
+            IdleTimeoutSeconds = command.IdleTimeoutSeconds,
+            Template = command.Template,
+            Command = command.Command,
+            Port = command.Port,
+            Env = command.Env?.Select(e => new PreviewSandboxEnvVar { Name = e.Key, Value = e.Value }).ToList(),
+        },
+    };
+}

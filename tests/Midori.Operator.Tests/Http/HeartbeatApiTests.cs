@@ -1,0 +1,168 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Diagnostics;
+using Midori.Operator.Http.Services;
+using Midori.Operator.Persistence;
+using static Midori.Operator.Tests.Http.ApiTestHost;
+
+namespace Midori.Operator.Tests.Http;
+
+/// <summary>Heartbeats: durable in the store at once, annotation at most once per idle/4 per preview, wake on Expired.</summary>
+public sealed class HeartbeatApiTests : IAsyncLifetime
+{
+    private ApiTestHost _host = null!;
+    private MeterListener _listener = null!;
+    private long _received;
+    private long _writes;
+
+    public async Task InitializeAsync()
+    {
+        _host = await StartAsync();
+        var meter = _host.Services.GetRequiredService<MidoriMetrics>().Meter;
+        _listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (ReferenceEquals(instrument.Meter, meter) && instrument.Name.StartsWith("midori.heartbeats.", StringComparison.Ordinal))
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "midori.heartbeats.received")
+            {
+                Interlocked.Add(ref _received, value);
+            }
+            else
+            {
+                Interlocked.Add(ref _writes, value);
+            }
+        });
+        _listener.Start();
+    }
+
+    public async Task DisposeAsync()
+    {
+        _listener.Dispose();
+        await _host.DisposeAsync();
+    }
+
+    private async Task<JsonNode> HeartbeatAsync(HttpClient client, string name)
+    {
+        var response = await client.PostAsync($"{Previews(TeamA)}/{name}/heartbeat", content: null);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        return JsonNode.Parse(text)!;
+    }
+
+    [Fact]
+    public async Task Heartbeat_IsDurableInTheStoreAtOnce_AndAnnotatesTheFirstTime()
+    {
+        var name = (string)(await _host.CreateReadyAsync(TeamA, "hb-first", TextFile("index.html", "x")))["name"]!;
+        using var client = _host.Client();
+        var now = _host.Time.GetUtcNow();
+
+        var body = await HeartbeatAsync(client, name);
+
+        Assert.True((bool)body["annotationWritten"]!);
+        Assert.Equal(now.AddSeconds(300), DateTimeOffset.Parse((string)body["idleDeadline"]!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(now, await _host.Store.GetLastActivityAsync(new PreviewKey(TeamA, name), CancellationToken.None));
+        var resource = await _host.GetResourceAsync(TeamA, name);
+        Assert.Equal(HeartbeatService.Format(now), resource.Metadata.Annotations[GroupVersion.HeartbeatAnnotation]);
+        Assert.Equal((1, 1), (Interlocked.Read(ref _received), Interlocked.Read(ref _writes)));
+    }
+
+    [Fact]
+    public async Task ManyHeartbeats_WriteTheAnnotationAtMostOncePerQuarterOfTheIdleTimeout()
+    {
+        var name = (string)(await _host.CreateReadyAsync(TeamA, "hb-throttle", TextFile("index.html", "x")))["name"]!;
+        using var client = _host.Client();
+        var idle = TimeSpan.FromSeconds(300);
+        var step = TimeSpan.FromSeconds(5);
+        var start = _host.Time.GetUtcNow();
+        var annotations = new List<string>();
+
+        for (var i = 0; i < 60; i++)
+        {
+            // A burst of concurrent heartbeats (several tabs), then 5 s of silence.
+            var bodies = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => HeartbeatAsync(client, name)));
+            Assert.True(bodies.Count(b => (bool)b["annotationWritten"]!) <= 1);
+            var resource = await _host.GetResourceAsync(TeamA, name);
+            annotations.Add(resource.Metadata.Annotations[GroupVersion.HeartbeatAnnotation]);
+            _host.Time.Advance(step);
+        }
+
+        var elapsed = _host.Time.GetUtcNow() - start;
+        var allowed = (int)Math.Ceiling(elapsed / (idle / 4)) + 1;
+        var writes = Interlocked.Read(ref _writes);
+        Assert.Equal(240, Interlocked.Read(ref _received));
+        Assert.InRange(writes, allowed - 1, allowed);
+        Assert.Equal(writes, annotations.Distinct().Count());
+
+        // Never two writes closer than idle/4.
+        var times = annotations.Distinct().Select(a => DateTimeOffset.Parse(a, System.Globalization.CultureInfo.InvariantCulture)).Order().ToList();
+        Assert.All(times.Zip(times.Skip(1)), pair => Assert.True(pair.Second - pair.First >= idle / 4, $"{pair.First} → {pair.Second}"));
+
+        // Every heartbeat is still recorded: the store has the latest.
+        Assert.Equal(start + (59 * step), await _host.Store.GetLastActivityAsync(new PreviewKey(TeamA, name), CancellationToken.None));
+        Assert.True(_host.Store.ActivityBatches <= 240);
+    }
+
+    [Fact]
+    public async Task Heartbeat_OnAnExpiredPreview_WritesTheAnnotationAtOnce_AndWakesIt()
+    {
+        using var client = _host.Client();
+        var response = await client.PostAsJsonAsync($"{Previews(TeamA)}?wait=true&timeoutSeconds=30",
+            new { projectId = "hb-wake", idleTimeoutSeconds = 10, files = new[] { TextFile("index.html", "x") } });
+        var name = (string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["name"]!;
+        await HeartbeatAsync(client, name);
+
+        // Silence past the idle timeout: the reconciler's timer fires and the preview expires.
+        // A reconcile still running when the clock jumps may requeue itself a moment later on the fake clock: nudge it on.
+        _host.Time.Advance(TimeSpan.FromSeconds(11));
+        V1Alpha1PreviewSandbox? expired = null;
+        for (var nudge = 0; nudge < 50 && expired is null; nudge++)
+        {
+            var (resource, matched) = await _host.TryWaitForAsync(TeamA, name, r => r?.Status?.Phase == Phases.Expired, TimeSpan.FromSeconds(1));
+            expired = matched ? resource : null;
+            if (expired is null)
+            {
+                _host.Time.Advance(TimeSpan.FromMilliseconds(100));
+            }
+        }
+
+        Assert.NotNull(expired);
+        var endedAt = PreviewStatusMapper.ToOffset(expired!.Status!.EndedAt)!.Value;
+
+        // Another replica's write just before the expiry: a plain heartbeat now would be inside idle/4 (2.5 s) of it.
+        await _host.Kubernetes.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch(new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [GroupVersion.HeartbeatAnnotation] = HeartbeatService.Format(endedAt.AddSeconds(-1)) } } }.ToJsonString(), V1Patch.PatchType.MergePatch),
+            GroupVersion.Group, GroupVersion.Version, TeamA, GroupVersion.Plural, name);
+        await _host.WaitForAsync(TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == HeartbeatService.Format(endedAt.AddSeconds(-1)));
+        _host.Time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.True(_host.Time.GetUtcNow() - endedAt.AddSeconds(-1) < TimeSpan.FromSeconds(2.5));
+
+        var body = await HeartbeatAsync(client, name);
+
+        Assert.True((bool)body["annotationWritten"]!);
+        Assert.True((bool)body["waking"]!);
+        Assert.Equal(2, Interlocked.Read(ref _writes));
+        var woken = await _host.WaitForAsync(TeamA, name, PreviewStatusMapper.IsReady);
+        Assert.Equal(RecreationReasons.IdleWake, woken!.Status!.LastRecreation!.Reason);
+    }
+
+    [Fact]
+    public async Task Heartbeat_ForAMissingPreview_Is404()
+    {
+        using var client = _host.Client();
+        await PreviewApiTests.AssertProblemAsync(await client.PostAsync($"{Previews(TeamA)}/missing/heartbeat", null), HttpStatusCode.NotFound, "does not exist");
+    }
+}
