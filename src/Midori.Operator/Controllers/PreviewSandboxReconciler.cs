@@ -92,7 +92,7 @@ internal sealed class PreviewSandboxReconciler(
 
     private async Task<ReconcileResult> RunStepsAsync(ReconcilePass pass, ISandboxProvider provider, CancellationToken cancellationToken)
     {
-        var settings = new PolicySettings(_options.ProbeFailureThreshold, _options.MaxBackoff);
+        var settings = new PolicySettings(_options.ProbeFailureThreshold, _options.MaxBackoff, _options.Retention());
         var observeRemote = true;
         for (var step = 0; step < MaxStepsPerPass; step++)
         {
@@ -111,6 +111,7 @@ internal sealed class PreviewSandboxReconciler(
                 SandboxAction.Suspend => await RemoveAsync(pass, provider, snapshot, verdict, Phases.Stopped, cancellationToken),
                 SandboxAction.Fail => await FailAsync(pass, provider, verdict, cancellationToken),
                 SandboxAction.KeepRunning => await KeepRunningAsync(pass, provider, snapshot, cancellationToken),
+                SandboxAction.Delete => await DeleteForRetentionAsync(pass, verdict, cancellationToken),
                 _ => throw new UnreachableException(verdict.Action.ToString()),
             };
 
@@ -191,8 +192,24 @@ internal sealed class PreviewSandboxReconciler(
         pass.Status.ObservedGeneration = pass.Generation;
 
         return verdict.NotBefore is { } due
-            ? ReconcileResult.After(Clamp(due - snapshot.Now))
+            ? ReconcileResult.After(Clamp(Min(due - snapshot.Now, _options.ResyncInterval)))
             : ReconcileResult.After(_options.ResyncInterval);
+    }
+
+    /// <summary>
+    /// Retention elapsed: delete the resource, guarded by the UID and resourceVersion this decision was made on (a
+    /// heartbeat or spec change racing it wins: the delete conflicts and the next pass decides again). The finalizer
+    /// then removes any sandbox; history stays in the store.
+    /// </summary>
+    private async Task<ReconcileResult?> DeleteForRetentionAsync(ReconcilePass pass, PolicyVerdict verdict, CancellationToken cancellationToken)
+    {
+        logger.RetentionDeleting(pass.Status.Phase ?? Phases.Pending, verdict.Message);
+        if (await client.DeleteIfUnchangedAsync(pass.Current, cancellationToken))
+        {
+            events.Normal(pass.Current, SandboxRetention.Reason, verdict.Message);
+        }
+
+        return ReconcileResult.Done();
     }
 
     private ReconcileResult? Restart(ReconcilePass pass)

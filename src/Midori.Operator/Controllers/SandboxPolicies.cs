@@ -21,6 +21,8 @@ public enum SandboxAction
     Fail,
     /// <summary>Sandbox is healthy: sync files, refresh status, schedule the next deadline.</summary>
     KeepRunning,
+    /// <summary>Retention of a finished preview elapsed: delete the resource (the finalizer cleans up). See <see cref="SandboxRetention"/>.</summary>
+    Delete,
 }
 
 /// <summary>A decision with the reason (CamelCase, for conditions) and a human message.</summary>
@@ -31,7 +33,7 @@ public sealed record PolicyVerdict(
     string? RecreationReason = null,
     DateTimeOffset? NotBefore = null);
 
-public sealed record PolicySettings(int ProbeFailureThreshold, TimeSpan MaxBackoff);
+public sealed record PolicySettings(int ProbeFailureThreshold, TimeSpan MaxBackoff, RetentionSettings? Retention = null);
 
 /// <summary>
 /// Pure decision chain (cert-manager policies.go): each check looks at the snapshot and either returns a verdict or
@@ -69,7 +71,7 @@ public static class SandboxPolicies
         {
             if (policy(snapshot, settings) is { } verdict)
             {
-                return verdict;
+                return SandboxRetention.Apply(snapshot, settings.Retention, verdict);
             }
         }
 
