@@ -196,6 +196,12 @@ internal sealed class PreviewSandboxReconciler(
             : ReconcileResult.After(_options.ResyncInterval);
     }
 
+    /// <summary>Next run of a preview that just ended: its retention deadline (when it has one), capped by the resync.</summary>
+    private TimeSpan UntilRetention(ReconcilePass pass, DateTimeOffset now) =>
+        SandboxRetention.DeleteAt(pass.Current, pass.Status.Phase, pass.Status.EndedAt is { } ended ? SandboxSnapshot.ToOffset(ended) : null, _options.Retention()) is { } due
+            ? Clamp(Min(due - now, _options.ResyncInterval))
+            : _options.ResyncInterval;
+
     /// <summary>
     /// Retention elapsed: delete the resource, guarded by the UID and resourceVersion this decision was made on (a
     /// heartbeat or spec change racing it wins: the delete conflicts and the next pass decides again). The finalizer
@@ -466,7 +472,7 @@ internal sealed class PreviewSandboxReconciler(
         pass.SetConditions(ready: false, verdict.Reason, verdict.Message, progressing: false, degraded: null);
         pass.Status.ObservedGeneration = pass.Generation;
         _observer.Ended(pass.Current, phase, verdict.Reason);
-        return ReconcileResult.After(_options.ResyncInterval);
+        return ReconcileResult.After(UntilRetention(pass, snapshot.Now));
     }
 
     /// <summary>Deletes the sandbox the status says exists; null on success (or nothing to delete), else the error.</summary>
@@ -507,7 +513,7 @@ internal sealed class PreviewSandboxReconciler(
         pass.SetConditions(ready: false, verdict.Reason, verdict.Message, progressing: false, degraded: verdict.Message);
         pass.Status.ObservedGeneration = pass.Generation;
         _observer.Ended(pass.Current, Phases.Failed, verdict.Reason);
-        return ReconcileResult.After(_options.ResyncInterval);
+        return ReconcileResult.After(UntilRetention(pass, time.GetUtcNow()));
     }
 
     private async Task<ReconcileResult?> KeepRunningAsync(ReconcilePass pass, ISandboxProvider provider, SandboxSnapshot snapshot, CancellationToken cancellationToken)

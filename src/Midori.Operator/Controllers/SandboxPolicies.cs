@@ -100,7 +100,9 @@ public static class SandboxPolicies
             return null;
         }
 
-        return s.Phase == Phases.Stopped && s.Status.SandboxId is null
+        // Stopped means the sandbox is gone (status.sandboxId keeps naming the removed one); suspending again would
+        // move status.endedAt on every resync and retention, anchored there, would never fire.
+        return s.Phase == Phases.Stopped
             ? new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.Suspended, "Preview is suspended")
             : new PolicyVerdict(SandboxAction.Suspend, PreviewSandboxConditions.Reasons.Suspended, "Preview was suspended; sandbox removed");
     }

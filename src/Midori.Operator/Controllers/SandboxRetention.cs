@@ -45,21 +45,24 @@ public static class SandboxRetention
     /// When the finished preview is due for deletion; null when it is not finished, not eligible, or retention is off.
     /// The anchor is <c>status.endedAt</c> (a preview that never ran, e.g. created suspended, counts from its creation).
     /// </summary>
-    public static DateTimeOffset? DeleteAt(SandboxSnapshot snapshot, RetentionSettings? settings)
+    public static DateTimeOffset? DeleteAt(SandboxSnapshot snapshot, RetentionSettings? settings) =>
+        DeleteAt(snapshot.Resource, snapshot.Phase, snapshot.EndedAt, settings);
+
+    /// <inheritdoc cref="DeleteAt(SandboxSnapshot, RetentionSettings?)"/>
+    public static DateTimeOffset? DeleteAt(V1Alpha1PreviewSandbox resource, string? phase, DateTimeOffset? endedAt, RetentionSettings? settings)
     {
-        if (settings is null || !IsEligible(snapshot.Resource))
+        if (settings is null || !IsEligible(resource))
         {
             return null;
         }
 
-        var keepFor = snapshot.Phase switch
+        var keepFor = phase switch
         {
             Phases.Stopped or Phases.Failed => settings.StoppedOrFailedFor,
             Phases.Expired => settings.ExpiredFor,
             _ => (TimeSpan?)null,
         };
-        var anchor = snapshot.EndedAt
-            ?? (snapshot.Resource.Metadata.CreationTimestamp is { } created ? SandboxSnapshot.ToOffset(created) : (DateTimeOffset?)null);
+        var anchor = endedAt ?? (resource.Metadata.CreationTimestamp is { } created ? SandboxSnapshot.ToOffset(created) : (DateTimeOffset?)null);
         return keepFor is { } span && anchor is { } start ? start + span : null;
     }
 
