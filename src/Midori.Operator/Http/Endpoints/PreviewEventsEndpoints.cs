@@ -66,6 +66,8 @@ public static class PreviewEventsEndpoints
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         logger.EventStreamOpened(ns, name, lastEventId.Length == 0 ? null : lastEventId);
 
+        // Armed before anything is written, so the first keep-alive is due one interval after the stream opened.
+        using var keepAlive = new PeriodicTimer(settings.KeepAliveInterval, time);
         var why = "client left";
         try
         {
@@ -83,7 +85,7 @@ public static class PreviewEventsEndpoints
             }
 
             await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
-            why = await PumpAsync(response, connection, settings.KeepAliveInterval, time, lastSignature, cancellationToken).ConfigureAwait(false);
+            why = await PumpAsync(response, connection, keepAlive, lastSignature, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -98,11 +100,10 @@ public static class PreviewEventsEndpoints
         return TypedResults.Empty;
     }
 
-    /// <summary>Writes events as they come and a keep-alive comment whenever the stream has been idle for an interval.</summary>
-    private static async Task<string> PumpAsync(HttpResponse response, PreviewEventConnection connection, TimeSpan keepAlive, TimeProvider time,
+    /// <summary>Writes events as they come, and a keep-alive comment at every tick of <paramref name="timer"/>.</summary>
+    private static async Task<string> PumpAsync(HttpResponse response, PreviewEventConnection connection, PeriodicTimer timer,
         string? lastSignature, CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(keepAlive, time);
         Task<bool>? readable = null;
         Task<bool>? tick = null;
         while (true)

@@ -1,8 +1,10 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Controllers;
+using Midori.Operator.Persistence;
 using Midori.Operator.Runtime;
 using Npgsql;
 
@@ -39,6 +41,7 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
     private readonly TimeProvider _time;
     private readonly ILogger<PreviewProgressRelay> _logger;
     private readonly RetryBackoff _backoff = RetryBackoff.ForWatch();
+    private readonly ConcurrentDictionary<PreviewKey, bool> _recreating = new();
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public PreviewProgressRelay(PreviewEventHub hub, IOptions<PreviewEventsOptions> options, TimeProvider time, ILogger<PreviewProgressRelay> logger,
@@ -63,9 +66,22 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
 
     // ---- ISandboxLifecycleObserver (called inline by the reconciler: enqueue only) ------------------------------------
 
+    public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating)
+    {
+        if (resource.Metadata is { Name: { Length: > 0 } name, NamespaceProperty: { Length: > 0 } ns })
+        {
+            _recreating[new PreviewKey(ns, name)] = recreating;
+        }
+    }
+
     public void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) =>
-        Enqueue(resource, r => new ProgressMessage(r.Metadata.NamespaceProperty, r.Metadata.Name, ProgressMessage.ProgressKind, stage, percent,
-            Recreating: r.Status?.Phase == Phases.Recreating || r.Status?.LastRecreation is { NewSandboxId: null }, At: _time.GetUtcNow()));
+        Enqueue(resource, r =>
+        {
+            // The resource the reconciler passes carries the status from before this pass; Provisioning said which kind it is.
+            var key = new PreviewKey(r.Metadata.NamespaceProperty, r.Metadata.Name);
+            var recreating = stage == ProvisioningStages.Complete ? _recreating.TryRemove(key, out var was) && was : _recreating.GetValueOrDefault(key);
+            return new ProgressMessage(key.Namespace, key.Name, ProgressMessage.ProgressKind, stage, percent, recreating, At: _time.GetUtcNow());
+        });
 
     public void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId) =>
         Enqueue(resource, r => new ProgressMessage(r.Metadata.NamespaceProperty, r.Metadata.Name, ProgressMessage.RecreationStartedKind,
@@ -76,15 +92,14 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
             Percent: success ? 100 : null, Recreating: true, Reason: record.Reason, OldSandboxId: record.OldSandboxId, NewSandboxId: record.NewSandboxId,
             Success: success, Error: error is { Length: > 500 } ? error[..500] : error, At: _time.GetUtcNow()));
 
-    public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating) { }
-
     public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) { }
 
     public void Expired(V1Alpha1PreviewSandbox resource, string reason, TimeSpan lateness) { }
 
     public void Ended(V1Alpha1PreviewSandbox resource, string phase, string reason) { }
 
-    public void Deleted(V1Alpha1PreviewSandbox resource) { }
+    public void Deleted(V1Alpha1PreviewSandbox resource) =>
+        _recreating.TryRemove(new PreviewKey(resource.Metadata?.NamespaceProperty ?? string.Empty, resource.Metadata?.Name ?? string.Empty), out _);
 
     // ---- transport ------------------------------------------------------------------------------------------------
 
