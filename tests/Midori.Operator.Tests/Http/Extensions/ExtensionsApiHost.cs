@@ -102,6 +102,10 @@ public sealed class ExtensionsApiHost : IAsyncDisposable
                 services.AddSingleton<IPreviewStore>(store);
                 services.AddSingleton<IActivityStore>(store);
                 services.AddSingleton<ISnapshotFileSource>(store);
+
+                // The fake provider's URLs do not resolve: probes would mark every preview Degraded after a few checks.
+                services.RemoveAll<IPreviewProbe>();
+                services.AddSingleton<IPreviewProbe>(new FakePreviewProbe());
             });
         });
 
@@ -161,7 +165,7 @@ public sealed class ExtensionsApiHost : IAsyncDisposable
 /// <summary>One server-sent event as read off the wire: fields of one block, or a comment line.</summary>
 public sealed record SseMessage(string? Id, string? Event, string? Data, string? Comment, string? Retry)
 {
-    public JsonObject Json => JsonNode.Parse(Data ?? "null")?.AsObject() ?? throw new InvalidOperationException("no data");
+    public JsonObject Body() => JsonNode.Parse(Data ?? "null")?.AsObject() ?? throw new InvalidOperationException("no data");
 }
 
 /// <summary>Reads <c>text/event-stream</c> blocks (fields separated by a blank line) from a live response stream.</summary>

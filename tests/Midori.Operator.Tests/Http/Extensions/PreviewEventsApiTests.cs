@@ -33,11 +33,11 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
         Assert.Equal("3000", (await events.NextAsync()).Retry);
         var initial = await events.NextEventAsync();
         Assert.Equal(PreviewEventTypes.Status, initial.Event);
-        Assert.Equal(Phases.Running, (string)initial.Json["phase"]!);
-        Assert.Equal(firstSandbox, (string)initial.Json["sandboxId"]!);
-        Assert.True((bool)initial.Json["ready"]!);
-        Assert.Equal("running", (string)initial.Json["document"]!["status"]!);
-        Assert.NotNull(initial.Json["expiresAt"]);
+        Assert.Equal(Phases.Running, (string)initial.Body()["phase"]!);
+        Assert.Equal(firstSandbox, (string)initial.Body()["sandboxId"]!);
+        Assert.True((bool)initial.Body()["ready"]!);
+        Assert.Equal("running", (string)initial.Body()["document"]!["status"]!);
+        Assert.NotNull(initial.Body()["expiresAt"]);
         Assert.Equal(_host.Services.GetRequiredService<PreviewSandboxCache>().All.Single().Metadata.ResourceVersion, initial.Id);
 
         // act 1: an idle stream gets a keep-alive comment every interval (15 s)
@@ -51,27 +51,27 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
         // assert 2: seed 001's start → creating → transferring → updating → complete → completed, then the new sandbox
         var seen = new List<SseMessage>();
         SseMessage? newState = null;
-        while (newState is null || !seen.Any(e => e.Event == PreviewEventTypes.Recreation && (string)e.Json["step"]! == "completed"))
+        while (newState is null || !seen.Any(e => e.Event == PreviewEventTypes.Recreation && (string)e.Body()["step"]! == "completed"))
         {
             var next = await events.NextEventAsync();
             seen.Add(next);
-            if (next.Event == PreviewEventTypes.Status && (string?)next.Json["sandboxId"] is { } id && id != firstSandbox && (string)next.Json["phase"]! == Phases.Running)
+            if (next.Event == PreviewEventTypes.Status && (string?)next.Body()["sandboxId"] is { } id && id != firstSandbox && (string)next.Body()["phase"]! == Phases.Running)
             {
                 newState = next;
             }
         }
 
         var steps = seen.Where(e => e.Event is PreviewEventTypes.Progress or PreviewEventTypes.Recreation)
-            .Select(e => $"{e.Event}:{e.Json["step"]}:{e.Json["percentage"]}").ToList();
+            .Select(e => $"{e.Event}:{e.Body()["step"]}:{e.Body()["percentage"]}").ToList();
         Assert.Equal(
             ["recreation:started:", "progress:creating:10", "progress:transferring:40", "progress:updating:70", "progress:complete:100", "recreation:completed:100"],
             steps);
-        Assert.All(seen.Where(e => e.Event == PreviewEventTypes.Progress), e => Assert.True((bool)e.Json["recreating"]!));
-        var completed = seen.Single(e => e.Event == PreviewEventTypes.Recreation && (string)e.Json["step"]! == "completed").Json;
-        Assert.Equal((firstSandbox, (string)newState.Json["sandboxId"]!, RecreationReasons.Manual),
+        Assert.All(seen.Where(e => e.Event == PreviewEventTypes.Progress), e => Assert.True((bool)e.Body()["recreating"]!));
+        var completed = seen.Single(e => e.Event == PreviewEventTypes.Recreation && (string)e.Body()["step"]! == "completed").Body();
+        Assert.Equal((firstSandbox, (string)newState.Body()["sandboxId"]!, RecreationReasons.Manual),
             ((string)completed["oldSandboxId"]!, (string)completed["newSandboxId"]!, (string)completed["reason"]!));
-        Assert.Equal(1, (int)newState.Json["recreations"]!);
-        Assert.Contains((string)newState.Json["sandboxId"]!, (string)newState.Json["previewUrl"]!);
+        Assert.Equal(1, (int)newState.Body()["recreations"]!);
+        Assert.Contains((string)newState.Body()["sandboxId"]!, (string)newState.Body()["previewUrl"]!);
     }
 
     [Fact]
@@ -123,7 +123,8 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
         _host.Time.Advance(TimeSpan.FromSeconds(14));
 
         // assert 1: the next block is the keep-alive, not a status event
-        Assert.Equal("keep-alive", (await events.NextAsync()).Comment);
+        var afterHeartbeat = await events.NextAsync();
+        Assert.True(afterHeartbeat.Comment == "keep-alive", $"expected the keep-alive, got {afterHeartbeat}");
 
         // act 2: delete through the API (purge)
         using var delete = await client.DeleteAsync($"{ExtensionsApiHost.Previews(ExtensionsApiHost.TeamA)}/{name}?purge=true");
@@ -132,7 +133,7 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
         // assert 2: deleted, then the stream ends
         var deleted = await events.NextEventAsync();
         Assert.Equal(PreviewEventTypes.Deleted, deleted.Event);
-        Assert.Equal(name, (string)deleted.Json["name"]!);
+        Assert.Equal(name, (string)deleted.Body()["name"]!);
         await Assert.ThrowsAsync<EndOfStreamException>(() => events.NextAsync());
     }
 
