@@ -100,7 +100,7 @@ internal sealed class PreviewSandboxReconciler(
 
     private async Task<ReconcileResult> RunStepsAsync(ReconcilePass pass, ISandboxProvider provider, CancellationToken cancellationToken)
     {
-        var settings = new PolicySettings(_options.ProbeFailureThreshold, _options.MaxBackoff);
+        var settings = new PolicySettings(_options.ProbeFailureThreshold, _options.MaxBackoff, _options.Retention());
         var observeRemote = true;
         for (var step = 0; step < MaxStepsPerPass; step++)
         {
@@ -119,6 +119,7 @@ internal sealed class PreviewSandboxReconciler(
                 SandboxAction.Suspend => await RemoveAsync(pass, provider, snapshot, verdict, Phases.Stopped, cancellationToken),
                 SandboxAction.Fail => await FailAsync(pass, provider, verdict, cancellationToken),
                 SandboxAction.KeepRunning => await KeepRunningAsync(pass, provider, snapshot, cancellationToken),
+                SandboxAction.Delete => await DeleteForRetentionAsync(pass, verdict, cancellationToken),
                 _ => throw new UnreachableException(verdict.Action.ToString()),
             };
 
@@ -231,7 +232,7 @@ internal sealed class PreviewSandboxReconciler(
         pass.Status.ObservedGeneration = pass.Generation;
 
         return verdict.NotBefore is { } due
-            ? ReconcileResult.After(Clamp(due - snapshot.Now))
+            ? ReconcileResult.After(Clamp(Min(due - snapshot.Now, _options.ResyncInterval)))
             : ReconcileResult.After(_options.ResyncInterval);
     }
 
@@ -253,6 +254,28 @@ internal sealed class PreviewSandboxReconciler(
             degraded: health.Message);
         pass.Status.ObservedGeneration = pass.Generation;
         return ReconcileResult.After(Clamp(Min(health.Since + ProviderRecheckInterval - now, _options.MaxBackoff)));
+    }
+
+    /// <summary>Next run of a preview that just ended: its retention deadline (when it has one), capped by the resync.</summary>
+    private TimeSpan UntilRetention(ReconcilePass pass, DateTimeOffset now) =>
+        SandboxRetention.DeleteAt(pass.Current, pass.Status.Phase, pass.Status.EndedAt is { } ended ? SandboxSnapshot.ToOffset(ended) : null, _options.Retention()) is { } due
+            ? Clamp(Min(due - now, _options.ResyncInterval))
+            : _options.ResyncInterval;
+
+    /// <summary>
+    /// Retention elapsed: delete the resource, guarded by the UID and resourceVersion this decision was made on (a
+    /// heartbeat or spec change racing it wins: the delete conflicts and the next pass decides again). The finalizer
+    /// then removes any sandbox; history stays in the store.
+    /// </summary>
+    private async Task<ReconcileResult?> DeleteForRetentionAsync(ReconcilePass pass, PolicyVerdict verdict, CancellationToken cancellationToken)
+    {
+        logger.RetentionDeleting(pass.Status.Phase ?? Phases.Pending, verdict.Message);
+        if (await client.DeleteIfUnchangedAsync(pass.Current, cancellationToken))
+        {
+            events.Normal(pass.Current, SandboxRetention.Reason, verdict.Message);
+        }
+
+        return ReconcileResult.Done();
     }
 
     private ReconcileResult? Restart(ReconcilePass pass)
@@ -521,7 +544,7 @@ internal sealed class PreviewSandboxReconciler(
         pass.SetConditions(ready: false, verdict.Reason, verdict.Message, progressing: false, degraded: null);
         pass.Status.ObservedGeneration = pass.Generation;
         _observer.Ended(pass.Current, phase, verdict.Reason);
-        return ReconcileResult.After(_options.ResyncInterval);
+        return ReconcileResult.After(UntilRetention(pass, snapshot.Now));
     }
 
     /// <summary>Deletes the sandbox the status says exists; null on success (or nothing to delete), else the error.</summary>
@@ -562,7 +585,7 @@ internal sealed class PreviewSandboxReconciler(
         pass.SetConditions(ready: false, verdict.Reason, verdict.Message, progressing: false, degraded: verdict.Message);
         pass.Status.ObservedGeneration = pass.Generation;
         _observer.Ended(pass.Current, Phases.Failed, verdict.Reason);
-        return ReconcileResult.After(_options.ResyncInterval);
+        return ReconcileResult.After(UntilRetention(pass, time.GetUtcNow()));
     }
 
     private async Task<ReconcileResult?> KeepRunningAsync(ReconcilePass pass, ISandboxProvider provider, SandboxSnapshot snapshot, CancellationToken cancellationToken)

@@ -21,6 +21,8 @@ public enum SandboxAction
     Fail,
     /// <summary>Sandbox is healthy: sync files, refresh status, schedule the next deadline.</summary>
     KeepRunning,
+    /// <summary>Retention of a finished preview elapsed: delete the resource (the finalizer cleans up). See <see cref="SandboxRetention"/>.</summary>
+    Delete,
 }
 
 /// <summary>A decision with the reason (CamelCase, for conditions) and a human message.</summary>
@@ -31,7 +33,7 @@ public sealed record PolicyVerdict(
     string? RecreationReason = null,
     DateTimeOffset? NotBefore = null);
 
-public sealed record PolicySettings(int ProbeFailureThreshold, TimeSpan MaxBackoff);
+public sealed record PolicySettings(int ProbeFailureThreshold, TimeSpan MaxBackoff, RetentionSettings? Retention = null);
 
 /// <summary>
 /// Pure decision chain (cert-manager policies.go): each check looks at the snapshot and either returns a verdict or
@@ -69,7 +71,7 @@ public static class SandboxPolicies
         {
             if (policy(snapshot, settings) is { } verdict)
             {
-                return verdict;
+                return SandboxRetention.Apply(snapshot, settings.Retention, verdict);
             }
         }
 
@@ -98,7 +100,9 @@ public static class SandboxPolicies
             return null;
         }
 
-        return s.Phase == Phases.Stopped && s.Status.SandboxId is null
+        // Stopped means the sandbox is gone (status.sandboxId keeps naming the removed one); suspending again would
+        // move status.endedAt on every resync and retention, anchored there, would never fire.
+        return s.Phase == Phases.Stopped
             ? new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.Suspended, "Preview is suspended")
             : new PolicyVerdict(SandboxAction.Suspend, PreviewSandboxConditions.Reasons.Suspended, "Preview was suspended; sandbox removed");
     }

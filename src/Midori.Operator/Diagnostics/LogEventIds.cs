@@ -50,6 +50,12 @@ internal static class LogEventIds
     // 1400–1499: API client
     public const int WatchStreamError = 1400;
 
+    // 2900–2949: retention of finished previews (Diagnostics/RetentionLog).
+    public const int RetentionFirst = 2900;
+
+    // 4500–4599: HTTP API extensions (Http/HttpApiExtensionsLog): 4500 events, 4520 progress relay, 4540 seed routes, 4560 auto-build.
+    public const int HttpApiExtensionsFirst = 4500;
+
     // 4000–4999: HTTP API (Http/HttpApiLog): 4000 cache, 4100 previews and files, 4200 heartbeats, 4300 requests/auth.
     public const int HttpApiFirst = 4000;
 }

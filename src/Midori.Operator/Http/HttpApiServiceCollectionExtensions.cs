@@ -34,6 +34,7 @@ public static class HttpApiServiceCollectionExtensions
         services.TryAddSingleton<WorkingCopyService>();
         services.TryAddSingleton<HeartbeatService>();
         services.TryAddSingleton<PreviewService>();
+        services.AddMidoriApiExtensions(); // events, progress relay, seed routes, snapshots/auto-build (MidoriApiExtensions.cs)
 
         services.AddProblemDetails();
         services.AddExceptionHandler<ApiExceptionHandler>();

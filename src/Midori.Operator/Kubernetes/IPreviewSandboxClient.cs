@@ -50,6 +50,12 @@ public interface IPreviewSandboxClient
     Task<V1Alpha1PreviewSandbox?> PatchAnnotationsIfMatchAsync(string @namespace, string name, string resourceVersion,
         IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Deletes the PreviewSandbox only while it is still exactly <paramref name="resource"/> (UID and resourceVersion
+    /// preconditions; a changed object raises <see cref="KubernetesConflictException"/>); false when it is gone.
+    /// </summary>
+    Task<bool> DeleteIfUnchangedAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken);
+
     /// <summary>One key of a Secret as UTF-8 text; null when the Secret or key does not exist.</summary>
     Task<string?> ReadSecretValueAsync(string @namespace, string name, string key, CancellationToken cancellationToken);
 }

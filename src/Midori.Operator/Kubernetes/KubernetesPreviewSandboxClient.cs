@@ -284,6 +284,28 @@ public sealed class KubernetesPreviewSandboxClient(IKubernetes kubernetes) : IPr
         }
     }
 
+    public async Task<bool> DeleteIfUnchangedAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        var options = new V1DeleteOptions
+        {
+            Preconditions = new V1Preconditions { Uid = resource.Metadata.Uid, ResourceVersion = resource.Metadata.ResourceVersion },
+        };
+        try
+        {
+            await kubernetes.CustomObjects.DeleteNamespacedCustomObjectAsync(GroupVersion.Group, GroupVersion.Version, resource.Metadata.NamespaceProperty,
+                GroupVersion.Plural, resource.Metadata.Name, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (HttpOperationException ex) when (ex.Response?.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+        catch (HttpOperationException ex)
+        {
+            throw Map(ex);
+        }
+    }
+
     public async Task<V1Alpha1PreviewSandbox?> PatchSpecAsync(string @namespace, string name, JsonObject specPatch, CancellationToken cancellationToken)
     {
         var body = new JsonObject { ["spec"] = specPatch.DeepClone() };

@@ -51,6 +51,20 @@ public sealed class OperatorOptions
     /// <summary>Requeue delay after a 409 conflict or a transient API error.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:05:00")]
     public TimeSpan ConflictRequeueDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Delete finished previews created through the API (or annotated <c>preview.midori.dev/retention: delete</c>) after the periods below.</summary>
+    public bool RetentionEnabled { get; set; } = true;
+
+    /// <summary>How long a preview may sit Stopped or Failed before retention deletes it (seed 000: 2 hours).</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
+    public TimeSpan RetainStoppedOrFailedFor { get; set; } = TimeSpan.FromHours(2);
+
+    /// <summary>How long a preview may sit Expired before retention deletes it (seed 000: 24 hours).</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
+    public TimeSpan RetainExpiredFor { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>The retention the policies apply; null when switched off.</summary>
+    public Controllers.RetentionSettings? Retention() => RetentionEnabled ? new(RetainStoppedOrFailedFor, RetainExpiredFor) : null;
 }
 
 /// <summary>Cross-field checks; reports every problem at once (Aspire style).</summary>

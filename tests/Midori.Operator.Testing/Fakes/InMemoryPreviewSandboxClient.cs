@@ -223,6 +223,25 @@ public sealed class InMemoryPreviewSandboxClient(TimeProvider time) : IPreviewSa
         }
     }
 
+    public Task<bool> DeleteIfUnchangedAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (!_objects.TryGetValue(Key(resource), out var current))
+            {
+                return Task.FromResult(false);
+            }
+
+            if (current.Metadata.Uid != resource.Metadata.Uid || current.Metadata.ResourceVersion != resource.Metadata.ResourceVersion)
+            {
+                throw new KubernetesConflictException("Precondition failed: the object has been modified");
+            }
+
+            Delete(current.Metadata.NamespaceProperty, current.Metadata.Name);
+            return Task.FromResult(true);
+        }
+    }
+
     public Task<V1Alpha1PreviewSandbox?> PatchSpecAsync(string @namespace, string name, System.Text.Json.Nodes.JsonObject specPatch, CancellationToken cancellationToken)
     {
         lock (_gate)

@@ -202,6 +202,22 @@ public sealed class ScriptedPreviewSandboxClient : IPreviewSandboxClient
     public Task<bool> DeleteAsync(string @namespace, string name, CancellationToken cancellationToken) =>
         Task.FromResult(Objects.TryRemove((@namespace, name), out _));
 
+    public Task<bool> DeleteIfUnchangedAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    {
+        var key = (resource.Metadata.NamespaceProperty, resource.Metadata.Name);
+        if (!Objects.TryGetValue(key, out var stored))
+        {
+            return Task.FromResult(false);
+        }
+
+        if (stored.Metadata.ResourceVersion != resource.Metadata.ResourceVersion)
+        {
+            throw new KubernetesConflictException("Precondition failed: the object has been modified");
+        }
+
+        return Task.FromResult(Objects.TryRemove(key, out _));
+    }
+
     public Task<V1Alpha1PreviewSandbox?> PatchSpecAsync(string @namespace, string name, System.Text.Json.Nodes.JsonObject specPatch, CancellationToken cancellationToken)
     {
         if (!Objects.TryGetValue((@namespace, name), out var stored))

@@ -60,6 +60,7 @@ public static partial class MidoriApiEndpoints
         var projects = api.MapGroup("/projects").WithTags("Projects");
         projects.MapGet("/{projectId}", GetProjectAsync).WithMetadata(ApiVerb.Get).WithName("GetProject");
         projects.MapPut("/{projectId}", PutProjectAsync).WithMetadata(ApiVerb.Update).WithName("PutProject");
+        app.MapMidoriApiExtensions(previews, projects); // events, snapshots, seed-compatible routes (MidoriApiExtensions.cs)
         return app;
     }
 
@@ -181,7 +182,7 @@ public static partial class MidoriApiEndpoints
             ["message"] = "No preview; create one with POST /previews",
         });
 
-    private static void ValidateName(string name)
+    internal static void ValidateName(string name)
     {
         if (name.Length > 253 || !DnsSubdomain().IsMatch(name))
         {

@@ -52,6 +52,9 @@ public sealed class PreviewSandboxCache : BackgroundService
 
     public bool TryGet(PreviewKey key, out V1Alpha1PreviewSandbox resource) => _objects.TryGetValue(key, out resource!);
 
+    /// <summary>Every cached object at this moment (a copy of the list; the objects are shared, never mutate them).</summary>
+    public IReadOnlyCollection<V1Alpha1PreviewSandbox> All => [.. _objects.Values];
+
     /// <summary>The cached object; before the first sync, a direct GET from the API server (not cached).</summary>
     public async ValueTask<V1Alpha1PreviewSandbox?> GetAsync(PreviewKey key, CancellationToken cancellationToken)
     {

@@ -212,8 +212,12 @@ public sealed partial class PreviewService
         }
     }
 
-    /// <summary>Creates the project's preview, or reuses the one it has (pushing the files to it and waking or resuming it).</summary>
-    public async Task<CreatePreviewResult> CreateOrReuseAsync(string @namespace, CreatePreviewCommand command, string? actor, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the project's preview, or reuses the one it has (pushing the files to it and waking or resuming it).
+    /// <paramref name="storedSnapshot"/>: the command's files were already stored as this snapshot (auto-build), so none is made.
+    /// </summary>
+    public async Task<CreatePreviewResult> CreateOrReuseAsync(string @namespace, CreatePreviewCommand command, string? actor, CancellationToken cancellationToken,
+        SnapshotRecord? storedSnapshot = null)
     {
         var existing = await FindReusableAsync(@namespace, command, cancellationToken).ConfigureAwait(false);
         if (existing is not null)
@@ -223,7 +227,7 @@ public sealed partial class PreviewService
 
         var name = command.Name ?? DefaultName(command.ProjectId);
         var key = new PreviewKey(@namespace, name);
-        var snapshot = await Store.CreateSnapshotAsync(@namespace, command.ProjectId, [.. command.Files.Select(f => f.ToSandboxFile())],
+        var snapshot = storedSnapshot ?? await Store.CreateSnapshotAsync(@namespace, command.ProjectId, [.. command.Files.Select(f => f.ToSandboxFile())],
             command.FromGenerationId, cancellationToken).ConfigureAwait(false);
 
         // reset: a working copy left behind by an earlier preview of the same name starts over from this snapshot.

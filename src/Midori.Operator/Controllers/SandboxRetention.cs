@@ -1,0 +1,89 @@
+using Midori.Operator.Api.V1Alpha1;
+
+namespace Midori.Operator.Controllers;
+
+/// <summary>How long finished previews are kept before the resource is deleted (null on <see cref="PolicySettings"/>: never).</summary>
+public sealed record RetentionSettings(TimeSpan StoppedOrFailedFor, TimeSpan ExpiredFor);
+
+/// <summary>
+/// Retention of finished previews, seed 000's cleanup made level-based: a preview that has sat in <c>Stopped</c> or
+/// <c>Failed</c> for <see cref="RetentionSettings.StoppedOrFailedFor"/> (2 h) or in <c>Expired</c> for
+/// <see cref="RetentionSettings.ExpiredFor"/> (24 h), measured from the durable anchor <c>status.endedAt</c>, is
+/// deleted — but only when it was created through the API (label <c>preview.midori.dev/created-by=api</c>) or opts in
+/// with the annotation <c>preview.midori.dev/retention: delete</c>. Resources applied by hand or by GitOps are never
+/// deleted otherwise (their owner would recreate them, and deleting what someone declared is not ours to do);
+/// <c>retention: keep</c> exempts an API-created one. Deleting goes through the finalizer, and session history
+/// stays in the store.
+/// </summary>
+public static class SandboxRetention
+{
+    /// <summary>Opt in (<see cref="DeleteValue"/>) or out (<see cref="KeepValue"/>) of retention.</summary>
+    public const string Annotation = GroupVersion.Group + "/retention";
+    public const string DeleteValue = "delete";
+    public const string KeepValue = "keep";
+
+    /// <summary>Same label the HTTP API puts on the resources it creates (<c>PreviewStatusMapper.CreatedByLabel</c>).</summary>
+    public const string CreatedByLabel = GroupVersion.Group + "/created-by";
+    public const string CreatedByApi = "api";
+
+    /// <summary>Condition-style reason of the decision, also the Kubernetes Event's reason.</summary>
+    public const string Reason = "RetentionElapsed";
+
+    public static bool IsEligible(V1Alpha1PreviewSandbox resource)
+    {
+        var choice = resource.Metadata.Annotations?.TryGetValue(Annotation, out var value) == true ? value?.Trim() : null;
+        if (string.Equals(choice, KeepValue, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        return string.Equals(choice, DeleteValue, StringComparison.OrdinalIgnoreCase)
+            || (resource.Metadata.Labels?.TryGetValue(CreatedByLabel, out var createdBy) == true && createdBy == CreatedByApi);
+    }
+
+    /// <summary>
+    /// When the finished preview is due for deletion; null when it is not finished, not eligible, or retention is off.
+    /// The anchor is <c>status.endedAt</c> (a preview that never ran, e.g. created suspended, counts from its creation).
+    /// </summary>
+    public static DateTimeOffset? DeleteAt(SandboxSnapshot snapshot, RetentionSettings? settings) =>
+        DeleteAt(snapshot.Resource, snapshot.Phase, snapshot.EndedAt, settings);
+
+    /// <inheritdoc cref="DeleteAt(SandboxSnapshot, RetentionSettings?)"/>
+    public static DateTimeOffset? DeleteAt(V1Alpha1PreviewSandbox resource, string? phase, DateTimeOffset? endedAt, RetentionSettings? settings)
+    {
+        if (settings is null || !IsEligible(resource))
+        {
+            return null;
+        }
+
+        var keepFor = phase switch
+        {
+            Phases.Stopped or Phases.Failed => settings.StoppedOrFailedFor,
+            Phases.Expired => settings.ExpiredFor,
+            _ => (TimeSpan?)null,
+        };
+        var anchor = endedAt ?? (resource.Metadata.CreationTimestamp is { } created ? SandboxSnapshot.ToOffset(created) : (DateTimeOffset?)null);
+        return keepFor is { } span && anchor is { } start ? start + span : null;
+    }
+
+    /// <summary>
+    /// Applied to the chain's verdict: retention only ever acts on a preview the chain leaves waiting (so a wake-up,
+    /// a resume, a spec change or a recreate request always wins), turning the wait into a deletion once due, or
+    /// else making sure the reconciler comes back at the deadline.
+    /// </summary>
+    public static PolicyVerdict Apply(SandboxSnapshot snapshot, RetentionSettings? settings, PolicyVerdict verdict)
+    {
+        if (verdict.Action != SandboxAction.Wait || DeleteAt(snapshot, settings) is not { } due)
+        {
+            return verdict;
+        }
+
+        if (snapshot.Now >= due)
+        {
+            return new PolicyVerdict(SandboxAction.Delete, Reason,
+                $"Preview has been {snapshot.Phase} past its retention (due {due:O}); deleting the resource");
+        }
+
+        return verdict.NotBefore is { } sooner && sooner <= due ? verdict : verdict with { NotBefore = due };
+    }
+}

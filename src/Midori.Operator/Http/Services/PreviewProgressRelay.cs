@@ -1,0 +1,237 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Controllers;
+using Midori.Operator.Persistence;
+using Midori.Operator.Runtime;
+using Npgsql;
+
+namespace Midori.Operator.Http.Services;
+
+/// <summary>
+/// Carries the reconciler's provisioning progress and recreation notifications — raised on the leader only — to the
+/// <see cref="PreviewEventHub"/> of every replica, so a client connected to any replica sees them.
+/// <list type="bullet">
+/// <item>With the store configured (an <see cref="NpgsqlDataSource"/> is registered): each notification is sent with
+/// <c>pg_notify(channel, json)</c> and every replica (the leader included) <c>LISTEN</c>s on the channel and publishes
+/// what arrives to its own hub. If sending fails, the leader still publishes locally.</item>
+/// <item>Without the store: in-process only. Clients connected to the leader see progress; clients on other replicas
+/// see status events only (phase Creating/Recreating → Running with the new URL and sandbox id, from their watch), not
+/// the percentages.</item>
+/// </list>
+/// As an <see cref="ISandboxLifecycleObserver"/> it only enqueues into a bounded outbox (oldest dropped when full), so
+/// the reconciler is never blocked and never sees an exception from here.
+/// </summary>
+public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleObserver
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly Channel<ProgressMessage> _outbox = Channel.CreateBounded<ProgressMessage>(new BoundedChannelOptions(4_096)
+    {
+        FullMode = BoundedChannelFullMode.DropOldest,
+        SingleReader = true,
+        SingleWriter = false,
+    });
+
+    private readonly PreviewEventHub _hub;
+    private readonly NpgsqlDataSource? _dataSource;
+    private readonly string _channel;
+    private readonly TimeProvider _time;
+    private readonly ILogger<PreviewProgressRelay> _logger;
+    private readonly RetryBackoff _backoff = RetryBackoff.ForWatch();
+    private readonly ConcurrentDictionary<PreviewKey, bool> _recreating = new();
+    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public PreviewProgressRelay(PreviewEventHub hub, IOptions<PreviewEventsOptions> options, TimeProvider time, ILogger<PreviewProgressRelay> logger,
+        NpgsqlDataSource? dataSource = null)
+    {
+        _hub = hub;
+        _dataSource = dataSource;
+        _channel = options.Value.NotifyChannel;
+        _time = time;
+        _logger = logger;
+        if (dataSource is null)
+        {
+            _listening.TrySetResult();
+        }
+    }
+
+    /// <summary>True when notifications travel through PostgreSQL (reach every replica).</summary>
+    public bool IsCrossReplica => _dataSource is not null;
+
+    /// <summary>Completes once this replica listens on the channel (at once without the store).</summary>
+    public Task Listening => _listening.Task;
+
+    // ---- ISandboxLifecycleObserver (called inline by the reconciler: enqueue only) ------------------------------------
+
+    public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating)
+    {
+        if (resource.Metadata is { Name: { Length: > 0 } name, NamespaceProperty: { Length: > 0 } ns })
+        {
+            _recreating[new PreviewKey(ns, name)] = recreating;
+        }
+    }
+
+    public void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) =>
+        Enqueue(resource, r =>
+        {
+            // The resource the reconciler passes carries the status from before this pass; Provisioning said which kind it is.
+            var key = new PreviewKey(r.Metadata.NamespaceProperty, r.Metadata.Name);
+            var recreating = stage == ProvisioningStages.Complete ? _recreating.TryRemove(key, out var was) && was : _recreating.GetValueOrDefault(key);
+            return new ProgressMessage(key.Namespace, key.Name, ProgressMessage.ProgressKind, stage, percent, recreating, At: _time.GetUtcNow());
+        });
+
+    public void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId) =>
+        Enqueue(resource, r => new ProgressMessage(r.Metadata.NamespaceProperty, r.Metadata.Name, ProgressMessage.RecreationStartedKind,
+            Recreating: true, Reason: reason, OldSandboxId: oldSandboxId, At: _time.GetUtcNow()));
+
+    public void RecreationCompleted(V1Alpha1PreviewSandbox resource, RecreationRecord record, bool success, string? error, TimeSpan elapsed) =>
+        Enqueue(resource, r => new ProgressMessage(r.Metadata.NamespaceProperty, r.Metadata.Name, ProgressMessage.RecreationCompletedKind,
+            Percent: success ? 100 : null, Recreating: true, Reason: record.Reason, OldSandboxId: record.OldSandboxId, NewSandboxId: record.NewSandboxId,
+            Success: success, Error: error is { Length: > 500 } ? error[..500] : error, At: _time.GetUtcNow()));
+
+    public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) { }
+
+    public void Expired(V1Alpha1PreviewSandbox resource, string reason, TimeSpan lateness) { }
+
+    public void Ended(V1Alpha1PreviewSandbox resource, string phase, string reason) { }
+
+    public void Deleted(V1Alpha1PreviewSandbox resource) =>
+        _recreating.TryRemove(new PreviewKey(resource.Metadata?.NamespaceProperty ?? string.Empty, resource.Metadata?.Name ?? string.Empty), out _);
+
+    // ---- transport ------------------------------------------------------------------------------------------------
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        _dataSource is null
+            ? PublishLocallyAsync(stoppingToken)
+            : Task.WhenAll(SendAsync(_dataSource, stoppingToken), ListenAsync(_dataSource, stoppingToken));
+
+    private void Enqueue(V1Alpha1PreviewSandbox resource, Func<V1Alpha1PreviewSandbox, ProgressMessage> build)
+    {
+        try
+        {
+            if (resource.Metadata is { Name: { Length: > 0 }, NamespaceProperty: { Length: > 0 } })
+            {
+                _outbox.Writer.TryWrite(build(resource));
+            }
+        }
+        catch (Exception ex)
+        {
+            // Observers must never throw into the reconciler; a lost progress point is harmless.
+            _logger.ProgressEnqueueFailed(ex);
+        }
+    }
+
+    private async Task PublishLocallyAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var message in _outbox.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            {
+                _hub.Publish(message);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    private async Task SendAsync(NpgsqlDataSource dataSource, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var message in _outbox.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    await using var command = dataSource.CreateCommand("SELECT pg_notify($1, $2)");
+                    command.Parameters.Add(new NpgsqlParameter { Value = _channel });
+                    command.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(message, Json) });
+                    await command.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+                {
+                    // The store is unreachable: at least this replica's clients get it.
+                    _logger.ProgressNotifyFailed(ex, message.Namespace, message.Name);
+                    _hub.Publish(message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    private async Task ListenAsync(NpgsqlDataSource dataSource, CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                // A dedicated connection, held for as long as it works; LISTEN is per session.
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
+                connection.Notification += (_, e) => OnNotification(e.Channel, e.Payload);
+                await using (var listen = new NpgsqlCommand($"LISTEN {_channel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                }
+
+                failures = 0;
+                _listening.TrySetResult();
+                _logger.ProgressListening(_channel);
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    // Bounded waits so a silently dead connection is noticed by the round trip below.
+                    if (!await connection.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken).ConfigureAwait(false))
+                    {
+                        await using var ping = new NpgsqlCommand("SELECT 1", connection);
+                        await ping.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                failures++;
+                var delay = _backoff.Compute(failures);
+                _logger.ProgressListenFailed(ex, failures, delay);
+                try
+                {
+                    await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    private void OnNotification(string channel, string payload)
+    {
+        if (!string.Equals(channel, _channel, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        try
+        {
+            if (JsonSerializer.Deserialize<ProgressMessage>(payload, Json) is { Namespace.Length: > 0, Name.Length: > 0 } message)
+            {
+                _hub.Publish(message);
+            }
+        }
+        catch (JsonException ex)
+        {
+            _logger.ProgressPayloadInvalid(ex, payload.Length);
+        }
+    }
+}
