@@ -31,6 +31,10 @@ public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
         // The token Secret carries an ownerReference with blockOwnerDeletion=true; with the OwnerReferencesPermissionEnforcement
         // admission plugin (OpenShift, hardened clusters) that needs update on the owner's finalizers subresource.
         [new("preview.midori.dev", "previewsandboxes/finalizers", "update")] = "blockOwnerDeletion on owned Secrets",
+        // The lifecycle scenario drives the reconciler only; these are the HTTP API's calls (create a preview, stop with
+        // ?purge) and retention's delete, exercised by the Http and retention tests against the same client.
+        [new("preview.midori.dev", "previewsandboxes", "create")] = "HTTP API: POST previews",
+        [new("preview.midori.dev", "previewsandboxes", "delete")] = "HTTP API purge and retention",
     };
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-rbac-" + Guid.NewGuid().ToString("N")[..8]);

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Http.Services;
 
 namespace Midori.Operator.Tests.Http.Extensions;
 
@@ -105,7 +106,7 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
             Assert.Equal(_host.Time.GetUtcNow(), (DateTimeOffset)beatJson["lastHeartbeat"]!);
             Assert.Equal(_host.Time.GetUtcNow().AddMinutes(5), (DateTimeOffset)beatJson["idleDeadline"]!);
             var name = (string)started["name"]!;
-            await _host.WaitForAsync(ExtensionsApiHost.TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == _host.Time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"));
+            await _host.WaitForAsync(ExtensionsApiHost.TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == HeartbeatService.Format(_host.Time.GetUtcNow()));
         }
 
         var alive = await _host.WaitForAsync(ExtensionsApiHost.TeamA, (string)started["name"]!, r => r?.Status?.LastActivityTime is not null);
