@@ -67,7 +67,11 @@ public sealed class HelmChartTests
         var envFrom = container["envFrom"]!.AsArray();
         Assert.Contains(envFrom, e => (string?)e!["prefix"] == "Providers__Daytona__" && (string?)Manifests.At(e, "secretRef.name") == "midori-daytona");
         Assert.Contains(envFrom, e => (string?)e!["prefix"] == "Providers__E2B__" && (string?)Manifests.At(e, "secretRef.name") == "midori-e2b");
-        Assert.Contains(envFrom, e => (string?)e!["prefix"] == "Api__Auth__" && (string?)Manifests.At(e, "secretRef.name") == "midori-api-tokens");
+        Assert.Contains(envFrom, e => (string?)e!["prefix"] == "Api__" && (string?)Manifests.At(e, "secretRef.name") == "midori-api-tokens");
+        Assert.Equal("true", env["Api__KubernetesTokenReview"]);
+        var apiAuth = manifests.OfKind("ClusterRole").Single(r => ((string?)Manifests.At(r, "metadata.name"))!.EndsWith("-api-auth", StringComparison.Ordinal));
+        Assert.Equal(["authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create"],
+            apiAuth["rules"]!.AsArray().Select(r => $"{r!["apiGroups"]![0]}/{r["resources"]![0]}:{string.Join(",", r["verbs"]!.AsArray().Select(v => (string?)v))}"));
         Assert.Equal("Otlp", env["Telemetry__TracingExporter"]);
         Assert.Equal("json", env["Logging__Console__FormatterName"]);
         Assert.Equal("daytona", env["Operator__DefaultProvider"]);
@@ -96,6 +100,7 @@ public sealed class HelmChartTests
             ["LeaderElection"] = typeof(LeaderElectionOptions),
             ["Telemetry"] = typeof(TelemetryOptions),
             ["Providers__Local"] = typeof(LocalProviderOptions),
+            ["Api"] = typeof(Midori.Operator.Http.HttpApiOptions),
         };
 
         // act
