@@ -1,3 +1,4 @@
+using k8s.Models;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -62,8 +63,9 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     public IServiceProvider Services => _factory.Services;
 
+    /// <param name="startAt">Fixed start of the host's fake clock (tests asserting absolute times); default: about now.</param>
     public static async Task<ApiTestHost> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null,
-        Func<TestKubeApiServer, Task>? beforeStart = null)
+        Func<TestKubeApiServer, Task>? beforeStart = null, DateTimeOffset? startAt = null)
     {
         var server = await TestKubeApiServer.StartAsync();
         await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
@@ -73,7 +75,11 @@ public sealed class ApiTestHost : IAsyncDisposable
         }
 
         var time = new ObservableTimeProvider();
-        if (DateTimeOffset.UtcNow > time.GetUtcNow())
+        if (startAt is { } start)
+        {
+            time.SetUtcNow(start);
+        }
+        else if (DateTimeOffset.UtcNow > time.GetUtcNow())
         {
             time.SetUtcNow(DateTimeOffset.UtcNow); // near the test API server's own clock
         }
@@ -128,6 +134,7 @@ public sealed class ApiTestHost : IAsyncDisposable
     public HttpClient Client(string? token = AdminToken)
     {
         var client = _factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        client.Timeout = TimeSpan.FromMinutes(2); // event streams stay open longer than the 100 s default
         if (token is not null)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -186,6 +193,11 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     public async Task<V1Alpha1PreviewSandbox> GetResourceAsync(string ns, string name) =>
         await Kubernetes.CustomObjects.GetNamespacedCustomObjectAsync<V1Alpha1PreviewSandbox>(GroupVersion.Group, GroupVersion.Version, ns, GroupVersion.Plural, name);
+
+    public Task AnnotateAsync(string ns, string name, string key, string value) =>
+        Kubernetes.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch(new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [key] = value } } }.ToJsonString(), V1Patch.PatchType.MergePatch),
+            GroupVersion.Group, GroupVersion.Version, ns, GroupVersion.Plural, name);
 
     public async ValueTask DisposeAsync()
     {

@@ -12,10 +12,11 @@ namespace Midori.Operator.Tests.Http.Extensions;
 /// <summary>POST /projects/{projectId}/snapshots and previewAutoBuild (seed 000), reusing the running preview (seed 002).</summary>
 public sealed class AutoBuildApiTests : IAsyncLifetime
 {
-    private const string Ns = ExtensionsApiHost.TeamA;
-    private ExtensionsApiHost _host = null!;
+    private const string Ns = ApiTestHost.TeamA;
+    private ApiTestHost _host = null!;
 
-    public async Task InitializeAsync() => _host = await ExtensionsApiHost.StartAsync();
+    public async Task InitializeAsync() => _host = await ApiTestHost.StartAsync(startAt: new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero),
+        configureServices: services => services.AddSingleton<IActivityStore>(sp => sp.GetRequiredService<IPreviewStore>()));
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
@@ -25,7 +26,7 @@ public sealed class AutoBuildApiTests : IAsyncLifetime
     public async Task Snapshot_WithoutAutoBuild_IsStoredAndStartsNothing()
     {
         // arrange
-        using var client = _host.Client(ExtensionsApiHost.TokenA);
+        using var client = _host.Client(ApiTestHost.TokenA);
 
         // act
         using var response = await client.PostAsJsonAsync($"{Projects("quiet")}/snapshots",
@@ -49,7 +50,7 @@ public sealed class AutoBuildApiTests : IAsyncLifetime
     public async Task Snapshot_WithAutoBuild_StartsAPreviewThenReusesAndUpdatesIt()
     {
         // arrange
-        using var client = _host.Client(ExtensionsApiHost.TokenA);
+        using var client = _host.Client(ApiTestHost.TokenA);
         using var project = await client.PutAsJsonAsync(Projects("auto"), new { previewAutoBuild = true, previewSettings = new { idleTimeoutSeconds = 600 } });
         Assert.Equal(HttpStatusCode.OK, project.StatusCode);
 
@@ -86,7 +87,7 @@ public sealed class AutoBuildApiTests : IAsyncLifetime
     public async Task Snapshot_AutoBuildWithPreviewsDisabled_StoresButDoesNotStart()
     {
         // arrange
-        using var client = _host.Client(ExtensionsApiHost.TokenA);
+        using var client = _host.Client(ApiTestHost.TokenA);
         using var project = await client.PutAsJsonAsync(Projects("off"), new { previewAutoBuild = true, previewEnabled = false });
         Assert.Equal(HttpStatusCode.OK, project.StatusCode);
 
@@ -104,8 +105,8 @@ public sealed class AutoBuildApiTests : IAsyncLifetime
     public async Task Snapshot_BadInput_IsA4xxProblem()
     {
         // arrange
-        using var client = _host.Client(ExtensionsApiHost.TokenA);
-        using var otherTeam = _host.Client(ExtensionsApiHost.TokenB);
+        using var client = _host.Client(ApiTestHost.TokenA);
+        using var otherTeam = _host.Client(ApiTestHost.TokenB);
 
         // act
         using var empty = await client.PostAsJsonAsync($"{Projects("p")}/snapshots", new { files = Array.Empty<object>() });

@@ -1,3 +1,4 @@
+using Midori.Operator.Persistence;
 using System.Net;
 using System.Net.Http.Headers;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,9 +11,10 @@ namespace Midori.Operator.Tests.Http.Extensions;
 /// <summary>GET /previews/{name}/events through the real host: the stream is read as a browser's EventSource would.</summary>
 public sealed class PreviewEventsApiTests : IAsyncLifetime
 {
-    private ExtensionsApiHost _host = null!;
+    private ApiTestHost _host = null!;
 
-    public async Task InitializeAsync() => _host = await ExtensionsApiHost.StartAsync();
+    public async Task InitializeAsync() => _host = await ApiTestHost.StartAsync(startAt: new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero),
+        configureServices: services => services.AddSingleton<IActivityStore>(sp => sp.GetRequiredService<IPreviewStore>()));
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
@@ -20,10 +22,10 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
     public async Task Events_StatusThenRecreationProgressThenNewSandbox_AndKeepAliveComments()
     {
         // arrange
-        var created = await _host.CreateReadyAsync(ExtensionsApiHost.TeamA, "shop", new { path = "index.html", content = "<h1>v1</h1>" });
+        var created = await _host.CreateReadyAsync(ApiTestHost.TeamA, "shop", new { path = "index.html", content = "<h1>v1</h1>" });
         var name = (string)created["name"]!;
         var firstSandbox = (string)created["sandboxId"]!;
-        using var client = _host.Client(ExtensionsApiHost.TokenA);
+        using var client = _host.Client(ApiTestHost.TokenA);
         using var response = await OpenAsync(client, name);
         using var events = new SseReader(await response.Content.ReadAsStreamAsync());
 
@@ -46,7 +48,7 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
         Assert.Equal("keep-alive", comment.Comment);
 
         // act 2: a manual recreation
-        await _host.AnnotateAsync(ExtensionsApiHost.TeamA, name, GroupVersion.RecreateAnnotation, "r1");
+        await _host.AnnotateAsync(ApiTestHost.TeamA, name, GroupVersion.RecreateAnnotation, "r1");
 
         // assert 2: seed 001's start → creating → transferring → updating → complete → completed, then the new sandbox
         var seen = new List<SseMessage>();
@@ -78,9 +80,9 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
     public async Task Events_ResumeWithLastEventIdOfTheCurrentState_SendsNoStatusAgain()
     {
         // arrange: read the current state once
-        var created = await _host.CreateReadyAsync(ExtensionsApiHost.TeamA, "resume", new { path = "a.txt", content = "a" });
+        var created = await _host.CreateReadyAsync(ApiTestHost.TeamA, "resume", new { path = "a.txt", content = "a" });
         var name = (string)created["name"]!;
-        using var client = _host.Client(ExtensionsApiHost.TokenA);
+        using var client = _host.Client(ApiTestHost.TokenA);
         string currentId;
         using (var first = await OpenAsync(client, name))
         using (var reader = new SseReader(await first.Content.ReadAsStreamAsync()))
@@ -108,17 +110,17 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
     public async Task Events_HeartbeatOnlyChanges_AreNotSentButDeletionIsAndEndsTheStream()
     {
         // arrange
-        var created = await _host.CreateReadyAsync(ExtensionsApiHost.TeamA, "quiet", new { path = "a.txt", content = "a" });
+        var created = await _host.CreateReadyAsync(ApiTestHost.TeamA, "quiet", new { path = "a.txt", content = "a" });
         var name = (string)created["name"]!;
-        using var client = _host.Client(ExtensionsApiHost.TokenA);
+        using var client = _host.Client(ApiTestHost.TokenA);
         using var response = await OpenAsync(client, name);
         using var events = new SseReader(await response.Content.ReadAsStreamAsync());
         await events.NextEventAsync();
 
         // act 1: a heartbeat annotation: the object changes (and the reconciler records the activity), the state does not
         _host.Time.Advance(TimeSpan.FromSeconds(1));
-        await _host.AnnotateAsync(ExtensionsApiHost.TeamA, name, GroupVersion.HeartbeatAnnotation, "2026-11-23T10:00:01Z");
-        await _host.WaitForAsync(ExtensionsApiHost.TeamA, name, 
+        await _host.AnnotateAsync(ApiTestHost.TeamA, name, GroupVersion.HeartbeatAnnotation, "2026-11-23T10:00:01Z");
+        await _host.WaitForAsync(ApiTestHost.TeamA, name, 
             r => r?.Status?.LastActivityTime is { } t && SandboxSnapshot.ToOffset(t) == new DateTimeOffset(2026, 11, 23, 10, 0, 1, TimeSpan.Zero));
         _host.Time.Advance(TimeSpan.FromSeconds(14));
 
@@ -127,7 +129,7 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
         Assert.True(afterHeartbeat.Comment == "keep-alive", $"expected the keep-alive, got {afterHeartbeat}");
 
         // act 2: delete through the API (purge)
-        using var delete = await client.DeleteAsync($"{ExtensionsApiHost.Previews(ExtensionsApiHost.TeamA)}/{name}?purge=true");
+        using var delete = await client.DeleteAsync($"{ApiTestHost.Previews(ApiTestHost.TeamA)}/{name}?purge=true");
         Assert.True(delete.IsSuccessStatusCode, await delete.Content.ReadAsStringAsync());
 
         // assert 2: deleted, then the stream ends
@@ -141,13 +143,13 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
     public async Task Events_AuthAndNamespaceIsolation_AsTheOtherRoutes()
     {
         // arrange
-        var created = await _host.CreateReadyAsync(ExtensionsApiHost.TeamA, "private", new { path = "a.txt", content = "a" });
-        var path = $"{ExtensionsApiHost.Previews(ExtensionsApiHost.TeamA)}/{(string)created["name"]!}/events";
+        var created = await _host.CreateReadyAsync(ApiTestHost.TeamA, "private", new { path = "a.txt", content = "a" });
+        var path = $"{ApiTestHost.Previews(ApiTestHost.TeamA)}/{(string)created["name"]!}/events";
 
         // act
         using var anonymous = await _host.Client(token: null).GetAsync(path);
-        using var otherTeam = await _host.Client(ExtensionsApiHost.TokenB).GetAsync(path);
-        using var missing = await _host.Client(ExtensionsApiHost.TokenA).GetAsync($"{ExtensionsApiHost.Previews(ExtensionsApiHost.TeamA)}/nope/events");
+        using var otherTeam = await _host.Client(ApiTestHost.TokenB).GetAsync(path);
+        using var missing = await _host.Client(ApiTestHost.TokenA).GetAsync($"{ApiTestHost.Previews(ApiTestHost.TeamA)}/nope/events");
 
         // assert
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
@@ -158,7 +160,7 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
 
     private static async Task<HttpResponseMessage> OpenAsync(HttpClient client, string name, string? lastEventId = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Get, $"{ExtensionsApiHost.Previews(ExtensionsApiHost.TeamA)}/{name}/events");
+        var request = new HttpRequestMessage(HttpMethod.Get, $"{ApiTestHost.Previews(ApiTestHost.TeamA)}/{name}/events");
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
         if (lastEventId is not null)
         {

@@ -1,3 +1,5 @@
+using Midori.Operator.Persistence;
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
@@ -16,16 +18,17 @@ namespace Midori.Operator.Tests.Http.Extensions;
 public sealed class SeedCompatApiTests : IAsyncLifetime
 {
     private const string Prefix = "/api/preview/daytona";
-    private ExtensionsApiHost _host = null!;
+    private ApiTestHost _host = null!;
 
-    public async Task InitializeAsync() => _host = await ExtensionsApiHost.StartAsync();
+    public async Task InitializeAsync() => _host = await ApiTestHost.StartAsync(startAt: new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero),
+        configureServices: services => services.AddSingleton<IActivityStore>(sp => sp.GetRequiredService<IPreviewStore>()));
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
     [Fact]
     public async Task SeedHooks_FullSequence_WorksWithTheSeedShapes()
     {
-        using var client = _host.Client(ExtensionsApiHost.TokenA); // a token for one namespace: the seed routes use it
+        using var client = _host.Client(ApiTestHost.TokenA); // a token for one namespace: the seed routes use it
         var files = new Dictionary<string, string>
         {
             ["index.html"] = "<h1>shop</h1>",
@@ -41,7 +44,7 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
         Assert.Equal((string)started["url"]!, (string)started["previewUrl"]!);
         Assert.Contains(sandboxId, (string)started["url"]!);
         Assert.StartsWith("token-", (string)started["token"]!);
-        Assert.Equal(("running", "shop", ExtensionsApiHost.TeamA, false), ((string)started["status"]!, (string)started["projectId"]!, (string)started["namespace"]!, (bool)started["reused"]!));
+        Assert.Equal(("running", "shop", ApiTestHost.TeamA, false), ((string)started["status"]!, (string)started["projectId"]!, (string)started["namespace"]!, (bool)started["reused"]!));
         Assert.NotNull(started["expiresAt"]);
         var hashes = files.ToDictionary(f => f.Key, f => Hash(f.Value)); // the hook's "initial state Map"
 
@@ -106,10 +109,10 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
             Assert.Equal(_host.Time.GetUtcNow(), (DateTimeOffset)beatJson["lastHeartbeat"]!);
             Assert.Equal(_host.Time.GetUtcNow().AddMinutes(5), (DateTimeOffset)beatJson["idleDeadline"]!);
             var name = (string)started["name"]!;
-            await _host.WaitForAsync(ExtensionsApiHost.TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == HeartbeatService.Format(_host.Time.GetUtcNow()));
+            await _host.WaitForAsync(ApiTestHost.TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == HeartbeatService.Format(_host.Time.GetUtcNow()));
         }
 
-        var alive = await _host.WaitForAsync(ExtensionsApiHost.TeamA, (string)started["name"]!, r => r?.Status?.LastActivityTime is not null);
+        var alive = await _host.WaitForAsync(ApiTestHost.TeamA, (string)started["name"]!, r => r?.Status?.LastActivityTime is not null);
         Assert.Equal(Phases.Running, alive!.Status!.Phase);
         Assert.Equal(sandboxId, alive.Status.SandboxId);
 
@@ -117,7 +120,7 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
         using var stop = await client.DeleteAsync($"{Prefix}?sandboxId={sandboxId}");
         var stopped = await Json(stop, HttpStatusCode.OK);
         Assert.Equal((true, sandboxId, "stopped"), ((bool)stopped["success"]!, (string)stopped["sandboxId"]!, (string)stopped["status"]!));
-        await _host.WaitForAsync(ExtensionsApiHost.TeamA, (string)started["name"]!, r => r?.Status?.Phase == Phases.Stopped);
+        await _host.WaitForAsync(ApiTestHost.TeamA, (string)started["name"]!, r => r?.Status?.Phase == Phases.Stopped);
         Assert.Null(_host.Provider.Find(sandboxId));
     }
 
@@ -125,12 +128,12 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
     public async Task SeedRoutes_AfterARecreation_TheOldSandboxIdKeepsWorking()
     {
         // arrange
-        using var client = _host.Client(ExtensionsApiHost.TokenA);
+        using var client = _host.Client(ApiTestHost.TokenA);
         using var start = await client.PostAsJsonAsync(Prefix, new { projectId = "recreated", files = new[] { new { path = "a.txt", content = "a" } } });
         var started = await Json(start, HttpStatusCode.OK);
         var (oldId, name) = ((string)started["sandboxId"]!, (string)started["name"]!);
-        await _host.AnnotateAsync(ExtensionsApiHost.TeamA, name, GroupVersion.RecreateAnnotation, "again");
-        var recreated = await _host.WaitForAsync(ExtensionsApiHost.TeamA, name, r => r?.Status is { Phase: Phases.Running, SandboxId: { } id } && id != oldId);
+        await _host.AnnotateAsync(ApiTestHost.TeamA, name, GroupVersion.RecreateAnnotation, "again");
+        var recreated = await _host.WaitForAsync(ApiTestHost.TeamA, name, r => r?.Status is { Phase: Phases.Running, SandboxId: { } id } && id != oldId);
         var newId = recreated!.Status!.SandboxId!;
 
         // act: the front end still holds the old id
@@ -150,9 +153,9 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
     public async Task SeedRoutes_Errors_AreProblemsWithTheSeedSuccessAndErrorMembers()
     {
         // arrange
-        using var teamA = _host.Client(ExtensionsApiHost.TokenA);
-        using var teamB = _host.Client(ExtensionsApiHost.TokenB);
-        using var admin = _host.Client(ExtensionsApiHost.AdminToken);
+        using var teamA = _host.Client(ApiTestHost.TokenA);
+        using var teamB = _host.Client(ApiTestHost.TokenB);
+        using var admin = _host.Client(ApiTestHost.AdminToken);
         using var start = await teamA.PostAsJsonAsync(Prefix, new { projectId = "mine", files = new[] { new { path = "a.txt", content = "a" } } });
         var sandboxId = (string)(await Json(start, HttpStatusCode.OK))["sandboxId"]!;
 
@@ -187,9 +190,9 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
     public async Task SeedRoutes_WildcardToken_UsesTheConfiguredDefaultNamespace()
     {
         // arrange
-        await using var host = await ExtensionsApiHost.StartAsync(new Dictionary<string, string?> { ["Api:SeedCompat:DefaultNamespace"] = "editor" });
-        using var admin = host.Client(ExtensionsApiHost.AdminToken);
-        using var teamA = host.Client(ExtensionsApiHost.TokenA);
+        await using var host = await ApiTestHost.StartAsync(new Dictionary<string, string?> { ["Api:SeedCompat:DefaultNamespace"] = "editor" });
+        using var admin = host.Client(ApiTestHost.AdminToken);
+        using var teamA = host.Client(ApiTestHost.TokenA);
 
         // act
         using var start = await admin.PostAsJsonAsync(Prefix, new { projectId = "p", files = new[] { new { path = "a.txt", content = "a" } } });
