@@ -24,7 +24,7 @@ public sealed class E2BEnvdClient(HttpClient http)
     internal const string FilesystemService = "filesystem.Filesystem";
 
     /// <summary><c>POST /files</c> with one multipart <c>file</c> part per file; the part's filename is the destination path.</summary>
-    internal async Task UploadAsync(EnvdTarget target, IReadOnlyList<(string Path, byte[] Content)> files, CancellationToken cancellationToken)
+    internal async Task UploadAsync(EnvdTarget target, IReadOnlyList<SandboxFile> files, CancellationToken cancellationToken)
     {
         // Part headers in UTF-8 with a quoted filename: envd (Go's mime parser) reads the filename as the destination,
         // and '/' is not a token character, so the unquoted form .NET writes by default would not parse.

@@ -160,10 +160,10 @@ public sealed class E2BSandboxProvider : ISandboxProvider
         EnsureCredentials();
 
         // all-or-nothing validation before anything is sent
-        var targets = new List<(string Path, byte[] Content)>(files.Count);
+        var targets = new List<SandboxFile>(files.Count);
         foreach (var file in files)
         {
-            targets.Add((SandboxPath(file.Path, "upload"), file.Content ?? []));
+            targets.Add(new SandboxFile(SandboxPath(file.Path, "upload"), file.Content ?? []));
         }
 
         if (targets.Count == 0)
@@ -174,7 +174,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
         var envd = await TargetAsync(sandboxId, cancellationToken).ConfigureAwait(false);
         var requests = 0;
         long bytes = 0;
-        foreach (var batch in Batches(targets, _options.UploadBatchBytes, _options.UploadBatchFiles))
+        foreach (var batch in FileBatches.Split(targets, _options.UploadBatchBytes, _options.UploadBatchFiles))
         {
             await _envd.UploadAsync(envd, batch, cancellationToken).ConfigureAwait(false);
             requests++;
@@ -536,29 +536,6 @@ public sealed class E2BSandboxProvider : ISandboxProvider
         }
 
         return _options.ProjectDirectory.TrimEnd('/') + "/" + normalized;
-    }
-
-    internal static IEnumerable<IReadOnlyList<(string Path, byte[] Content)>> Batches(IReadOnlyList<(string Path, byte[] Content)> files, long maxBytes, int maxFiles)
-    {
-        var batch = new List<(string Path, byte[] Content)>();
-        long size = 0;
-        foreach (var file in files)
-        {
-            if (batch.Count > 0 && (batch.Count >= maxFiles || size + file.Content.Length > maxBytes))
-            {
-                yield return batch;
-                batch = [];
-                size = 0;
-            }
-
-            batch.Add(file);
-            size += file.Content.Length;
-        }
-
-        if (batch.Count > 0)
-        {
-            yield return batch;
-        }
     }
 
     private static Uri WithTrailingSlash(Uri uri) => uri.AbsoluteUri.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/");
