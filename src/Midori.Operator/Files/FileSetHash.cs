@@ -11,12 +11,10 @@ namespace Midori.Operator.Files;
 /// </summary>
 public static class FileSetHash
 {
-    public const string Prefix = "sha256:";
-
-    public static string ContentHash(ReadOnlySpan<byte> content) => Prefix + Convert.ToHexStringLower(SHA256.HashData(content));
+    public const string Prefix = ContentHash.Prefix;
 
     public static string Compute(IEnumerable<SandboxFile> files) =>
-        FromManifest(files.Select(f => (f.Path, ContentHash(f.Content))));
+        FromManifest(files.Select(f => (f.Path, ContentHash.Compute(f.Content))));
 
     public static string FromManifest(IEnumerable<(string Path, string Hash)> entries)
     {

@@ -97,7 +97,7 @@ internal sealed partial class PostgresPreviewStore(
             }
 
             CheckFileSize(path, file.Content.LongLength);
-            entries.Add(new BlobEntry(path, FileSetHash.ContentHash(file.Content), file.Content.LongLength, file.Content));
+            entries.Add(new BlobEntry(path, ContentHash.Compute(file.Content), file.Content.LongLength, file.Content));
         }
 
         CheckProjectLimits(entries.Count, entries.Sum(e => e.Size));
@@ -378,7 +378,7 @@ internal sealed partial class PostgresPreviewStore(
             if (write.Content is { } content)
             {
                 CheckFileSize(path, content.LongLength);
-                planned.Add(new PlannedWrite(path, FileSetHash.ContentHash(content), content.LongLength, content, write.ExpectedHash));
+                planned.Add(new PlannedWrite(path, ContentHash.Compute(content), content.LongLength, content, write.ExpectedHash));
             }
             else
             {

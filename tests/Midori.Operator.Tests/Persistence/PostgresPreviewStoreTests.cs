@@ -34,7 +34,7 @@ public sealed class PostgresPreviewStoreTests(PostgresDatabase database) : IClas
         await store.CommitAsync(preview, [new FileWrite("third/a.js", shared)], new ChangeDescription("put"), default);
 
         // assert
-        var hash = FileSetHash.ContentHash(shared);
+        var hash = ContentHash.Compute(shared);
         Assert.Equal(1, await database.ScalarAsync("SELECT count(*) FROM blobs WHERE hash = @hash", ("hash", hash)));
         Assert.Equal(3, await database.ScalarAsync("SELECT count(*) FROM working_copy_files WHERE blob_hash = @hash", ("hash", hash)));
     }

@@ -31,7 +31,7 @@ public abstract class PreviewStoreContractTests
 
     private static FileWrite Put(string path, string content, string? expected = null) => new(path, Encoding.UTF8.GetBytes(content), expected);
 
-    private static string Hash(string content) => FileSetHash.ContentHash(Encoding.UTF8.GetBytes(content));
+    private static string Hash(string content) => ContentHash.Compute(Encoding.UTF8.GetBytes(content));
 
     private static ChangeDescription Change(string kind = "put") => new(kind, new JsonObject { ["ops"] = 1 }, "test");
 
@@ -113,7 +113,7 @@ public abstract class PreviewStoreContractTests
 
         // act
         var fromSnapshot = (await store.ReadSnapshotFilesAsync(_namespace, snapshot.SnapshotId, default))!.Single(f => f.Path == "img/logo.png");
-        await store.CommitAsync(Preview(), [new FileWrite("img/logo.png", changed, FileSetHash.ContentHash(binary))], Change(), default);
+        await store.CommitAsync(Preview(), [new FileWrite("img/logo.png", changed, ContentHash.Compute(binary))], Change(), default);
         var fromWorkingCopy = (await store.ReadFilesAsync(Preview(), ["img/logo.png"], default))!.Files.Single();
         var delta = await store.GetDeltaAsync(Preview(), 1, default);
 
@@ -301,7 +301,7 @@ public abstract class PreviewStoreContractTests
                 try
                 {
                     await store.CommitAsync(Preview(),
-                        [new FileWrite("log.txt", [.. current.Content, .. Encoding.UTF8.GetBytes($"editor {i}\n")], FileSetHash.ContentHash(current.Content))],
+                        [new FileWrite("log.txt", [.. current.Content, .. Encoding.UTF8.GetBytes($"editor {i}\n")], ContentHash.Compute(current.Content))],
                         Change("patch"), default);
                     return;
                 }
