@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Http.Auth;
+using Midori.Operator.Http.OpenApi;
 using Midori.Operator.Http.Services;
 
 namespace Midori.Operator.Http;
@@ -36,7 +37,16 @@ public static class HttpApiServiceCollectionExtensions
         services.TryAddSingleton<PreviewService>();
         services.AddMidoriApiExtensions(); // events, progress relay, seed routes, snapshots/auto-build (MidoriApiExtensions.cs)
 
-        services.AddProblemDetails();
+        services.AddProblemDetails(o =>
+        {
+            var previous = o.CustomizeProblemDetails;
+            o.CustomizeProblemDetails = context =>
+            {
+                previous?.Invoke(context);
+                ProblemTypes.Apply(context);
+            };
+        });
+        services.AddMidoriOpenApi(); // served at /openapi/v1.json (Http/OpenApi)
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.Configure<JsonOptions>(o =>
         {

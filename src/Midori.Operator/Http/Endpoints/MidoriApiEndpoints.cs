@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Http.Auth;
 using Midori.Operator.Http.Contracts;
+using Midori.Operator.Http.OpenApi;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 
@@ -40,26 +41,39 @@ public static partial class MidoriApiEndpoints
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
+        app.MapMidoriOpenApi(); // anonymous: the contract is public
 
         var api = app.MapGroup("/api/v1/namespaces/{ns}")
             .RequireAuthorization(HttpApiServiceCollectionExtensions.AuthorizationPolicy)
             .RequireRateLimiting(HttpApiServiceCollectionExtensions.RateLimitPolicy)
             .AddEndpointFilter(AuthorizeNamespaceAsync)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         var previews = api.MapGroup("/previews").WithTags("Previews");
-        previews.MapPost("/", CreatePreviewAsync).WithMetadata(ApiVerb.Create).WithName("CreatePreview");
-        previews.MapGet("/{name}", GetPreviewAsync).WithMetadata(ApiVerb.Get).WithName("GetPreview");
-        previews.MapDelete("/{name}", StopPreviewAsync).WithMetadata(ApiVerb.Delete).WithName("StopPreview");
-        previews.MapPost("/{name}/heartbeat", HeartbeatAsync).WithMetadata(ApiVerb.Update).WithName("Heartbeat");
-        previews.MapPut("/{name}/files", PutFilesAsync).WithMetadata(ApiVerb.Update).WithName("PutFiles");
-        previews.MapPatch("/{name}/files", PatchFilesAsync).WithMetadata(ApiVerb.Update).WithName("PatchFiles");
+        // The problems each route can answer beyond the group's, so the OpenAPI document (openapi/midori-api.json) is true.
+        previews.MapPost("/", CreatePreviewAsync).WithMetadata(ApiVerb.Create).WithName("CreatePreview")
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        previews.MapGet("/{name}", GetPreviewAsync).WithMetadata(ApiVerb.Get).WithName("GetPreview")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        previews.MapDelete("/{name}", StopPreviewAsync).WithMetadata(ApiVerb.Delete).WithName("StopPreview")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        previews.MapPost("/{name}/heartbeat", HeartbeatAsync).WithMetadata(ApiVerb.Update).WithName("Heartbeat")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        previews.MapPut("/{name}/files", PutFilesAsync).WithMetadata(ApiVerb.Update).WithName("PutFiles")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        previews.MapPatch("/{name}/files", PatchFilesAsync).WithMetadata(ApiVerb.Update).WithName("PatchFiles")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
         var projects = api.MapGroup("/projects").WithTags("Projects");
-        projects.MapGet("/{projectId}", GetProjectAsync).WithMetadata(ApiVerb.Get).WithName("GetProject");
-        projects.MapPut("/{projectId}", PutProjectAsync).WithMetadata(ApiVerb.Update).WithName("PutProject");
+        projects.MapGet("/{projectId}", GetProjectAsync).WithMetadata(ApiVerb.Get).WithName("GetProject")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        projects.MapPut("/{projectId}", PutProjectAsync).WithMetadata(ApiVerb.Update).WithName("PutProject")
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         app.MapMidoriApiExtensions(previews, projects); // events, snapshots, seed-compatible routes (MidoriApiExtensions.cs)
         return app;
     }

@@ -29,12 +29,13 @@ namespace Midori.Operator.Http.Endpoints;
 public static class PreviewEventsEndpoints
 {
     public const string ContentType = "text/event-stream";
+    public const string OperationId = "PreviewEvents";
 
     /// <summary>Maps <c>/{name}/events</c> onto the previews group (inheriting its auth, namespace filter and rate limit).</summary>
     public static RouteHandlerBuilder MapPreviewEvents(this RouteGroupBuilder previews) =>
         previews.MapGet("/{name}/events", StreamAsync)
             .WithMetadata(ApiVerb.Get)
-            .WithName("PreviewEvents")
+            .WithName(OperationId)
             .Produces(StatusCodes.Status200OK, contentType: ContentType)
             .ProducesProblem(StatusCodes.Status404NotFound);
 

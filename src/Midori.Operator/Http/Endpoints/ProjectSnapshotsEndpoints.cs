@@ -14,8 +14,10 @@ public static class ProjectSnapshotsEndpoints
 {
     public static void MapProjectSnapshots(this RouteGroupBuilder projects)
     {
-        projects.MapPost("/{projectId}/snapshots", CreateAsync).WithMetadata(ApiVerb.Create).WithName("CreateSnapshot");
-        projects.MapGet("/{projectId}/snapshots/{snapshotId}", GetAsync).WithMetadata(ApiVerb.Get).WithName("GetSnapshot");
+        projects.MapPost("/{projectId}/snapshots", CreateAsync).WithMetadata(ApiVerb.Create).WithName("CreateSnapshot")
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        projects.MapGet("/{projectId}/snapshots/{snapshotId}", GetAsync).WithMetadata(ApiVerb.Get).WithName("GetSnapshot")
+            .ProducesProblem(StatusCodes.Status404NotFound);
     }
 
     public static string Location(string ns, string projectId, string snapshotId) =>

@@ -41,11 +41,17 @@ public static class SeedCompatEndpoints
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        group.MapPost(string.Empty, StartAsync).WithMetadata(ApiVerb.Create).WithName("SeedStartPreview");
-        group.MapPut(string.Empty, UpdateFilesAsync).WithMetadata(ApiVerb.Update).WithName("SeedUpdateFiles");
-        group.MapPatch("/partial", PatchAsync).WithMetadata(ApiVerb.Update).WithName("SeedPatchFile");
+        group.MapPost(string.Empty, StartAsync).WithMetadata(ApiVerb.Create).WithName("SeedStartPreview")
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status504GatewayTimeout);
+        group.MapPut(string.Empty, UpdateFilesAsync).WithMetadata(ApiVerb.Update).WithName("SeedUpdateFiles")
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        group.MapPatch("/partial", PatchAsync).WithMetadata(ApiVerb.Update).WithName("SeedPatchFile")
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         group.MapDelete(string.Empty, StopAsync).WithMetadata(ApiVerb.Delete).WithName("SeedStopPreview");
         group.MapGet(string.Empty, HeartbeatAsync).WithMetadata(ApiVerb.Update).WithName("SeedHeartbeat");
     }

@@ -45,6 +45,9 @@ public sealed record PreviewStatusEvent(
     IReadOnlyList<ConditionSummary> Conditions,
     PreviewStatusResponse Document);
 
+/// <summary>Data of the <c>deleted</c> event, the last one of a stream.</summary>
+public sealed record PreviewDeletedEvent(string Namespace, string Name, string Message);
+
 public sealed record PreviewLastRecreation(string? Reason, DateTimeOffset? Time, string? OldSandboxId, string? NewSandboxId);
 
 /// <summary>
@@ -199,7 +202,7 @@ public sealed class PreviewEventHub : BackgroundService
     }
 
     public static PreviewEvent DeletedEvent(PreviewKey key) =>
-        new(PreviewEventTypes.Deleted, "deleted", JsonSerializer.Serialize(new { @namespace = key.Namespace, name = key.Name, message = "The preview was deleted" }, Json));
+        new(PreviewEventTypes.Deleted, "deleted", JsonSerializer.Serialize(new PreviewDeletedEvent(key.Namespace, key.Name, "The preview was deleted"), Json));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
