@@ -1,4 +1,7 @@
 using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using Midori.Operator.Http.Endpoints;
@@ -23,27 +26,89 @@ public static class MidoriOpenApi
             options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1;
             // The editor's API only; health and metrics are for kubelets and scrapers.
             options.ShouldInclude = description => description.RelativePath?.StartsWith("api/", StringComparison.Ordinal) == true;
-            // Replies and events leave null members out (JsonIgnoreCondition.WhenWritingNull): a nullable member is optional.
-            options.AddSchemaTransformer((schema, _, _) =>
-            {
-                if (schema.Required is { Count: > 0 } required && schema.Properties is { } properties)
-                {
-                    foreach (var name in required.Where(name => properties.TryGetValue(name, out var property) && IsNullable(property)).ToList())
-                    {
-                        required.Remove(name);
-                    }
-                }
-
-                return Task.CompletedTask;
-            });
             options.AddDocumentTransformer(async (document, context, cancellationToken) =>
             {
                 Describe(document);
                 await DescribeEventsAsync(document, context, cancellationToken);
+                Tighten(document);
             });
         });
 
     public static IEndpointConventionBuilder MapMidoriOpenApi(this IEndpointRouteBuilder app) => app.MapOpenApi(DocumentPath);
+
+    private static readonly JsonSerializerOptions Contracts = new(JsonSerializerDefaults.Web) { TypeInfoResolver = new DefaultJsonTypeInfoResolver() };
+
+    /// <summary>
+    /// Two corrections so generated clients get the shapes the API really writes: replies and events leave null members
+    /// out (JsonIgnoreCondition.WhenWritingNull), so a nullable member is not required; and the web defaults also read
+    /// numbers from strings, but the API always writes numbers and clients should send them.
+    /// </summary>
+    private static void Tighten(OpenApiDocument document)
+    {
+        var contractTypes = typeof(MidoriOpenApi).Assembly.GetTypes()
+            .Where(t => t.Namespace?.StartsWith("Midori.Operator.Http", StringComparison.Ordinal) == true && t.IsPublic)
+            .GroupBy(t => t.Name, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var seen = new HashSet<OpenApiSchema>(ReferenceEqualityComparer.Instance);
+        foreach (var (name, schema) in document.Components?.Schemas ?? new Dictionary<string, IOpenApiSchema>())
+        {
+            Tighten(schema, contractTypes.GetValueOrDefault(name), seen);
+        }
+    }
+
+    private static void Tighten(IOpenApiSchema schema, Type? clr, HashSet<OpenApiSchema> seen)
+    {
+        if (schema is not OpenApiSchema concrete || !seen.Add(concrete))
+        {
+            return; // references are tightened where they are defined
+        }
+
+        if (concrete.Type is { } type && (type & (JsonSchemaType.Integer | JsonSchemaType.Number)) != 0 && type.HasFlag(JsonSchemaType.String))
+        {
+            concrete.Type = type & ~JsonSchemaType.String;
+            concrete.Pattern = null;
+        }
+
+        var info = clr is not null && Nullable.GetUnderlyingType(clr) is null && clr != typeof(string) ? Contracts.GetTypeInfo(clr) : null;
+        if (concrete.Properties is { } properties)
+        {
+            foreach (var (name, property) in properties)
+            {
+                var member = info?.Kind == JsonTypeInfoKind.Object ? info.Properties.FirstOrDefault(p => p.Name == name) : null;
+                if (IsNullable(property) || (member is not null && IsNullable(member)))
+                {
+                    concrete.Required?.Remove(name);
+                }
+
+                Tighten(property, member?.PropertyType, seen);
+            }
+        }
+
+        if (concrete.Items is { } items)
+        {
+            Tighten(items, info?.ElementType, seen);
+        }
+
+        foreach (var option in concrete.OneOf ?? [])
+        {
+            Tighten(option, clr, seen);
+        }
+
+        if (concrete.AdditionalProperties is { } values)
+        {
+            Tighten(values, info?.ElementType, seen);
+        }
+    }
+
+    private static bool IsNullable(JsonPropertyInfo property) =>
+        Nullable.GetUnderlyingType(property.PropertyType) is not null
+        || property.AttributeProvider switch
+        {
+            // NullabilityInfoContext is not thread-safe: one per question.
+            PropertyInfo info => new NullabilityInfoContext().Create(info).ReadState == NullabilityState.Nullable,
+            FieldInfo info => new NullabilityInfoContext().Create(info).ReadState == NullabilityState.Nullable,
+            _ => false,
+        };
 
     private static bool IsNullable(IOpenApiSchema schema) =>
         (schema.Type is { } type && type.HasFlag(JsonSchemaType.Null))
