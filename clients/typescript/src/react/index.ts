@@ -1,0 +1,3 @@
+export * from "./usePreview.js";
+export * from "./useCodeEditor.js";
+export * from "./useEditorPreview.js";
