@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Midori.Operator.Options;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing.Fakes;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 namespace Midori.Operator.Tests.HighAvailability;
 
@@ -32,13 +32,13 @@ public sealed class LeadershipFenceElectionTests : IAsyncLifetime
         ReleaseOnShutdown = false,
     };
 
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private ServiceProvider _services = null!;
     private LeaderElectionService _election = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         _services = new ServiceCollection().AddSingleton<IKubernetes>(new k8s.Kubernetes(_server.CreateClientConfiguration(), _handler)).BuildServiceProvider();
         _election = new LeaderElectionService(_services, Microsoft.Extensions.Options.Options.Create(_options), new OperatorIdentity("me", Namespace),
             _time, NullLogger<LeaderElectionService>.Instance, new LeadershipFence(_time));

@@ -13,7 +13,7 @@ using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
 using Midori.Operator.Testing.Fakes;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 using Xunit.Abstractions;
 
 namespace Midori.Operator.Tests.HighAvailability;
@@ -39,13 +39,13 @@ public sealed class PausedLeaderTests(ITestOutputHelper output) : IAsyncLifetime
     private readonly ConcurrentQueue<RecordedWrite> _writes = new();
     private readonly Dictionary<string, (OperatorTestHost Host, PausableApiHandler Api, PausableProvider Provider)> _hosts = [];
     private FakeSandboxProvider _backend = null!;
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private IKubernetes _client = null!;
 
     public async Task InitializeAsync()
     {
         _backend = new FakeSandboxProvider(TimeProvider.System);
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         _client = new k8s.Kubernetes(_server.CreateClientConfiguration());
         foreach (var name in Names)
