@@ -1,7 +1,7 @@
 // The client and the hooks against the real operator process (started by the .NET test
 // OperatorClientLiveTests: Kestrel on loopback, local provider, PostgreSQL, the in-process Kubernetes API server).
 // Nothing of the API is mocked; a fetch wrapper only observes requests or breaks one connection on purpose.
-import { test } from "node:test";
+import { afterEach, test } from "node:test";
 import assert from "node:assert/strict";
 
 const baseUrl = process.env.MIDORI_API_URL;
@@ -15,10 +15,19 @@ const { GlobalRegistrator } = await import("@happy-dom/global-registrator");
 GlobalRegistrator.register({ url: "http://localhost/" });
 globalThis.IS_REACT_ACT_ENVIRONMENT = true;
 const { renderHook, act, waitFor, cleanup } = await import("@testing-library/react");
-const { MidoriClient, MidoriApiError, ProblemTypes, applyLineOps } = await import("../dist/index.js");
+const { MidoriClient, MidoriApiError, ProblemTypes, applyLineOps, contentHash } = await import("../dist/index.js");
 const { usePreview, useCodeEditor, useEditorPreview } = await import("../dist/react/index.js");
 
-const Step = { timeout: 90_000, interval: 100 }; // bounded polls; generous for a loaded 2-core machine
+const Step = { timeout: 90_000, interval: 100 };
+
+// Unmount whatever a failed test left mounted, so no event stream or timer keeps the process alive.
+afterEach(() => cleanup());
+// Events arrive from the network, outside act(); React's warning about that is noise here.
+const consoleError = console.error;
+console.error = (...args) => {
+  if (typeof args[0] === "string" && args[0].includes("not wrapped in act")) return;
+  consoleError(...args);
+}; // bounded polls; generous for a loaded 2-core machine
 
 /** Observes requests (method, path, Last-Event-ID) and can break the next event stream after its first event. */
 function observedFetch() {
@@ -141,7 +150,8 @@ test("editor flow: create → edit → partial patch → expiry → wake with re
   let pushed;
   await act(async () => { pushed = await editor.result.current.saveFile("app.js"); });
   assert.equal(pushed.mode, "partial");
-  assert.deepEqual(pushed.response.lineChanges["app.js"], { added: 2, removed: 1 });
+  assert.deepEqual([pushed.response.changed, pushed.response.modified, pushed.response.pushed], [true, ["app.js"], true]);
+  assert.equal(pushed.response.hashes["app.js"], await contentHash(editor.result.current.files["app.js"].content));
   assert.equal(editor.result.current.files["app.js"].isModified, false);
   assert.equal(observed.requests.at(-1).method, "PATCH");
   assert.equal((await page(info.url, info.token, "app.js")).text, "const a = 1;\nconst b = 40;\n// sum\nconsole.log(a + b);\n");

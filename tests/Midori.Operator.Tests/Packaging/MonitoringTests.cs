@@ -40,7 +40,7 @@ public sealed partial class MonitoringTests
         var shipped = JsonNode.Parse((string)dashboard["data"]!["midori-operator.json"]!);
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(DashboardFile)), shipped), "the ConfigMap carries the dashboard file unchanged");
 
-        var tuned = Render(set: "metrics.prometheusRule.enabled=true,metrics.prometheusRule.reconcileErrorRatio=0.25,metrics.prometheusRule.stuckCreatingFor=30m").Single("PrometheusRule");
+        var tuned = Render(set: "metrics.prometheusRule.enabled=true,metrics.prometheusRule.stuckCreatingFor=30m --set-json metrics.prometheusRule.reconcileErrorRatio=0.25").Single("PrometheusRule");
         var stuck = Rules(tuned).Single(r => (string)r["alert"]! == "MidoriPreviewsStuckCreating");
         Assert.Equal("30m", (string?)stuck["for"]);
         Assert.Contains("[30m]", (string)stuck["expr"]!, StringComparison.Ordinal);
@@ -121,7 +121,7 @@ public sealed partial class MonitoringTests
     private static partial Regex Grouping();
 
     /// <summary>An identifier not preceded by a word character or dot (so not the `e` of 1e-9) and not a function call.</summary>
-    [GeneratedRegex(@"(?<![\w.$])[a-zA-Z_:][a-zA-Z0-9_:]*(?!\s*\()")]
+    [GeneratedRegex(@"(?<![\w.$])(?>[a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*\()")]
     private static partial Regex Identifier();
 
     private static IEnumerable<JsonObject> Rules(JsonObject rule) =>
@@ -152,9 +152,20 @@ public sealed partial class MonitoringTests
             metrics.FilesPushed("api", success: true, files: 1, bytes: 10);
             metrics.Orphan("e2b", deleted: true);
 
+            // The gauges report once the runtime has started its queue and informer: poll the scrape (bounded).
             using var http = new HttpClient();
-            var scrape = PrometheusText.Parse(await http.GetStringAsync(new Uri(host.BaseAddress, "/metrics")));
-            return scrape.Samples.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            while (true)
+            {
+                var scrape = PrometheusText.Parse(await http.GetStringAsync(new Uri(host.BaseAddress, "/metrics"), deadline.Token));
+                var names = scrape.Samples.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+                if (names.IsSupersetOf(["midori_sandboxes", "midori_queue_depth", "midori_leader"]) || deadline.IsCancellationRequested)
+                {
+                    return names;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(200), deadline.Token);
+            }
         }
         finally
         {

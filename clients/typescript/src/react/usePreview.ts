@@ -20,6 +20,8 @@ export interface UsePreviewOptions {
   heartbeatIntervalMs?: number;
   /** How long one create request waits for Ready before it asks again; default 60 s. */
   waitSeconds?: number;
+  /** Give up starting after this long (the preview keeps starting on the operator); default 5 minutes. */
+  startTimeoutMs?: number;
   /** Stop (suspend) the preview when the component unmounts; default true. */
   stopOnUnmount?: boolean;
 }
@@ -62,7 +64,7 @@ const TwoMinutes = 120_000;
  * files whose hash changed, heartbeat every 2 minutes while running, stop when the component unmounts.
  */
 export function usePreview(options: UsePreviewOptions): UsePreviewResult {
-  const { client, projectId, name, settings, heartbeatIntervalMs = TwoMinutes, waitSeconds = 60, stopOnUnmount = true } = options;
+  const { client, projectId, name, settings, heartbeatIntervalMs = TwoMinutes, waitSeconds = 60, startTimeoutMs = 300_000, stopOnUnmount = true } = options;
   const [status, setStatus] = useState<PreviewLifecycle>("idle");
   const [error, setError] = useState<string | null>(null);
   const [problem, setProblem] = useState<MidoriApiError | null>(null);
@@ -100,6 +102,7 @@ export function usePreview(options: UsePreviewOptions): UsePreviewResult {
     setProblem(null);
     try {
       let created: CreatePreviewResponse;
+      const deadline = Date.now() + startTimeoutMs;
       // A 202 means the wait ended before Ready: asking again reuses the preview (same files, nothing pushed twice).
       for (;;) {
         const result = await client.createPreview({ ...settings, projectId, name, files }, { wait: true, timeoutSeconds: waitSeconds });
@@ -107,6 +110,7 @@ export function usePreview(options: UsePreviewOptions): UsePreviewResult {
         if (created.ready) break;
         if (created.status?.phase === "Failed") throw new Error(created.status.message || "the preview failed");
         if (!mounted.current) return null;
+        if (Date.now() > deadline) throw new Error(`the preview was not ready within ${Math.round(startTimeoutMs / 1000)} s; it keeps starting, retry`);
       }
 
       hashes.current = new Map(await Promise.all(files.map(async (f) => [f.path, await contentHash(f.content)] as const)));
@@ -125,7 +129,7 @@ export function usePreview(options: UsePreviewOptions): UsePreviewResult {
       fail(cause, () => start(files));
       return null;
     }
-  }, [client, projectId, name, settings, waitSeconds, transition, fail, remember]);
+  }, [client, projectId, name, settings, waitSeconds, startTimeoutMs, transition, fail, remember]);
 
   const updateFiles = useCallback(async (files: EditorFile[]): Promise<FileUpdateSummary> => {
     const current = previewRef.current;
