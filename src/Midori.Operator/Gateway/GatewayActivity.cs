@@ -45,14 +45,14 @@ public sealed class GatewayActivity(HeartbeatService heartbeats, IOptions<Gatewa
     public async Task WakeAsync(PreviewKey key, CancellationToken cancellationToken)
     {
         _last[key] = time.GetUtcNow();
-        await heartbeats.RecordAsync(key, cancellationToken).ConfigureAwait(false);
+        await heartbeats.RecordAsync(key, cancellationToken, storeOptional: true).ConfigureAwait(false);
     }
 
     private async Task RecordAsync(PreviewKey key)
     {
         try
         {
-            await heartbeats.RecordAsync(key, CancellationToken.None).ConfigureAwait(false);
+            await heartbeats.RecordAsync(key, CancellationToken.None, storeOptional: true).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

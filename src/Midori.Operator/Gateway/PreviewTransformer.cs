@@ -96,7 +96,8 @@ internal sealed class PreviewTransformer(
 
     internal string? RewriteLocation(string value)
     {
-        if (Uri.TryCreate(value, UriKind.Absolute, out var absolute))
+        // "/x" is checked first: on Unix Uri.TryCreate reads it as an absolute file:// URI.
+        if (!value.StartsWith('/') && Uri.TryCreate(value, UriKind.Absolute, out var absolute))
         {
             if (absolute.Scheme is not ("http" or "https") || !string.Equals(absolute.Authority, sandbox.Authority, StringComparison.OrdinalIgnoreCase))
             {
