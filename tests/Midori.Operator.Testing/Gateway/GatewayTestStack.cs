@@ -23,6 +23,7 @@ public sealed class GatewayTestStack : IAsyncDisposable
     public static readonly string SigningKey = Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
 
     private readonly List<OperatorTestHost> _hosts = [];
+    private bool _realProviders;
 
     private GatewayTestStack(E2EEnvironment environment, DevServerSandboxProvider provider)
     {
@@ -40,10 +41,11 @@ public sealed class GatewayTestStack : IAsyncDisposable
 
     public string Namespace => Environment.Namespace;
 
-    public static async Task<GatewayTestStack> StartAsync(IDictionary<string, string?>? settings = null, int replicas = 1)
+    /// <param name="realProviders">Keep the operator's own providers (local, and Daytona/E2B as configured) instead of the dev-server fake.</param>
+    public static async Task<GatewayTestStack> StartAsync(IDictionary<string, string?>? settings = null, int replicas = 1, bool realProviders = false)
     {
         var environment = await E2EEnvironment.StartAsync();
-        var stack = new GatewayTestStack(environment, new DevServerSandboxProvider());
+        var stack = new GatewayTestStack(environment, new DevServerSandboxProvider()) { _realProviders = realProviders };
         for (var i = 0; i < replicas; i++)
         {
             await stack.AddReplicaAsync(settings, replicas > 1 ? $"gw-{i}" : null);
@@ -83,8 +85,11 @@ public sealed class GatewayTestStack : IAsyncDisposable
 
         _hosts.Add(await OperatorTestHost.StartAsync(Environment.Configuration, settings, services =>
         {
-            services.RemoveAll<ISandboxProvider>();
-            services.AddSingleton<ISandboxProvider>(Provider);
+            if (!_realProviders)
+            {
+                services.RemoveAll<ISandboxProvider>();
+                services.AddSingleton<ISandboxProvider>(Provider);
+            }
         }));
     }
 
