@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Gateway;
+using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Persistence;
 
 namespace Midori.Operator.Tests.Gateway;
@@ -216,5 +217,5 @@ public sealed class PreviewAddressingTests
 
     private static PreviewAddressing Addressing(string domain) =>
         new(Microsoft.Extensions.Options.Options.Create(new GatewayOptions { PreviewDomain = domain, PublicBaseUrl = "https://gw.example.com" }),
-            new Microsoft.Extensions.DependencyInjection.ServiceCollection().BuildServiceProvider());
+            new ServiceCollection().BuildServiceProvider());
 }
