@@ -53,7 +53,14 @@ internal static class GatewayBenchmark
                     try
                     {
                         using var response = await gateway.GetAsync(gatewayUrl);
-                        _ = response.StatusCode == HttpStatusCode.OK ? Interlocked.Increment(ref ok) : Interlocked.Increment(ref failed);
+                        if (response.StatusCode == HttpStatusCode.OK)
+                        {
+                            Interlocked.Increment(ref ok);
+                        }
+                        else
+                        {
+                            Interlocked.Increment(ref failed);
+                        }
                     }
                     catch (HttpRequestException)
                     {
