@@ -68,6 +68,22 @@ export interface paths {
         patch: operations["PatchFiles"];
         trace?: never;
     };
+    "/api/v1/namespaces/{ns}/previews/{name}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["GetPreviewLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces/{ns}/previews/{name}/events": {
         parameters: {
             query?: never;
@@ -285,6 +301,13 @@ export interface components {
             namespace: string;
             name: string;
             message: string;
+        };
+        PreviewLinkResponse: {
+            url: string;
+            token: string;
+            /** Format: date-time */
+            expiresAt: string;
+            previewUrl: string;
         };
         PreviewProgressEvent: {
             namespace: string;
@@ -1136,6 +1159,92 @@ export interface operations {
             };
             /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description the caller is over its request rate; retry after Retry-After seconds. Problem type `https://midori.dev/problems/rate-limited`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    GetPreviewLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ns: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewLinkResponse"];
+                };
+            };
+            /** @description the request is malformed: bad JSON, unknown member, invalid name, path or parameter. Problem type `https://midori.dev/problems/invalid-request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description no bearer token, or one the operator does not accept. Problem type `https://midori.dev/problems/unauthenticated`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description the body or a file is over its limit. Problem type `https://midori.dev/problems/payload-too-large`. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
