@@ -353,6 +353,10 @@ public sealed class WorkingCopyService
         {
             throw ApiProblemException.Unprocessable(ex.Message);
         }
+        catch (FileSetConflictException ex)
+        {
+            throw FileInputs.FileSetConflict(ex); // a concurrent change made the set impossible after the check above
+        }
 
         _logger.FilesCommitted(key.Namespace, key.Name, commit.Revision, commit.Added.Count, commit.Modified.Count, commit.Deleted.Count);
         var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -441,6 +445,25 @@ public sealed class WorkingCopyService
             {
                 writes.Add(new FileWrite(path, null));
             }
+        }
+
+        // The set after this change must still be one a file system can hold (a PUT of 'a/b' while 'a' is a file).
+        var after = new HashSet<string>(current.Keys, StringComparer.Ordinal);
+        foreach (var write in writes)
+        {
+            if (write.Content is null)
+            {
+                after.Remove(write.Path);
+            }
+            else
+            {
+                after.Add(write.Path);
+            }
+        }
+
+        if (FileSetRules.FindPrefixConflict(after, writes.Where(w => w.Content is not null).Select(w => w.Path)) is var (dir, below))
+        {
+            throw FileInputs.FileSetConflict(FileSetConflictException.Prefix(dir, below));
         }
 
         var resulting = current.Count + writes.Count(w => w.Content is not null && !current.ContainsKey(w.Path)) - writes.Count(w => w.Content is null && current.ContainsKey(w.Path));
