@@ -10,7 +10,7 @@ using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 using Xunit.Abstractions;
 
 namespace Midori.Operator.Tests.HighAvailability;
@@ -33,12 +33,12 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
 
     private readonly ReconcileRecorder _recorder = new();
     private readonly Dictionary<string, OperatorTestHost> _hosts = [];
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private IKubernetes _client = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         _client = new k8s.Kubernetes(_server.CreateClientConfiguration());
         foreach (var name in Names)

@@ -8,7 +8,7 @@ using Midori.Operator.Options;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 using MsOptions = Microsoft.Extensions.Options.Options;
 
 namespace Midori.Operator.Tests.Integration;
@@ -19,13 +19,13 @@ namespace Midori.Operator.Tests.Integration;
 /// </summary>
 public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
 {
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private k8s.Kubernetes _kubernetes = null!;
     private KubernetesPreviewSandboxClient _client = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         _kubernetes = new k8s.Kubernetes(_server.CreateClientConfiguration());
         _client = new KubernetesPreviewSandboxClient(_kubernetes);
