@@ -127,7 +127,7 @@ public sealed class ApiFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/readyz")).StatusCode);
 
         var outside = Directory.EnumerateFileSystemEntries(_scratch, "*", SearchOption.AllDirectories)
-            .Where(p => !p.StartsWith(SandboxRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal)).ToList();
+            .Where(p => p != SandboxRoot && !p.StartsWith(SandboxRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal)).ToList();
         output.WriteLine($"seed {seed}, {cases} cases ({crdCases} PreviewSandbox objects), statuses {string.Join(", ", statusCounts.Select(e => $"{e.Key}×{e.Value}"))}; " +
             $"5xx {failures.Count}; files written by providers {_disk.FilesWritten}; outside a sandbox {outside.Count + _disk.Violations.Count}");
         Assert.True(failures.Count == 0, $"seed {seed} (set MIDORI_FUZZ_SEED={seed} to replay): {failures.Count} × 5xx\n{string.Join("\n", failures.Take(5))}");
