@@ -186,86 +186,84 @@ export interface components {
     schemas: {
         AutoBuildResponse: {
             started: boolean;
-            reason?: null | string;
-            namespace?: null | string;
-            name?: null | string;
+            reason?: unknown;
+            namespace?: unknown;
+            name?: unknown;
             reused?: null | boolean;
-            location?: null | string;
+            location?: unknown;
         };
         ConditionSummary: {
-            type: string;
-            status: string;
-            reason?: null | string;
-            message?: null | string;
+            type: unknown;
+            status: unknown;
+            reason?: unknown;
+            message?: unknown;
         };
         CreatePreviewRequest: {
-            projectId?: null | string;
-            name?: null | string;
+            projectId?: unknown;
+            name?: unknown;
             files?: null | components["schemas"]["FileInput"][];
-            provider?: null | string;
+            provider?: unknown;
             /** Format: int32 */
             ttlSeconds?: null | number;
             /** Format: int32 */
             idleTimeoutSeconds?: null | number;
-            template?: null | string;
-            command?: null | string;
+            template?: unknown;
+            command?: unknown;
             /** Format: int32 */
             port?: null | number;
             env?: null | components["schemas"]["EnvVarInput"][];
-            fromGenerationId?: null | string;
+            fromGenerationId?: unknown;
         };
         CreatePreviewResponse: {
-            namespace: string;
-            name: string;
-            projectId: string;
+            namespace: unknown;
+            name: unknown;
+            projectId: unknown;
             reused: boolean;
-            snapshotId?: null | string;
+            snapshotId?: unknown;
             /** Format: int64 */
             revision: number;
-            filesHash: string;
+            filesHash: unknown;
             pushed: boolean;
-            pushError?: null | string;
+            pushError?: unknown;
             ready: boolean;
-            sandboxId?: null | string;
-            url?: null | string;
-            token?: null | string;
+            sandboxId?: unknown;
+            url?: unknown;
+            token?: unknown;
             /** Format: date-time */
             expiresAt?: null | string;
             status: components["schemas"]["PreviewStatusResponse"];
         };
         CreateSnapshotRequest: {
             files?: null | components["schemas"]["FileInput"][];
-            fromGenerationId?: null | string;
+            fromGenerationId?: unknown;
         };
         EnvVarInput: {
-            name?: null | string;
-            value?: null | string;
+            name?: unknown;
+            value?: unknown;
         };
         FileInput: {
-            path?: null | string;
-            content?: null | string;
-            encoding?: null | string;
-            baseHash?: null | string;
+            path?: unknown;
+            content?: unknown;
+            encoding?: unknown;
+            baseHash?: unknown;
         };
         FilePatchInput: {
-            path?: null | string;
-            baseHash?: null | string;
+            path?: unknown;
+            baseHash?: unknown;
             operations?: null | components["schemas"]["LineOperationInput"][];
         };
         FilesChangeResponse: {
             /** Format: int64 */
             revision: number;
-            filesHash: string;
+            filesHash: unknown;
             changed: boolean;
-            added: string[];
-            modified: string[];
-            deleted: string[];
-            unchanged: string[];
-            hashes: {
-                [key: string]: string;
-            };
+            added: unknown[];
+            modified: unknown[];
+            deleted: unknown[];
+            unchanged: unknown[];
+            hashes: Record<string, never>;
             pushed: boolean;
-            pushError?: null | string;
+            pushError?: unknown;
             lineChanges?: null | {
                 [key: string]: components["schemas"]["LineChangeResponse"];
             };
@@ -279,7 +277,7 @@ export interface components {
             idleTimeoutSeconds: number;
             annotationWritten: boolean;
             waking: boolean;
-            phase?: null | string;
+            phase?: unknown;
         };
         LineChangeResponse: {
             /** Format: int32 */
@@ -288,40 +286,40 @@ export interface components {
             removed: number;
         };
         LineOperationInput: {
-            type?: null | string;
+            type?: unknown;
             /** Format: int32 */
             line?: null | number;
-            content?: null | string;
-            oldContent?: null | string;
+            content?: unknown;
+            oldContent?: unknown;
         };
         PatchFilesRequest: {
             files?: null | components["schemas"]["FilePatchInput"][];
         };
         PreviewDeletedEvent: {
-            namespace: string;
-            name: string;
-            message: string;
+            namespace: unknown;
+            name: unknown;
+            message: unknown;
         };
         PreviewLinkResponse: {
-            url: string;
-            token: string;
+            url: unknown;
+            token: unknown;
             /** Format: date-time */
             expiresAt: string;
-            previewUrl: string;
+            previewUrl: unknown;
         };
         PreviewProgressEvent: {
-            namespace: string;
-            name: string;
-            step: string;
+            namespace: unknown;
+            name: unknown;
+            step: unknown;
             /** Format: int32 */
             percentage?: null | number;
-            message: string;
+            message: unknown;
             recreating: boolean;
-            reason?: null | string;
-            oldSandboxId?: null | string;
-            newSandboxId?: null | string;
+            reason?: unknown;
+            oldSandboxId?: unknown;
+            newSandboxId?: unknown;
             success?: null | boolean;
-            error?: null | string;
+            error?: unknown;
             /** Format: date-time */
             at?: null | string;
         };
@@ -330,22 +328,20 @@ export interface components {
             ttlSeconds?: null | number;
             /** Format: int32 */
             idleTimeoutSeconds?: null | number;
-            command?: null | string;
+            command?: unknown;
             /** Format: int32 */
             port?: null | number;
-            template?: null | string;
-            provider?: null | string;
-            env?: null | {
-                [key: string]: string;
-            };
+            template?: unknown;
+            provider?: unknown;
+            env?: null | Record<string, never>;
         };
         PreviewStatusEvent: {
-            namespace: string;
-            name: string;
-            phase?: null | string;
+            namespace: unknown;
+            name: unknown;
+            phase?: unknown;
             ready: boolean;
-            sandboxId?: null | string;
-            previewUrl?: null | string;
+            sandboxId?: unknown;
+            previewUrl?: unknown;
             /** Format: date-time */
             expiresAt?: null | string;
             /** Format: date-time */
@@ -353,24 +349,24 @@ export interface components {
             /** Format: int32 */
             recreations: number;
             lastRecreation?: {
-                reason?: null | string;
+                reason?: unknown;
                 /** Format: date-time */
                 time?: null | string;
-                oldSandboxId?: null | string;
-                newSandboxId?: null | string;
+                oldSandboxId?: unknown;
+                newSandboxId?: unknown;
             };
             conditions: {
-                type: string;
-                status: string;
-                reason?: null | string;
-                message?: null | string;
+                type: unknown;
+                status: unknown;
+                reason?: unknown;
+                message?: unknown;
             }[];
             document: {
                 success: boolean;
-                status: string;
+                status: unknown;
                 sandbox_info?: {
-                    sandbox_id?: null | string;
-                    preview_url?: null | string;
+                    sandbox_id?: unknown;
+                    preview_url?: unknown;
                     /** Format: date-time */
                     start_time?: null | string;
                     /** Format: date-time */
@@ -378,23 +374,23 @@ export interface components {
                     /** Format: int32 */
                     remaining_time_minutes: number;
                 };
-                action_required: string;
-                message: string;
-                namespace: string;
-                name: string;
-                projectId: string;
-                phase?: null | string;
+                action_required: unknown;
+                message: unknown;
+                namespace: unknown;
+                name: unknown;
+                projectId: unknown;
+                phase?: unknown;
                 ready: boolean;
-                provider?: null | string;
+                provider?: unknown;
                 conditions: {
-                    type: string;
-                    status: string;
-                    reason?: null | string;
-                    message?: null | string;
+                    type: unknown;
+                    status: unknown;
+                    reason?: unknown;
+                    message?: unknown;
                 }[];
                 /** Format: int64 */
                 filesRevision?: null | number;
-                filesHash?: null | string;
+                filesHash?: unknown;
                 /** Format: date-time */
                 idleDeadline?: null | string;
                 /** Format: date-time */
@@ -407,20 +403,20 @@ export interface components {
         };
         PreviewStatusResponse: {
             success: boolean;
-            status: string;
+            status: unknown;
             sandbox_info?: null | components["schemas"]["SandboxInfoResponse"];
-            action_required: string;
-            message: string;
-            namespace: string;
-            name: string;
-            projectId: string;
-            phase?: null | string;
+            action_required: unknown;
+            message: unknown;
+            namespace: unknown;
+            name: unknown;
+            projectId: unknown;
+            phase?: unknown;
             ready: boolean;
-            provider?: null | string;
+            provider?: unknown;
             conditions: components["schemas"]["ConditionSummary"][];
             /** Format: int64 */
             filesRevision?: null | number;
-            filesHash?: null | string;
+            filesHash?: unknown;
             /** Format: date-time */
             idleDeadline?: null | string;
             /** Format: date-time */
@@ -431,12 +427,12 @@ export interface components {
             createdByApi: boolean;
         };
         ProblemDetails: {
-            type?: null | string;
-            title?: null | string;
+            type?: unknown;
+            title?: unknown;
             /** Format: int32 */
             status?: null | number;
-            detail?: null | string;
-            instance?: null | string;
+            detail?: unknown;
+            instance?: unknown;
         };
         ProjectRequest: {
             previewEnabled?: null | boolean;
@@ -444,8 +440,8 @@ export interface components {
             previewSettings?: null | components["schemas"]["PreviewSettingsInput"];
         };
         ProjectResponse: {
-            namespace: string;
-            projectId: string;
+            namespace: unknown;
+            projectId: unknown;
             previewEnabled: boolean;
             previewAutoBuild: boolean;
             previewSettings?: null | components["schemas"]["PreviewSettingsInput"];
@@ -456,12 +452,12 @@ export interface components {
         };
         PutFilesRequest: {
             files?: null | components["schemas"]["FileInput"][];
-            deleted?: null | string[];
+            deleted?: null | unknown[];
             replaceAll?: null | boolean;
         };
         SandboxInfoResponse: {
-            sandbox_id?: null | string;
-            preview_url?: null | string;
+            sandbox_id?: unknown;
+            preview_url?: unknown;
             /** Format: date-time */
             start_time?: null | string;
             /** Format: date-time */
@@ -471,10 +467,10 @@ export interface components {
         };
         SeedHeartbeatResponse: {
             success: boolean;
-            sandboxId: string;
-            previousSandboxId?: null | string;
-            status: string;
-            previewUrl?: null | string;
+            sandboxId: unknown;
+            previousSandboxId?: unknown;
+            status: unknown;
+            previewUrl?: unknown;
             /** Format: date-time */
             lastHeartbeat: string;
             /** Format: date-time */
@@ -482,85 +478,85 @@ export interface components {
             /** Format: date-time */
             expiresAt?: null | string;
             waking: boolean;
-            message: string;
+            message: unknown;
         };
         SeedPartialRequest: {
-            path?: null | string;
+            path?: unknown;
             operations?: null | components["schemas"]["LineOperationInput"][];
             patches?: null | components["schemas"]["LineOperationInput"][];
-            baseHash?: null | string;
+            baseHash?: unknown;
         };
         SeedPartialResponse: {
             success: boolean;
-            sandboxId: string;
-            previousSandboxId?: null | string;
-            path: string;
+            sandboxId: unknown;
+            previousSandboxId?: unknown;
+            path: unknown;
             /** Format: int32 */
             operationsApplied: number;
-            hash?: null | string;
+            hash?: unknown;
             /** Format: int64 */
             revision: number;
             pushed: boolean;
-            pushError?: null | string;
-            message: string;
+            pushError?: unknown;
+            message: unknown;
         };
         SeedStartRequest: {
-            projectId?: null | string;
+            projectId?: unknown;
             files?: null | components["schemas"]["FileInput"][];
         };
         SeedStartResponse: {
             success: boolean;
-            sandboxId: string;
-            url: string;
-            previewUrl: string;
-            token?: null | string;
-            status: string;
-            projectId: string;
+            sandboxId: unknown;
+            url: unknown;
+            previewUrl: unknown;
+            token?: unknown;
+            status: unknown;
+            projectId: unknown;
             reused: boolean;
             /** Format: date-time */
             expiresAt?: null | string;
-            namespace: string;
-            name: string;
-            message: string;
+            namespace: unknown;
+            name: unknown;
+            message: unknown;
         };
         SeedStopResponse: {
             success: boolean;
-            sandboxId: string;
-            status: string;
-            message: string;
+            sandboxId: unknown;
+            status: unknown;
+            message: unknown;
         };
         SeedUpdateFilesRequest: {
             files?: null | components["schemas"]["FileInput"][];
-            path?: null | string;
-            content?: null | string;
-            encoding?: null | string;
+            path?: unknown;
+            content?: unknown;
+            encoding?: unknown;
         };
         SeedUpdateFilesResponse: {
             success: boolean;
-            sandboxId: string;
-            previousSandboxId?: null | string;
-            updatedFiles: string[];
-            added: string[];
-            modified: string[];
-            unchanged: string[];
+            sandboxId: unknown;
+            previousSandboxId?: unknown;
+            updatedFiles: unknown[];
+            added: unknown[];
+            modified: unknown[];
+            unchanged: unknown[];
             /** Format: int64 */
             revision: number;
             pushed: boolean;
-            pushError?: null | string;
-            message: string;
+            pushError?: unknown;
+            message: unknown;
         };
         SnapshotFileResponse: {
-            path: string;
-            hash: string;
+            path: unknown;
+            hash: unknown;
             /** Format: int64 */
             size: number;
         };
         SnapshotResponse: {
-            namespace: string;
-            projectId: string;
-            snapshotId: string;
-            fromGenerationId?: null | string;
-            filesHash: string;
+            namespace: unknown;
+            projectId: unknown;
+            snapshotId: unknown;
+            fromGenerationId?: unknown;
+            filesHash: unknown;
             files: components["schemas"]["SnapshotFileResponse"][];
             /** Format: date-time */
             createdAt: string;
@@ -579,11 +575,11 @@ export interface operations {
         parameters: {
             query?: {
                 wait?: boolean;
-                timeoutSeconds?: number | string;
+                timeoutSeconds?: number;
             };
             header?: never;
             path: {
-                ns: string;
+                ns: unknown;
             };
             cookie?: never;
         };
@@ -699,8 +695,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                name: string;
+                ns: unknown;
+                name: unknown;
             };
             cookie?: never;
         };
@@ -787,8 +783,8 @@ export interface operations {
             };
             header?: never;
             path: {
-                ns: string;
-                name: string;
+                ns: unknown;
+                name: unknown;
             };
             cookie?: never;
         };
@@ -889,8 +885,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                name: string;
+                ns: unknown;
+                name: unknown;
             };
             cookie?: never;
         };
@@ -975,8 +971,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                name: string;
+                ns: unknown;
+                name: unknown;
             };
             cookie?: never;
         };
@@ -1083,8 +1079,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                name: string;
+                ns: unknown;
+                name: unknown;
             };
             cookie?: never;
         };
@@ -1191,8 +1187,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                name: string;
+                ns: unknown;
+                name: unknown;
             };
             cookie?: never;
         };
@@ -1277,8 +1273,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                name: string;
+                ns: unknown;
+                name: unknown;
             };
             cookie?: never;
         };
@@ -1363,8 +1359,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                projectId: string;
+                ns: unknown;
+                projectId: unknown;
             };
             cookie?: never;
         };
@@ -1449,8 +1445,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                projectId: string;
+                ns: unknown;
+                projectId: unknown;
             };
             cookie?: never;
         };
@@ -1539,8 +1535,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                projectId: string;
+                ns: unknown;
+                projectId: unknown;
             };
             cookie?: never;
         };
@@ -1638,9 +1634,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: string;
-                projectId: string;
-                snapshotId: string;
+                ns: unknown;
+                projectId: unknown;
+                snapshotId: unknown;
             };
             cookie?: never;
         };
@@ -1723,7 +1719,7 @@ export interface operations {
     SeedHeartbeat: {
         parameters: {
             query?: {
-                sandboxId?: string;
+                sandboxId?: unknown;
             };
             header?: never;
             path?: never;
@@ -1808,7 +1804,7 @@ export interface operations {
     SeedUpdateFiles: {
         parameters: {
             query?: {
-                sandboxId?: string;
+                sandboxId?: unknown;
             };
             header?: never;
             path?: never;
@@ -2038,7 +2034,7 @@ export interface operations {
     SeedStopPreview: {
         parameters: {
             query?: {
-                sandboxId?: string;
+                sandboxId?: unknown;
             };
             header?: never;
             path?: never;
@@ -2123,7 +2119,7 @@ export interface operations {
     SeedPatchFile: {
         parameters: {
             query?: {
-                sandboxId?: string;
+                sandboxId?: unknown;
             };
             header?: never;
             path?: never;
