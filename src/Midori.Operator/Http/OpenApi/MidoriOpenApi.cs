@@ -63,6 +63,12 @@ public static class MidoriOpenApi
             return; // references are tightened where they are defined
         }
 
+        // Strings go through a custom converter (text PostgreSQL can store), for which the generator writes no type at all.
+        if (clr == typeof(string) && concrete.Type is null && concrete.OneOf is null && concrete.AnyOf is null && concrete.AllOf is null)
+        {
+            concrete.Type = JsonSchemaType.String;
+        }
+
         if (concrete.Type is { } type && (type & (JsonSchemaType.Integer | JsonSchemaType.Number)) != 0 && type.HasFlag(JsonSchemaType.String))
         {
             concrete.Type = type & ~JsonSchemaType.String;
@@ -81,6 +87,10 @@ public static class MidoriOpenApi
                 }
 
                 Tighten(property, member?.PropertyType, seen);
+                if (member?.PropertyType == typeof(string) && IsNullable(member) && property is OpenApiSchema { Type: JsonSchemaType.String } text)
+                {
+                    text.Type = JsonSchemaType.String | JsonSchemaType.Null;
+                }
             }
         }
 
