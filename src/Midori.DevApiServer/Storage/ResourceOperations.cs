@@ -17,6 +17,9 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
 {
     private const string GenerateNameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
 
+    // Server-side apply: the last configuration each field manager applied, per object uid (guarded by the store lock).
+    private readonly Dictionary<(string Uid, string Manager, string Subresource), JsonObject> _appliedConfigurations = new();
+
     // Fields only the server sets; whatever a client sends for them is discarded or overwritten.
     private static readonly string[] ServerManagedMetadata =
         ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink", "resourceVersion"];
@@ -122,6 +125,58 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             }
 
             return Update(type, old, PrepareBody(type, patched), subresource, fieldValidation);
+        }
+    }
+
+    /// <summary>
+    /// Server-side apply: creates the object when missing, otherwise merges the applied configuration (see <see cref="ServerSideApply"/>).
+    /// Each field manager's last applied configuration is remembered per object, so fields it stops applying are removed.
+    /// </summary>
+    public WriteResult Apply(ResourceType type, string? ns, string name, string? subresource, string body, string? fieldManager, bool force, FieldValidation fieldValidation)
+    {
+        if (string.IsNullOrEmpty(fieldManager))
+        {
+            throw StatusErrors.BadRequest("PATCH requests with apply content type must have fieldManager");
+        }
+
+        var applied = ServerSideApply.Parse(body);
+        if ((string?)applied["apiVersion"] != type.ApiVersion || (string?)applied["kind"] != type.Kind)
+        {
+            throw StatusErrors.BadRequest($"the API version in the data ({applied["apiVersion"]}) does not match the expected API version ({type.ApiVersion}) or kind ({applied["kind"]}) is not {type.Kind}");
+        }
+
+        if (ObjectMeta.Name(applied) is { } bodyName && bodyName != name)
+        {
+            throw StatusErrors.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+
+        lock (store.Sync)
+        {
+            ObjectMeta.Of(applied)["name"] = name;
+            var old = store.Get(type, ns, name);
+            WriteResult result;
+            if (old is null)
+            {
+                if (subresource is not null)
+                {
+                    throw StatusErrors.NotFound(type, name);
+                }
+
+                result = Create(type, ns, applied, fieldValidation);
+            }
+            else
+            {
+                var previous = _appliedConfigurations.GetValueOrDefault((ObjectMeta.Uid(old)!, fieldManager, subresource ?? string.Empty));
+                var merged = ServerSideApply.Merge(type.Schema, old, applied, previous);
+                result = Update(type, old, PrepareBody(type, merged), subresource, fieldValidation);
+            }
+
+            if (ObjectMeta.Uid(result.Body) is { } uid)
+            {
+                _appliedConfigurations[(uid, fieldManager, subresource ?? string.Empty)] = (JsonObject)applied.DeepClone();
+            }
+
+            return result;
         }
     }
 
