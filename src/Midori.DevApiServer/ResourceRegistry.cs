@@ -27,6 +27,7 @@ public sealed class ResourceRegistry
             TracksGeneration = true,
             HasStatusSubresource = true,
             ShortNames = ["crd", "crds"],
+            Categories = ["api-extensions"],
         });
     }
 

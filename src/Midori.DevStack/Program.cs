@@ -1,7 +1,13 @@
-using Midori.DevStack;
+namespace Midori.DevStack;
 
-// One command, no cluster: dotnet run --project src/Midori.DevStack
-await using var stack = await DevStackHost.StartAsync(args);
-Console.WriteLine(stack.Banner());
-await stack.WaitForShutdownAsync();
-return 0;
+/// <summary>One command, no cluster: <c>dotnet run --project src/Midori.DevStack</c>.</summary>
+internal static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        await using var stack = await DevStackHost.StartAsync(args);
+        Console.WriteLine(stack.Banner());
+        await stack.WaitForShutdownAsync();
+        return 0;
+    }
+}

@@ -125,7 +125,10 @@ public static class DiscoveryDocuments
                 var resources = new JsonArray();
                 foreach (var type in Served(registry).Where(t => t.Group == group.Key && t.Version == version))
                 {
-                    var responseKind = new JsonObject { ["group"] = type.Group, ["version"] = type.Group.Length == 0 ? string.Empty : type.Version, ["kind"] = type.Kind };
+                    // Built-ins answer with group and version left empty (meaning: the group version asked for), custom resources name theirs.
+                    var responseKind = type.IsCustomResource
+                        ? new JsonObject { ["group"] = type.Group, ["version"] = type.Version, ["kind"] = type.Kind }
+                        : new JsonObject { ["group"] = string.Empty, ["version"] = string.Empty, ["kind"] = type.Kind };
                     var entry = new JsonObject
                     {
                         ["resource"] = type.Plural,
@@ -199,7 +202,9 @@ public static class DiscoveryDocuments
     private static JsonArray Verbs(ResourceType type)
         => type.IsCustomResource
             ? new JsonArray("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
-            : new JsonArray("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch");
+            : type is { Group: "", Plural: "namespaces" }
+                ? new JsonArray("create", "delete", "get", "list", "patch", "update", "watch")
+                : new JsonArray("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch");
 
     private static JsonArray Strings(IEnumerable<string> values) => new([.. values.Select(v => (JsonNode)v)]);
 

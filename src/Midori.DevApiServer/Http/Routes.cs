@@ -180,7 +180,16 @@ public sealed class Routes(
         metadata["resourceVersion"] = listRv.ToString(CultureInfo.InvariantCulture);
         foreach (var item in items)
         {
-            item["apiVersion"] = type.ApiVersion;
+            // Custom resource lists carry each item's type; built-in lists (typed Go lists) leave it out.
+            if (type.IsCustomResource)
+            {
+                item["apiVersion"] = type.ApiVersion;
+            }
+            else
+            {
+                item.Remove("apiVersion");
+                item.Remove("kind");
+            }
         }
 
         return new JsonObject

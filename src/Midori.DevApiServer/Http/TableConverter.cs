@@ -51,7 +51,7 @@ public static class TableConverter
                 Column("Type", "string", "", "Type of this event (Normal, Warning), new types could be added in the future", 0),
                 Column("Reason", "string", "", "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.", 0),
                 Column("Object", "string", "", "The object that this event is about.", 0),
-                Column("Subobject", "string", "", "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2].", 1),
+                Column("Subobject", "string", "", "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers[2]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.", 1),
                 Column("Source", "string", "", "The component reporting this event. Should be a short machine understandable string.", 1),
                 Column("Message", "string", "", "A human-readable description of the status of this operation.", 0),
                 Column("First Seen", "string", "", "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)", 1),
@@ -140,7 +140,7 @@ public static class TableConverter
     private static string? Age(string? timestamp, DateTimeOffset now)
         => timestamp is not null && DateTimeOffset.TryParse(timestamp, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
             ? HumanDuration(now - at)
-            : timestamp is null ? "<unknown>" : null;
+            : null;
 
     /// <summary>apimachinery's <c>duration.HumanDuration</c>: "28s", "5m3s", "3h", "2d5h", "<invalid>" for the future.</summary>
     public static string HumanDuration(TimeSpan d)

@@ -71,6 +71,20 @@ public static class CrdRegistrar
         return types;
     }
 
+    /// <summary>The CRD as its controllers leave it once names are accepted: acceptedNames filled, NamesAccepted and Established true.</summary>
+    public static JsonObject Established(JsonObject crd, DateTimeOffset now)
+    {
+        var established = (JsonObject)crd.DeepClone();
+        var names = (JsonObject)established["spec"]!["names"]!.DeepClone();
+        var at = ObjectMeta.FormatTime(now);
+        var status = (JsonObject)established["status"]!;
+        status["conditions"] = new JsonArray(
+            new JsonObject { ["type"] = "NamesAccepted", ["status"] = "True", ["lastTransitionTime"] = at, ["reason"] = "NoConflicts", ["message"] = "no conflicts found" },
+            new JsonObject { ["type"] = "Established", ["status"] = "True", ["lastTransitionTime"] = at, ["reason"] = "InitialNamesAccepted", ["message"] = "the initial names have been accepted" });
+        status["acceptedNames"] = names;
+        return established;
+    }
+
     private static string[] Strings(JsonNode? node) => node is JsonArray array ? [.. array.Select(n => (string?)n).OfType<string>()] : [];
 
     private static PrinterColumn[] PrinterColumns(JsonArray? columns) =>

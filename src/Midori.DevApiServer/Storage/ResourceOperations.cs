@@ -77,6 +77,12 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
                 registry.Add(served);
             }
 
+            if (crdVersions.Count > 0)
+            {
+                // The apiextensions controllers accept the names and establish the CRD right after the create answer.
+                store.Commit(type, CrdRegistrar.Established(created, time.GetUtcNow()), created);
+            }
+
             return new WriteResult(201, Present(type, created), warnings);
         }
     }
@@ -168,6 +174,7 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             {
                 var previous = _appliedConfigurations.GetValueOrDefault((ObjectMeta.Uid(old)!, fieldManager, subresource ?? string.Empty));
                 var merged = ServerSideApply.Merge(type.Schema, old, applied, previous);
+                ServerSideApply.UpdateLastApplied(merged, old, applied, fieldManager);
                 result = Update(type, old, PrepareBody(type, merged), subresource, fieldValidation);
             }
 
@@ -386,6 +393,14 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             case "application/json-patch+json":
                 try
                 {
+                    // managedFields are not kept, but clients patch them (kubectl's client-side to server-side apply migration):
+                    // give such patches an empty list to replace; the result drops it again.
+                    if (patch is JsonArray operations && operations.Any(o => o?["path"] is JsonValue p && p.TryGetValue<string>(out var pointer) && pointer.StartsWith("/metadata/managedFields", StringComparison.Ordinal)))
+                    {
+                        old = (JsonObject)old.DeepClone();
+                        ObjectMeta.Of(old)["managedFields"] ??= new JsonArray();
+                    }
+
                     return JsonPatch.Apply(old, patch as JsonArray ?? throw new JsonPatchException("patch must be an array")) as JsonObject
                         ?? throw new JsonPatchException("patch must produce an object");
                 }

@@ -48,6 +48,41 @@ public static class ServerSideApply
         return merged;
     }
 
+    /// <summary>
+    /// kubectl's server-side apply keeps a client-side apply annotation current, as the real server's last-applied updater does:
+    /// when the live object has one, it becomes the applied configuration (Go's JSON: sorted keys, HTML characters escaped).
+    /// </summary>
+    public static void UpdateLastApplied(JsonObject merged, JsonObject live, JsonObject applied, string fieldManager)
+    {
+        const string Annotation = "kubectl.kubernetes.io/last-applied-configuration";
+        if (!fieldManager.StartsWith("kubectl", StringComparison.Ordinal) || fieldManager == "kubectl-last-applied"
+            || live["metadata"]?["annotations"]?[Annotation] is null || applied["metadata"]?["annotations"]?[Annotation] is not null)
+        {
+            return;
+        }
+
+        var configuration = (JsonObject)applied.DeepClone();
+        if (configuration["metadata"]?["annotations"] is JsonObject annotations)
+        {
+            annotations.Remove(Annotation);
+            if (annotations.Count == 0)
+            {
+                ((JsonObject)configuration["metadata"]!).Remove("annotations");
+            }
+        }
+
+        var json = Sorted(configuration)!.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })
+            .Replace("<", "\\u003c", StringComparison.Ordinal).Replace(">", "\\u003e", StringComparison.Ordinal).Replace("&", "\\u0026", StringComparison.Ordinal);
+        ((JsonObject)merged["metadata"]!["annotations"]!)[Annotation] = json + "\n";
+    }
+
+    private static JsonNode? Sorted(JsonNode? node) => node switch
+    {
+        JsonObject o => new JsonObject(o.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, Sorted(p.Value)))),
+        JsonArray a => new JsonArray([.. a.Select(Sorted)]),
+        _ => node?.DeepClone(),
+    };
+
     private static void MergeObject(SchemaNode? schema, JsonObject target, JsonObject applied)
     {
         foreach (var (key, value) in applied)
