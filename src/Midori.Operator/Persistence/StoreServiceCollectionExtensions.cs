@@ -24,6 +24,7 @@ public static class StoreServiceCollectionExtensions
 
         services.AddNpgsqlDataSource(connectionString);
         services.TryAddSingleton<StoreMigrator>();
+        services.TryAddSingleton<StoreHealth>();
         services.AddHostedService<StoreMigrationService>();
         services.TryAddSingleton<IPreviewStore, PostgresPreviewStore>();
         return services.AddMidoriStoreConsumers();
