@@ -4,6 +4,7 @@ using Midori.Operator.Diagnostics;
 using Midori.Operator.Diagnostics.Telemetry;
 using Midori.Operator.Http;
 using Midori.Operator.Http.Endpoints;
+using Midori.Operator.Kubernetes;
 using Midori.Operator.Options;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
@@ -28,6 +29,12 @@ public static class HostingExtensions
 
         // Controller runtime: IKubernetes (current kubeconfig or in-cluster), informer, queue, workers, leadership, events.
         services.AddOperatorRuntime();
+
+        // Namespace policy (cluster-scoped PreviewSandboxPolicy): cached list + watch on every replica; the API and the reconciler enforce it.
+        services.AddOptions<PolicyOptions>().BindConfiguration(PolicyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<PreviewSandboxPolicyCache>();
+        services.AddHostedService(sp => sp.GetRequiredService<PreviewSandboxPolicyCache>());
+        services.TryAddSingleton<NamespacePolicyGate>();
 
         // Providers and the seams the reconciler needs.
         services.AddLocalSandboxProvider();

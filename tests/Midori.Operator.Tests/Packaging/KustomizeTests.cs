@@ -13,7 +13,7 @@ public sealed class KustomizeTests
 
         // assert
         Assert.Equal(
-            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"],
+            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"],
             manifests.Kinds.Order(StringComparer.Ordinal));
         Assert.All(manifests.Objects.Where(o => (string?)o["kind"] is not ("Namespace" or "CustomResourceDefinition" or "ClusterRole" or "ClusterRoleBinding")),
             o => Assert.Equal("midori-system", (string?)Manifests.At(o, "metadata.namespace")));
@@ -22,8 +22,11 @@ public sealed class KustomizeTests
         Assert.Equal("true", HelmChartTests.Env(deployment)["LeaderElection__Enabled"]);
         Assert.Equal(2, (int)Manifests.At(deployment, "spec.replicas")!);
         Assert.Equal("midori-controller-manager", (string?)Manifests.At(deployment, "spec.template.spec.serviceAccountName"));
-        var crd = manifests.Single("CustomResourceDefinition");
-        Assert.True(JsonNode.DeepEquals(Manifests.Load("config", "crd", "bases", "preview.midori.dev_previewsandboxes.yaml").Objects.Single(), crd));
+        foreach (var file in new[] { "preview.midori.dev_previewsandboxes.yaml", "preview.midori.dev_previewsandboxpolicies.yaml" })
+        {
+            var config = Manifests.Load("config", "crd", "bases", file).Objects.Single();
+            Assert.True(JsonNode.DeepEquals(config, manifests.Single("CustomResourceDefinition", (string)Manifests.At(config, "metadata.name")!)), file);
+        }
         Assert.Equal("restricted", (string?)Manifests.At(manifests.Single("Namespace"), "metadata.labels")?["pod-security.kubernetes.io/enforce"]);
     }
 }

@@ -39,6 +39,7 @@ public static class PreviewSandboxConditions
         public const string Suspended = "Suspended";
         public const string ProviderError = "ProviderError";
         public const string SourceError = "SourceError";
+        public const string PolicyDenied = "PolicyDenied";
         public const string SandboxLost = "SandboxLost";
         public const string RecreateExhausted = "RecreateExhausted";
         public const string RecreateDisabled = "RecreateDisabled";

@@ -56,6 +56,7 @@ public sealed partial class PreviewService
     private readonly TimeProvider _time;
     private readonly ILogger<PreviewService> _logger;
     private readonly IPreviewStore? _store;
+    private readonly NamespacePolicyGate? _policy;
 
     public PreviewService(
         PreviewSandboxCache cache,
@@ -65,8 +66,10 @@ public sealed partial class PreviewService
         IOptions<HttpApiOptions> options,
         TimeProvider time,
         ILogger<PreviewService> logger,
-        IPreviewStore? store = null)
+        IPreviewStore? store = null,
+        NamespacePolicyGate? policy = null)
     {
+        _policy = policy;
         _cache = cache;
         _client = client;
         _workingCopies = workingCopies;
@@ -162,6 +165,8 @@ public sealed partial class PreviewService
             env,
             request.FromGenerationId);
         ValidateSettings(command.Provider, command.TtlSeconds, command.IdleTimeoutSeconds, command.Port, command.Template, command.Command, command.Env);
+        await EnforcePolicyAsync(@namespace, command.Provider, command.Template, command.Command, command.Env, command.TtlSeconds, command.IdleTimeoutSeconds, cancellationToken)
+            .ConfigureAwait(false);
         return command;
     }
 
@@ -338,6 +343,8 @@ public sealed partial class PreviewService
         if (settings is not null)
         {
             ValidateSettings(settings.Provider, settings.TtlSeconds, settings.IdleTimeoutSeconds, settings.Port, settings.Template, settings.Command, settings.Env);
+            await EnforcePolicyAsync(@namespace, settings.Provider, settings.Template, settings.Command, settings.Env, settings.TtlSeconds, settings.IdleTimeoutSeconds, cancellationToken)
+                .ConfigureAwait(false);
             stored = new PreviewSettings
             {
                 TtlSeconds = settings.TtlSeconds,
