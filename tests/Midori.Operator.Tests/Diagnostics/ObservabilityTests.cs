@@ -19,7 +19,7 @@ namespace Midori.Operator.Tests.Diagnostics;
 public sealed class ObservabilityTests : IAsyncLifetime
 {
     private const string Namespace = "midori-metrics";
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Bound = TestWaits.Bound;
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-metrics-" + Guid.NewGuid().ToString("N")[..8]);
     private DevKubeApiServer _server = null!;
     private IKubernetes _client = null!;

@@ -28,7 +28,7 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
     private static readonly TimeSpan LeaseDuration = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan RenewDeadline = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan RetryPeriod = TimeSpan.FromMilliseconds(250);
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Bound = TestWaits.Bound;
     private static readonly string[] Names = ["ha-0", "ha-1", "ha-2", "ha-3", "ha-4"];
 
     private readonly ReconcileRecorder _recorder = new();

@@ -127,7 +127,7 @@ public sealed class ApiTestHost : IAsyncDisposable
         });
 
         var host = new ApiTestHost(server, factory, time, store, provider);
-        await host.Services.GetRequiredService<PreviewSandboxCache>().Synced.WaitAsync(TimeSpan.FromSeconds(30));
+        await host.Services.GetRequiredService<PreviewSandboxCache>().Synced.WaitAsync(TestWaits.Bound);
         return host;
     }
 
@@ -162,7 +162,7 @@ public sealed class ApiTestHost : IAsyncDisposable
     /// <summary>Waits until the cache shows the preview matching <paramref name="predicate"/>.</summary>
     public async Task<V1Alpha1PreviewSandbox?> WaitForAsync(string ns, string name, Func<V1Alpha1PreviewSandbox?, bool> predicate)
     {
-        var (resource, matched) = await TryWaitForAsync(ns, name, predicate, TimeSpan.FromSeconds(30));
+        var (resource, matched) = await TryWaitForAsync(ns, name, predicate, TestWaits.Bound);
         if (!matched)
         {
             Assert.Fail($"{ns}/{name} did not reach the expected state; last: {(resource is null ? "(absent)" : KubernetesJson.Serialize(resource))}");

@@ -7,13 +7,14 @@ using k8s.Models;
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.DevApiServer;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.KubeApiServer;
 
 /// <summary>The test API server driven by the real KubernetesClient: typed watches, bookmarks, 410 relist, timeouts, leases.</summary>
 public sealed class KubernetesClientInteropTests : IAsyncLifetime
 {
-    private static readonly TimeSpan EventTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan EventTimeout = TestWaits.Bound;
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero));
     private DevKubeApiServer _server = null!;

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Midori.DevApiServer;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.KubeApiServer;
 
@@ -13,7 +14,7 @@ namespace Midori.Operator.Tests.KubeApiServer;
 /// </summary>
 public sealed partial class TranscriptReplayTests
 {
-    private static readonly TimeSpan StreamTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StreamTimeout = TestWaits.Bound;
 
     private readonly Dictionary<string, string> _resourceVersions = new(StringComparer.Ordinal);
 

@@ -23,7 +23,7 @@ namespace Midori.Operator.Tests.Packaging;
 public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Namespace = "midori-rbac";
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Bound = TestWaits.Bound;
 
     /// <summary>Granted without a request of their own; each with the reason.</summary>
     private static readonly Dictionary<Permission, string> NeededWithoutARequest = new()
