@@ -127,7 +127,7 @@ public sealed class NamespacePolicyEnforcementTests : IAsyncLifetime
         // assert
         Assert.Contains("rule env.denied", Ready(denied)!.Message, StringComparison.Ordinal);
         Assert.Null(_host.Provider.Find(sandboxId));
-        Assert.Null(denied!.Status!.PreviewUrl);
+        Assert.Null(denied!.Status!.SandboxId); // previewUrl stays: it is the gateway's stable address
     }
 
     private static V1Condition? Ready(V1Alpha1PreviewSandbox? resource) =>
