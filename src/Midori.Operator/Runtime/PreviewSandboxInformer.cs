@@ -278,7 +278,7 @@ public sealed class PreviewSandboxInformer
 
     /// <summary>What we compare to decide whether a MODIFIED event matters to the reconciler.</summary>
     private sealed record ObjectSnapshot(
-        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Phase)
+        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Phase, string? FilesPush = null)
     {
         public static ObjectSnapshot Of(ObjectKey key, V1Alpha1PreviewSandbox item)
         {
@@ -287,7 +287,10 @@ public sealed class PreviewSandboxInformer
             string? recreate = null;
             metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out heartbeat);
             metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out recreate);
-            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, item.Status?.Phase);
+            string? filesPush = null;
+            metadata.Annotations?.TryGetValue(GroupVersion.FilesPushAnnotation, out filesPush);
+            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, item.Status?.Phase,
+                filesPush);
         }
 
         public bool SameTrigger(ObjectSnapshot other) =>
@@ -295,6 +298,7 @@ public sealed class PreviewSandboxInformer
             && DeletionTimestamp == other.DeletionTimestamp
             && Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal)
             && string.Equals(Heartbeat, other.Heartbeat, StringComparison.Ordinal)
-            && string.Equals(Recreate, other.Recreate, StringComparison.Ordinal);
+            && string.Equals(Recreate, other.Recreate, StringComparison.Ordinal)
+            && string.Equals(FilesPush, other.FilesPush, StringComparison.Ordinal);
     }
 }
