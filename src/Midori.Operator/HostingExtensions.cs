@@ -30,7 +30,12 @@ public static class HostingExtensions
         services.AddOperatorRuntime();
 
         // Providers and the seams the reconciler needs.
-        services.AddLocalSandboxProvider();
+        services.TryAddSingleton<ISandboxDeathNotifier, SandboxDeathNotifier>(); // providers report deaths, the runtime enqueues
+        if (LocalProviderServiceCollectionExtensions.IsLocalProviderEnabled(builder.Configuration))
+        {
+            services.AddLocalSandboxProvider(); // off in-cluster unless Providers:Local:Enabled=true
+        }
+
         services.AddE2BSandboxProvider();
         services.AddDaytonaSandboxProvider(builder.Configuration); // only when configured (Providers:Daytona or DAYTONA_API_KEY)
         services.AddOrphanSweeper();

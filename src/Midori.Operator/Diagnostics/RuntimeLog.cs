@@ -113,4 +113,8 @@ internal static partial class RuntimeLog
     public static partial void EventSendFailed(this ILogger logger, Exception exception, string reason, string? @namespace, string? name);
 
     #endregion
+
+    [LoggerMessage(EventId = LogEventIds.SandboxDeathEnqueued, Level = LogLevel.Information,
+        Message = "Provider {Provider} reported Sandbox {SandboxId} of PreviewSandbox {Namespace}/{Name} dead ({Detail}); reconciling it now")]
+    public static partial void SandboxDeathEnqueued(this ILogger logger, string provider, string sandboxId, string @namespace, string name, string detail);
 }

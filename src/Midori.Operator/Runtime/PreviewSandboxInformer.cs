@@ -75,6 +75,20 @@ public sealed class PreviewSandboxInformer
         return counts;
     }
 
+    /// <summary>The cached PreviewSandbox whose status names <paramref name="sandboxId"/>, for providers that only know the sandbox.</summary>
+    public ObjectKey? FindBySandboxId(string sandboxId)
+    {
+        foreach (var snapshot in _cache.Values)
+        {
+            if (string.Equals(snapshot.SandboxId, sandboxId, StringComparison.Ordinal))
+            {
+                return snapshot.Key;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The resourceVersion the next watch starts from; null when a relist is due.</summary>
     public string? LastResourceVersion => _lastResourceVersion;
 
@@ -278,7 +292,7 @@ public sealed class PreviewSandboxInformer
 
     /// <summary>What we compare to decide whether a MODIFIED event matters to the reconciler.</summary>
     private sealed record ObjectSnapshot(
-        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Phase)
+        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Phase, string? SandboxId)
     {
         public static ObjectSnapshot Of(ObjectKey key, V1Alpha1PreviewSandbox item)
         {
@@ -287,7 +301,7 @@ public sealed class PreviewSandboxInformer
             string? recreate = null;
             metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out heartbeat);
             metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out recreate);
-            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, item.Status?.Phase);
+            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, item.Status?.Phase, item.Status?.SandboxId);
         }
 
         public bool SameTrigger(ObjectSnapshot other) =>
