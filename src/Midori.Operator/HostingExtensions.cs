@@ -19,6 +19,9 @@ public static class HostingExtensions
 {
     public static IHostApplicationBuilder AddMidoriOperator(this IHostApplicationBuilder builder)
     {
+        // Secrets may come from files (a mounted Secret directory or NAME_FILE variables), layered over the environment.
+        builder.Configuration.AddSecretFiles();
+
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<OperatorOptions>().BindConfiguration(OperatorOptions.SectionName)
