@@ -8,7 +8,9 @@ namespace Midori.Operator.Options;
 /// is one setting, named like the environment variable (<c>ConnectionStrings__Midori</c>, <c>Providers__E2B__ApiKey</c>,
 /// <c>Api__Tokens__0__Token</c>): a Kubernetes Secret mounted as a volume, one key per file;</item>
 /// <item><c>&lt;NAME&gt;_FILE</c> variables: <c>ConnectionStrings__Midori_FILE=/path</c> sets
-/// <c>ConnectionStrings:Midori</c> to the file's content (the Docker-secrets convention).</item>
+/// <c>ConnectionStrings:Midori</c> to the file's content (the Docker-secrets convention). Only setting-shaped names
+/// (containing <c>__</c>) and the providers' own variables (<c>E2B_API_KEY</c>, <c>DAYTONA_API_KEY</c>) count, so an
+/// unrelated <c>*_FILE</c> variable of the environment (a tool's config path) is never read.</item>
 /// </list>
 /// One trailing newline is trimmed (editors and <c>echo</c> add it). A named file that cannot be read fails startup
 /// with a clear message rather than leaving the setting silently empty.
@@ -18,6 +20,8 @@ public static class SecretFilesConfiguration
     public const string DirectoryVariable = "MIDORI_SECRETS_DIR";
     public const string DefaultDirectory = "/var/run/midori/secrets";
     public const string FileSuffix = "_FILE";
+
+    private static readonly HashSet<string> PlainSecretVariables = new(StringComparer.Ordinal) { "E2B_API_KEY", "DAYTONA_API_KEY" };
 
     public static IConfigurationBuilder AddSecretFiles(this IConfigurationBuilder configuration, Func<string, string?>? environment = null, System.Collections.IDictionary? variables = null)
     {
@@ -49,10 +53,11 @@ public static class SecretFilesConfiguration
 
         foreach (System.Collections.DictionaryEntry entry in variables)
         {
-            if (entry.Key is string name && name.EndsWith(FileSuffix, StringComparison.Ordinal) && name.Length > FileSuffix.Length
-                && entry.Value is string path && path.Length > 0)
+            if (entry.Key is string name && name.EndsWith(FileSuffix, StringComparison.Ordinal) && entry.Value is string path && path.Length > 0
+                && name[..^FileSuffix.Length] is { Length: > 0 } setting
+                && (setting.Contains("__", StringComparison.Ordinal) || PlainSecretVariables.Contains(setting)))
             {
-                settings[ToKey(name[..^FileSuffix.Length])] = Read(path, name);
+                settings[ToKey(setting)] = Read(path, name);
             }
         }
 
