@@ -12,7 +12,7 @@ using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
 using Midori.Operator.Testing.Fakes;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 // Prints the README's figures. Usage: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks [-- count=1000 expiry=200 workers=8]
 var settings = args.Select(a => a.Split('=', 2)).Where(a => a.Length == 2).ToDictionary(a => a[0], a => a[1]);
@@ -28,7 +28,7 @@ var workers = settings.GetValueOrDefault("workers", "8");
 
 Console.WriteLine($"Midori Operator benchmarks — {Environment.ProcessorCount} cores, .NET {Environment.Version}, workers={workers}");
 
-await using var server = await TestKubeApiServer.StartAsync();
+await using var server = await DevKubeApiServer.StartAsync();
 await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
 var provider = new FakeSandboxProvider(TimeProvider.System);
 var observer = new RecordingLifecycleObserver();

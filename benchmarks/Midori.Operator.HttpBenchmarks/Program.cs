@@ -15,7 +15,7 @@ using Midori.Operator.Providers;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.E2E;
 using Midori.Operator.Testing.Fakes;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 // Prints the HTTP API's figures. Usage:
 //   dotnet run -c Release --project benchmarks/Midori.Operator.HttpBenchmarks [-- previews=200 seconds=10 clients=64 idle=20]
@@ -36,7 +36,7 @@ if (Environment.GetEnvironmentVariable("MIDORI_TEST_PG") is { Length: > 0 })
     Console.WriteLine("note: MIDORI_TEST_PG is set, but the PostgreSQL store is not on this branch yet; using the in-memory store.");
 }
 
-await using var server = await TestKubeApiServer.StartAsync();
+await using var server = await DevKubeApiServer.StartAsync();
 await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
 var store = new InMemoryPreviewStore(TimeProvider.System);
 var provider = new FakeSandboxProvider(TimeProvider.System);

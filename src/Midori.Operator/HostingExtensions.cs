@@ -51,7 +51,10 @@ public static class HostingExtensions
 
         // PostgreSQL store (only when ConnectionStrings:Midori is set): migrations, working copies, sessions, history.
         services.AddMidoriStore(builder.Configuration);
-        services.TryAddScoped<IReconciler, PreviewSandboxReconciler>();
+        // The reconciler writes only through the fenced seams: nothing reaches a provider or the API server once this
+        // replica's leadership fence has lapsed (the HTTP API, on every replica, keeps the plain ones).
+        services.TryAddScoped<IReconciler>(sp => ActivatorUtilities.CreateInstance<PreviewSandboxReconciler>(sp,
+            sp.GetRequiredService<FencedPreviewSandboxClient>(), sp.GetRequiredService<FencedSandboxProviderRegistry>()));
 
         // The editor's HTTP API (Http/): watch cache on every replica, services, auth, limits.
         services.AddMidoriHttpApi();

@@ -38,6 +38,8 @@ internal static class LogEventIds
     public const int LeaderElectionFailed = 1204;
     public const int LeaseReleased = 1205;
     public const int LeaseReleaseFailed = 1206;
+    public const int LeadershipFenceLapsed = 1207;
+    public const int LeadershipWriteRefused = 1208;
     public const int RuntimeTermStarted = 1210;
     public const int RuntimeTermStopped = 1211;
     public const int RuntimeDrainTimedOut = 1212;

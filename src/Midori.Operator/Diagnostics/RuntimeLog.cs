@@ -90,6 +90,13 @@ internal static partial class RuntimeLog
     [LoggerMessage(EventId = LogEventIds.LeaseReleaseFailed, Level = LogLevel.Warning, Message = "Could not release Lease {Namespace}/{LeaseName}; the next leader takes over when it expires")]
     public static partial void LeaseReleaseFailed(this ILogger logger, Exception exception, string @namespace, string leaseName);
 
+    [LoggerMessage(EventId = LogEventIds.LeadershipFenceLapsed, Level = LogLevel.Warning,
+        Message = "Leadership fence of Lease {Namespace}/{LeaseName} lapsed for {Identity}: last renewal sent at {LastRenewal}, valid for {Validity}; stopping all leader work and re-running the election")]
+    public static partial void LeadershipFenceLapsed(this ILogger logger, string @namespace, string leaseName, string identity, DateTimeOffset? lastRenewal, TimeSpan validity);
+
+    [LoggerMessage(EventId = LogEventIds.LeadershipWriteRefused, Level = LogLevel.Warning, Message = "Dropped {Reason} Event for {Namespace}/{Name}: the leadership fence is not held")]
+    public static partial void EventFenced(this ILogger logger, string reason, string? @namespace, string? name);
+
     [LoggerMessage(EventId = LogEventIds.RuntimeTermStarted, Level = LogLevel.Information, Message = "Started informer and workers for leadership term {Term}")]
     public static partial void RuntimeTermStarted(this ILogger logger, long term);
 

@@ -38,8 +38,12 @@ public sealed class KubernetesEventRecorder : BackgroundService, IEventRecorder
     // Touched only by the single sender loop.
     private readonly Dictionary<(string Uid, string Type, string Reason, string Message), Aggregate> _aggregates = [];
 
-    public KubernetesEventRecorder(IKubernetes kubernetes, OperatorIdentity identity, TimeProvider timeProvider, ILogger<KubernetesEventRecorder> logger)
+    private readonly ILeadershipFence? _fence;
+
+    public KubernetesEventRecorder(IKubernetes kubernetes, OperatorIdentity identity, TimeProvider timeProvider, ILogger<KubernetesEventRecorder> logger,
+        ILeadershipFence? fence = null)
     {
+        _fence = fence;
         _kubernetes = kubernetes;
         _identity = identity;
         _timeProvider = timeProvider;
@@ -111,6 +115,14 @@ public sealed class KubernetesEventRecorder : BackgroundService, IEventRecorder
         var involved = pending.InvolvedObject;
         var @namespace = string.IsNullOrEmpty(involved.NamespaceProperty) ? "default" : involved.NamespaceProperty;
         var aggregateKey = (involved.Uid ?? $"{@namespace}/{involved.Name}", pending.Type, pending.Reason, pending.Message);
+
+        // Events are recorded by the reconciler and sent later: the leadership fence is checked when the write goes out.
+        if (_fence is { IsHeld: false })
+        {
+            _logger.EventFenced(pending.Reason, involved.NamespaceProperty, involved.Name);
+            return;
+        }
+
         try
         {
             if (_aggregates.TryGetValue(aggregateKey, out var aggregate) && pending.Timestamp - aggregate.LastTimestamp < AggregationWindow)

@@ -59,6 +59,14 @@ internal sealed class LeaderElectionOptionsValidator : IValidateOptions<LeaderEl
             errors.Add("LeaderElection:RenewDeadline + LeaderElection:RetryPeriod must be shorter than LeaderElection:LeaseDuration.");
         }
 
+        // The fence (Runtime/LeadershipFence) holds for the whole seconds written to the Lease minus LeaseDuration − RenewDeadline;
+        // a healthy leader renews every RetryPeriod, so that must be longer or the fence would lapse between renewals.
+        var fenceValidity = TimeSpan.FromSeconds((int)options.LeaseDuration.TotalSeconds) - (options.LeaseDuration - options.RenewDeadline);
+        if (fenceValidity <= options.RetryPeriod * 2)
+        {
+            errors.Add($"LeaderElection: the leadership fence would hold only {fenceValidity.TotalSeconds:0.###} s per renewal (whole seconds of LeaseDuration minus LeaseDuration − RenewDeadline); it must exceed 2 × RetryPeriod. Use a whole-second LeaseDuration or a longer RenewDeadline.");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

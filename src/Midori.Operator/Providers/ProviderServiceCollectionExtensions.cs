@@ -28,7 +28,8 @@ public static class ProviderServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<OrphanSweepOptions>().BindConfiguration(OrphanSweepOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<OrphanSweeper>();
+        // Deletes go through the fenced providers (Runtime.FencedSandboxProviderRegistry, registered by the operator runtime).
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<OrphanSweeper>(sp, sp.GetRequiredService<Runtime.FencedSandboxProviderRegistry>()));
         services.AddHostedService(sp => sp.GetRequiredService<OrphanSweeper>());
         return services;
     }

@@ -12,6 +12,12 @@ namespace Midori.Operator.Runtime;
 /// Disabled: this instance is leader from <see cref="StartAsync"/> until <see cref="StopAsync"/>. Enabled: loops
 /// <see cref="LeaderElector.RunUntilLeadershipLostAsync"/> on a background task. <see cref="LeaderElector"/> uses the
 /// wall clock internally; that stays behind this seam, and nothing else in the runtime depends on it.
+/// <para>
+/// The elector's own view lags: a process paused between renewals resumes believing it leads and only gives up after a
+/// fresh RenewDeadline. So every renewal also feeds the <see cref="LeadershipFence"/>, measured through
+/// <see cref="TimeProvider"/>; when the fence lapses this service stops leading at once (cancelling in-flight reconciles)
+/// and restarts the elector, which re-acquires straight away if the Lease is still ours.
+/// </para>
 /// </summary>
 public sealed class LeaderElectionService : ILeadership, IHostedService, IDisposable
 {
@@ -20,10 +26,13 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
     private readonly OperatorIdentity _identity;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<LeaderElectionService> _logger;
+    private readonly LeadershipFence _fence;
+    private readonly bool _ownsFence;
     private readonly RetryBackoff _backoff = RetryBackoff.ForWatch();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
     private CancellationTokenSource? _termCts;
+    private CancellationTokenSource? _runCts;
     private Task? _loop;
     private volatile bool _isLeader;
     private int _disposed;
@@ -33,14 +42,30 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
         IOptions<LeaderElectionOptions> options,
         OperatorIdentity identity,
         TimeProvider timeProvider,
-        ILogger<LeaderElectionService> logger)
+        ILogger<LeaderElectionService> logger,
+        LeadershipFence? fence = null)
     {
         _services = services;
         _options = options.Value;
         _identity = identity;
         _timeProvider = timeProvider;
         _logger = logger;
+        _ownsFence = fence is null;
+        _fence = fence ?? new LeadershipFence(timeProvider);
+        _fence.Lapsed += OnFenceLapsed;
     }
+
+    /// <summary>The fence this service keeps (also registered as <see cref="ILeadershipFence"/>).</summary>
+    public LeadershipFence Fence => _fence;
+
+    /// <summary>
+    /// How long one renewal keeps the fence held: the Lease duration as written (whole seconds) minus the margin
+    /// <c>LeaseDuration − RenewDeadline</c> (see <see cref="LeadershipFence"/>).
+    /// </summary>
+    public static TimeSpan FenceValidity(LeaderElectionOptions options) =>
+        TimeSpan.FromSeconds((int)options.LeaseDuration.TotalSeconds) - FenceMargin(options);
+
+    internal static TimeSpan FenceMargin(LeaderElectionOptions options) => options.LeaseDuration - options.RenewDeadline;
 
     public event Action<CancellationToken>? StartedLeading;
 
@@ -106,8 +131,13 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
             return;
         }
 
+        _fence.Lapsed -= OnFenceLapsed;
         _stopping.Cancel();
         _stopping.Dispose();
+        if (_ownsFence)
+        {
+            _fence.Dispose();
+        }
     }
 
     private async Task RunElectionLoopAsync(CancellationToken stoppingToken)
@@ -115,10 +145,18 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
+            using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            lock (_lock)
+            {
+                _runCts = run;
+            }
+
             try
             {
                 var kubernetes = _services.GetRequiredService<IKubernetes>();
-                var config = new LeaderElectionConfig(new LeaseLock(kubernetes, _identity.Namespace, _options.LeaseName, _identity.Name))
+                var leaseLock = new RenewalObservingLock(
+                    new LeaseLock(kubernetes, _identity.Namespace, _options.LeaseName, _identity.Name), _fence, _timeProvider, FenceMargin(_options));
+                var config = new LeaderElectionConfig(leaseLock)
                 {
                     LeaseDuration = _options.LeaseDuration,
                     RenewDeadline = _options.RenewDeadline,
@@ -140,12 +178,17 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
                     LoseLeadership();
                 };
                 elector.OnNewLeader += leader => _logger.LeaderObserved(leader, _identity.Namespace, _options.LeaseName);
-                await elector.RunUntilLeadershipLostAsync(stoppingToken).ConfigureAwait(false);
+                await elector.RunUntilLeadershipLostAsync(run.Token).ConfigureAwait(false);
                 failures = 0;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break;
+            }
+            catch (OperationCanceledException) when (run.IsCancellationRequested)
+            {
+                // The fence lapsed: this term is over whatever the elector believes; start a fresh one.
+                failures = 0;
             }
             catch (Exception ex)
             {
@@ -154,6 +197,11 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
             }
             finally
             {
+                lock (_lock)
+                {
+                    _runCts = null;
+                }
+
                 LoseLeadership();
             }
 
@@ -215,10 +263,44 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
             _termCts?.Dispose();
             _termCts = new CancellationTokenSource();
             token = _termCts.Token;
+            if (_options.Enabled)
+            {
+                _fence.Open();
+            }
+            else
+            {
+                _fence.OpenUnbounded();
+            }
+
             _isLeader = true;
         }
 
         StartedLeading?.Invoke(token);
+    }
+
+    private void OnFenceLapsed()
+    {
+        CancellationTokenSource? run;
+        lock (_lock)
+        {
+            if (!_isLeader)
+            {
+                return;
+            }
+
+            run = _runCts;
+        }
+
+        _logger.LeadershipFenceLapsed(_identity.Namespace, _options.LeaseName, _identity.Name, _fence.LastRenewal, FenceValidity(_options));
+        LoseLeadership();
+        try
+        {
+            run?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // That run already ended.
+        }
     }
 
     private void LoseLeadership()
@@ -232,6 +314,7 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
             }
 
             _isLeader = false;
+            _fence.Close();
             term = _termCts;
         }
 

@@ -14,6 +14,7 @@ namespace Midori.Operator.Runtime;
 /// <item>success with <c>RequeueAfter</c> → that delay (≤ 0 clamped to <see cref="OperatorOptions.ConflictRequeueDelay"/>, capped at the resync interval);</item>
 /// <item>success without → <see cref="OperatorOptions.ResyncInterval"/>; success resets the key's failure count;</item>
 /// <item>failure → <c>RequeueAfter</c> if given, else per-key exponential backoff;</item>
+/// <item><see cref="LeadershipLapsedException"/> (a write refused by the fence) → dropped, like a cancelled reconcile;</item>
 /// <item><see cref="KubernetesConflictException"/> → <see cref="OperatorOptions.ConflictRequeueDelay"/>; any other exception → logged + backoff.</item>
 /// </list>
 /// </summary>
@@ -126,6 +127,14 @@ public sealed class ReconcileWorkers
             await using var scope = _scopeFactory.CreateAsyncScope();
             var reconciler = scope.ServiceProvider.GetRequiredService<IReconciler>();
             result = await reconciler.ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (LeadershipLapsedException)
+        {
+            // A write was refused by the leadership fence: this replica must not act on the key any more. The term is
+            // being cancelled (the fence reported the lapse); the key is dropped, not requeued.
+            Record(activity, ReconcileOutcomes.Cancelled, started);
+            _logger.ReconcileCancelled();
+            return;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -13,7 +13,8 @@ public static class RuntimeServiceCollectionExtensions
     /// Registers the controller runtime: <see cref="IKubernetes"/> (singleton, from a registered
     /// <see cref="KubernetesClientConfiguration"/> or <see cref="KubernetesClientConfiguration.BuildDefaultConfig"/>),
     /// <see cref="IPreviewSandboxClient"/>, <see cref="IEventRecorder"/> (+ its background sender), the queue, informer,
-    /// workers, <see cref="ILeadership"/> and the runtime host. Hosted services start in this order: event sender,
+    /// workers, <see cref="ILeadership"/>, the <see cref="ILeadershipFence"/> with the fenced views of the write seams
+    /// (<see cref="FencedPreviewSandboxClient"/>, <see cref="FencedSandboxProviderRegistry"/>: what leader-only code takes) and the runtime host. Hosted services start in this order: event sender,
     /// leader election, runtime host (so the runtime host stops — and drains — before leadership is released).
     /// Does not register <see cref="IReconciler"/> (scoped; the caller's) nor bind options (the caller binds
     /// <see cref="OperatorOptions"/> and <see cref="LeaderElectionOptions"/>).
@@ -32,6 +33,12 @@ public static class RuntimeServiceCollectionExtensions
         services.TryAddSingleton(sp => new OperatorIdentity(sp.GetRequiredService<IOptions<LeaderElectionOptions>>()));
 
         services.TryAddSingleton<IPreviewSandboxClient, KubernetesPreviewSandboxClient>();
+
+        // The leadership fence and the leader-only views of the two write seams (API server here, providers below).
+        services.TryAddSingleton(sp => new LeadershipFence(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<ILeadershipFence>(sp => sp.GetRequiredService<LeadershipFence>());
+        services.TryAddSingleton(sp => new FencedPreviewSandboxClient(sp.GetRequiredService<IPreviewSandboxClient>(), sp.GetRequiredService<ILeadershipFence>()));
+        services.TryAddSingleton(sp => new FencedSandboxProviderRegistry(sp.GetRequiredService<Providers.ISandboxProviderRegistry>(), sp.GetRequiredService<ILeadershipFence>()));
         services.TryAddSingleton<KubernetesEventRecorder>();
         services.TryAddSingleton<IEventRecorder>(sp => sp.GetRequiredService<KubernetesEventRecorder>());
 

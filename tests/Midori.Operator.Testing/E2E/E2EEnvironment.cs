@@ -2,7 +2,7 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 namespace Midori.Operator.Testing.E2E;
 
@@ -14,9 +14,9 @@ public sealed class E2EEnvironment : IAsyncDisposable
 {
     public const string KubeconfigVariable = "MIDORI_E2E_KUBECONFIG";
 
-    private readonly TestKubeApiServer? _server;
+    private readonly DevKubeApiServer? _server;
 
-    private E2EEnvironment(KubernetesClientConfiguration configuration, string @namespace, TestKubeApiServer? server)
+    private E2EEnvironment(KubernetesClientConfiguration configuration, string @namespace, DevKubeApiServer? server)
     {
         Configuration = configuration;
         Namespace = @namespace;
@@ -46,7 +46,7 @@ public sealed class E2EEnvironment : IAsyncDisposable
         }
         else
         {
-            var server = await TestKubeApiServer.StartAsync();
+            var server = await DevKubeApiServer.StartAsync();
             environment = new E2EEnvironment(server.CreateClientConfiguration(), @namespace, server);
         }
 

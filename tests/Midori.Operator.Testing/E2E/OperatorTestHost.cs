@@ -48,7 +48,7 @@ public sealed class OperatorTestHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var timeout = new CancellationTokenSource(TestWaits.Bound);
         await _app.StopAsync(timeout.Token);
         await _app.DisposeAsync();
     }

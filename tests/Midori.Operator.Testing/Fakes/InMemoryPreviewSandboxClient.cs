@@ -9,7 +9,7 @@ namespace Midori.Operator.Testing.Fakes;
 /// In-memory stand-in for the API server behind <see cref="IPreviewSandboxClient"/>, for fast reconciler tests.
 /// Keeps the rules reconcilers depend on: resourceVersion conflicts, generation bumps on spec changes only,
 /// status writes separate from spec, finalizers holding a deleted object, garbage collection of owned Secrets.
-/// Watching is the real test API server's job (Midori.Operator.Testing.KubeApiServer).
+/// Watching is the development API server's job (Midori.DevApiServer).
 /// </summary>
 public sealed class InMemoryPreviewSandboxClient(TimeProvider time) : IPreviewSandboxClient
 {
@@ -112,7 +112,7 @@ public sealed class InMemoryPreviewSandboxClient(TimeProvider time) : IPreviewSa
     }
 
     public IAsyncEnumerable<PreviewSandboxWatchEvent> WatchAsync(string? @namespace, string resourceVersion, TimeSpan timeout, CancellationToken cancellationToken) =>
-        throw new NotSupportedException("Watch through the in-process TestKubeApiServer; this fake serves reconciler tests.");
+        throw new NotSupportedException("Watch through the in-process DevKubeApiServer; this fake serves reconciler tests.");
 
     public Task<V1Alpha1PreviewSandbox> PatchStatusAsync(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, CancellationToken cancellationToken)
     {

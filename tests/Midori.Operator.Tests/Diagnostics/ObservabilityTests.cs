@@ -9,7 +9,7 @@ using Midori.Operator.Diagnostics.Telemetry;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 using OpenTelemetry.Trace;
 
 namespace Midori.Operator.Tests.Diagnostics;
@@ -19,14 +19,14 @@ namespace Midori.Operator.Tests.Diagnostics;
 public sealed class ObservabilityTests : IAsyncLifetime
 {
     private const string Namespace = "midori-metrics";
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Bound = TestWaits.Bound;
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-metrics-" + Guid.NewGuid().ToString("N")[..8]);
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private IKubernetes _client = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         _client = new k8s.Kubernetes(_server.CreateClientConfiguration());
     }

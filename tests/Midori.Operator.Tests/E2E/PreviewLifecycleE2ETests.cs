@@ -5,6 +5,7 @@ using Midori.Operator.Providers;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
 using Xunit.Abstractions;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.E2E;
 
@@ -26,7 +27,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
     private const int IdleTimeoutSeconds = 10; // the CRD's minimum, to keep the scenario short
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-e2e-" + Guid.NewGuid().ToString("N")[..8]);
-    private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TestWaits.Bound };
     private E2EEnvironment _env = null!;
     private OperatorTestHost _host = null!;
 
@@ -42,7 +43,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
     protected virtual string? ProviderName => null;
 
     /// <summary>Longest wait for one step (a real remote provider needs more than the local one).</summary>
-    protected virtual TimeSpan Step => TimeSpan.FromSeconds(30);
+    protected virtual TimeSpan Step => TestWaits.Bound;
 
     /// <summary>Extra operator settings for the provider under test (e.g. a fake's URL and key); started before the operator.</summary>
     protected virtual Task<IDictionary<string, string?>> ProviderSettingsAsync() => Task.FromResult<IDictionary<string, string?>>(new Dictionary<string, string?>());

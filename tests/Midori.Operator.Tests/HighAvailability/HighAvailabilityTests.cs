@@ -10,7 +10,7 @@ using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 using Xunit.Abstractions;
 
 namespace Midori.Operator.Tests.HighAvailability;
@@ -28,17 +28,17 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
     private static readonly TimeSpan LeaseDuration = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan RenewDeadline = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan RetryPeriod = TimeSpan.FromMilliseconds(250);
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Bound = TestWaits.Bound;
     private static readonly string[] Names = ["ha-0", "ha-1", "ha-2", "ha-3", "ha-4"];
 
     private readonly ReconcileRecorder _recorder = new();
     private readonly Dictionary<string, OperatorTestHost> _hosts = [];
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private IKubernetes _client = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         _client = new k8s.Kubernetes(_server.CreateClientConfiguration());
         foreach (var name in Names)

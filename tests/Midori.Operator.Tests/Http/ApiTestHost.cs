@@ -19,7 +19,7 @@ using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Fakes;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 namespace Midori.Operator.Tests.Http;
 
@@ -40,7 +40,7 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     private readonly WebApplicationFactory<Program> _factory;
 
-    private ApiTestHost(TestKubeApiServer server, WebApplicationFactory<Program> factory, ObservableTimeProvider time, InMemoryPreviewStore store, FakeSandboxProvider provider)
+    private ApiTestHost(DevKubeApiServer server, WebApplicationFactory<Program> factory, ObservableTimeProvider time, InMemoryPreviewStore store, FakeSandboxProvider provider)
     {
         Server = server;
         _factory = factory;
@@ -50,7 +50,7 @@ public sealed class ApiTestHost : IAsyncDisposable
         Kubernetes = new k8s.Kubernetes(server.CreateClientConfiguration());
     }
 
-    public TestKubeApiServer Server { get; }
+    public DevKubeApiServer Server { get; }
 
     /// <summary>The host's clock; <see cref="ObservableTimeProvider.CreatedTimers"/> tells when a wait has armed its timer.</summary>
     public ObservableTimeProvider Time { get; }
@@ -65,9 +65,9 @@ public sealed class ApiTestHost : IAsyncDisposable
 
     /// <param name="startAt">Fixed start of the host's fake clock (tests asserting absolute times); default: about now.</param>
     public static async Task<ApiTestHost> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null,
-        Func<TestKubeApiServer, Task>? beforeStart = null, DateTimeOffset? startAt = null)
+        Func<DevKubeApiServer, Task>? beforeStart = null, DateTimeOffset? startAt = null)
     {
-        var server = await TestKubeApiServer.StartAsync();
+        var server = await DevKubeApiServer.StartAsync();
         await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         if (beforeStart is not null)
         {
@@ -127,7 +127,7 @@ public sealed class ApiTestHost : IAsyncDisposable
         });
 
         var host = new ApiTestHost(server, factory, time, store, provider);
-        await host.Services.GetRequiredService<PreviewSandboxCache>().Synced.WaitAsync(TimeSpan.FromSeconds(30));
+        await host.Services.GetRequiredService<PreviewSandboxCache>().Synced.WaitAsync(TestWaits.Bound);
         return host;
     }
 
@@ -162,7 +162,7 @@ public sealed class ApiTestHost : IAsyncDisposable
     /// <summary>Waits until the cache shows the preview matching <paramref name="predicate"/>.</summary>
     public async Task<V1Alpha1PreviewSandbox?> WaitForAsync(string ns, string name, Func<V1Alpha1PreviewSandbox?, bool> predicate)
     {
-        var (resource, matched) = await TryWaitForAsync(ns, name, predicate, TimeSpan.FromSeconds(30));
+        var (resource, matched) = await TryWaitForAsync(ns, name, predicate, TestWaits.Bound);
         if (!matched)
         {
             Assert.Fail($"{ns}/{name} did not reach the expected state; last: {(resource is null ? "(absent)" : KubernetesJson.Serialize(resource))}");

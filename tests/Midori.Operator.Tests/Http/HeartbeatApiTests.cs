@@ -8,6 +8,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Http.Services;
+using Midori.Operator.Kubernetes;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Persistence;
 using static Midori.Operator.Tests.Http.ApiTestHost;
 
@@ -160,9 +162,91 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Heartbeat_WhileOtherWritesKeepMovingTheObject_StillWritesTheAnnotation()
+    {
+        // arrange: before each of the next 3 conditional annotation patches, another write lands on the object (as the
+        // reconciler's status write for this very activity does), so each patch meets a newer resourceVersion
+        RacingWritesClient racing = null!;
+        await using var host = await StartAsync(configureServices: services =>
+        {
+            services.RemoveAll<IPreviewSandboxClient>();
+            services.AddSingleton<IPreviewSandboxClient>(sp => racing = new RacingWritesClient(new KubernetesPreviewSandboxClient(sp.GetRequiredService<IKubernetes>())));
+        });
+        var name = (string)(await host.CreateReadyAsync(TeamA, "hb-racing", TextFile("index.html", "x")))["name"]!;
+        using var client = host.Client();
+        racing.RacingWrites = 3;
+
+        // act
+        var body = await HeartbeatAsync(client, name);
+
+        // assert
+        Assert.True((bool)body["annotationWritten"]!, body.ToJsonString());
+        Assert.Equal(0, racing.RacingWrites);
+        var resource = await host.GetResourceAsync(TeamA, name);
+        Assert.Equal(HeartbeatService.Format(host.Time.GetUtcNow()), resource.Metadata.Annotations[GroupVersion.HeartbeatAnnotation]);
+    }
+
+    [Fact]
     public async Task Heartbeat_ForAMissingPreview_Is404()
     {
         using var client = _host.Client();
         await PreviewApiTests.AssertProblemAsync(await client.PostAsync($"{Previews(TeamA)}/missing/heartbeat", null), HttpStatusCode.NotFound, "does not exist");
+    }
+
+    /// <summary>Lands an unrelated annotation write right before each of the next <see cref="RacingWrites"/> conditional patches.</summary>
+    private sealed class RacingWritesClient(IPreviewSandboxClient inner) : IPreviewSandboxClient
+    {
+        private int _racingWrites;
+
+        public int RacingWrites { get => Volatile.Read(ref _racingWrites); set => Volatile.Write(ref _racingWrites, value); }
+
+        public async Task<V1Alpha1PreviewSandbox?> PatchAnnotationsIfMatchAsync(string @namespace, string name, string resourceVersion,
+            IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken)
+        {
+            var left = Interlocked.Decrement(ref _racingWrites);
+            if (left >= 0)
+            {
+                await inner.PatchAnnotationsAsync(@namespace, name, new Dictionary<string, string?> { ["test.midori.dev/racing-write"] = left.ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken);
+            }
+            else
+            {
+                Interlocked.Exchange(ref _racingWrites, 0);
+            }
+
+            return await inner.PatchAnnotationsIfMatchAsync(@namespace, name, resourceVersion, annotations, cancellationToken);
+        }
+
+        public Task<V1Alpha1PreviewSandbox?> GetAsync(string @namespace, string name, CancellationToken cancellationToken) => inner.GetAsync(@namespace, name, cancellationToken);
+
+        public Task<PreviewSandboxPage> ListAsync(string? @namespace, string? continueToken, CancellationToken cancellationToken) => inner.ListAsync(@namespace, continueToken, cancellationToken);
+
+        public IAsyncEnumerable<PreviewSandboxWatchEvent> WatchAsync(string? @namespace, string resourceVersion, TimeSpan timeout, CancellationToken cancellationToken) =>
+            inner.WatchAsync(@namespace, resourceVersion, timeout, cancellationToken);
+
+        public Task<V1Alpha1PreviewSandbox> PatchStatusAsync(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, CancellationToken cancellationToken) =>
+            inner.PatchStatusAsync(resource, status, cancellationToken);
+
+        public Task<V1Alpha1PreviewSandbox> SetFinalizersAsync(V1Alpha1PreviewSandbox resource, IList<string> finalizers, CancellationToken cancellationToken) =>
+            inner.SetFinalizersAsync(resource, finalizers, cancellationToken);
+
+        public Task<V1Alpha1PreviewSandbox> PatchAnnotationsAsync(string @namespace, string name, IReadOnlyDictionary<string, string?> annotations, CancellationToken cancellationToken) =>
+            inner.PatchAnnotationsAsync(@namespace, name, annotations, cancellationToken);
+
+        public Task<V1ConfigMap?> GetConfigMapAsync(string @namespace, string name, CancellationToken cancellationToken) => inner.GetConfigMapAsync(@namespace, name, cancellationToken);
+
+        public Task ApplyTokenSecretAsync(V1Alpha1PreviewSandbox owner, string secretName, string key, string token, CancellationToken cancellationToken) =>
+            inner.ApplyTokenSecretAsync(owner, secretName, key, token, cancellationToken);
+
+        public Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken) => inner.CreateAsync(resource, cancellationToken);
+
+        public Task<bool> DeleteAsync(string @namespace, string name, CancellationToken cancellationToken) => inner.DeleteAsync(@namespace, name, cancellationToken);
+
+        public Task<V1Alpha1PreviewSandbox?> PatchSpecAsync(string @namespace, string name, JsonObject specPatch, CancellationToken cancellationToken) =>
+            inner.PatchSpecAsync(@namespace, name, specPatch, cancellationToken);
+
+        public Task<bool> DeleteIfUnchangedAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken) => inner.DeleteIfUnchangedAsync(resource, cancellationToken);
+
+        public Task<string?> ReadSecretValueAsync(string @namespace, string name, string key, CancellationToken cancellationToken) =>
+            inner.ReadSecretValueAsync(@namespace, name, key, cancellationToken);
     }
 }

@@ -6,12 +6,13 @@ using Midori.Operator.Kubernetes;
 using Midori.Operator.Options;
 using Midori.Operator.Persistence;
 using Midori.Operator.Testing.Fakes;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Http;
 
 public sealed class PreviewSandboxCacheTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Timeout = TestWaits.Bound;
 
     [Fact]
     public async Task ListThenWatch_KeepsFullObjects_AndNotifiesSubscribers()

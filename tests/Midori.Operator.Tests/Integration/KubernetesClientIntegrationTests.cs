@@ -8,7 +8,7 @@ using Midori.Operator.Options;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 using MsOptions = Microsoft.Extensions.Options.Options;
 
 namespace Midori.Operator.Tests.Integration;
@@ -19,13 +19,13 @@ namespace Midori.Operator.Tests.Integration;
 /// </summary>
 public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
 {
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private k8s.Kubernetes _kubernetes = null!;
     private KubernetesPreviewSandboxClient _client = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         _kubernetes = new k8s.Kubernetes(_server.CreateClientConfiguration());
         _client = new KubernetesPreviewSandboxClient(_kubernetes);
@@ -100,7 +100,7 @@ public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
     {
         // arrange
         var page = await _client.ListAsync("default", null, CancellationToken.None);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var cts = new CancellationTokenSource(TestWaits.Bound);
         var events = new List<PreviewSandboxWatchEvent>();
 
         // act
@@ -139,7 +139,7 @@ public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
         // arrange
         var queue = new ReconcileQueue(TimeProvider.System);
         var informer = new PreviewSandboxInformer(_client, queue, MsOptions.Create(new OperatorOptions { WatchNamespace = "default" }), TimeProvider.System, NullLogger<PreviewSandboxInformer>.Instance);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var cts = new CancellationTokenSource(TestWaits.Bound);
         var run = informer.RunAsync(cts.Token);
         var created = await CreateAsync("i1");
         var key = await queue.DequeueAsync(cts.Token);
@@ -157,7 +157,7 @@ public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
         Assert.Equal(0, afterStatus);
         Assert.Equal(key, woken);
         await cts.CancelAsync();
-        await run.WaitAsync(TimeSpan.FromSeconds(10)); // stops cleanly on cancellation
+        await run.WaitAsync(TestWaits.Bound); // stops cleanly on cancellation
     }
 
     private async Task<V1Alpha1PreviewSandbox> CreateAsync(string name) =>
@@ -166,7 +166,7 @@ public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var cts = new CancellationTokenSource(TestWaits.Bound);
         while (!await condition())
         {
             await Task.Delay(20, cts.Token);

@@ -1,4 +1,4 @@
-using Midori.Operator.Testing.KubeApiServer.Cel;
+using Midori.DevApiServer.Cel;
 
 namespace Midori.Operator.Tests.KubeApiServer;
 

@@ -6,22 +6,23 @@ using k8s.LeaderElection.ResourceLock;
 using k8s.Models;
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.KubeApiServer;
 
 /// <summary>The test API server driven by the real KubernetesClient: typed watches, bookmarks, 410 relist, timeouts, leases.</summary>
 public sealed class KubernetesClientInteropTests : IAsyncLifetime
 {
-    private static readonly TimeSpan EventTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan EventTimeout = TestWaits.Bound;
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero));
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private k8s.Kubernetes _client = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync(new TestKubeApiServerOptions { TimeProvider = _time, BookmarkInterval = TimeSpan.FromMinutes(1) });
+        _server = await DevKubeApiServer.StartAsync(new DevKubeApiServerOptions { TimeProvider = _time, BookmarkInterval = TimeSpan.FromMinutes(1) });
         await _server.ApplyCrdAsync(RepoPaths.ProjectCrd);
         _client = new k8s.Kubernetes(_server.CreateClientConfiguration());
     }

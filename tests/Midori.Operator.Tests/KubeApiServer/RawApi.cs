@@ -1,12 +1,12 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 namespace Midori.Operator.Tests.KubeApiServer;
 
 /// <summary>A thin authenticated HTTP client for asserting on exact status codes and bodies.</summary>
-internal sealed class RawApi(TestKubeApiServer server) : IDisposable
+internal sealed class RawApi(DevKubeApiServer server) : IDisposable
 {
     public const string Sandboxes = "/apis/preview.midori.dev/v1alpha1/namespaces/default/previewsandboxes";
     public const string Widgets = "/apis/demo.example.com/v1/namespaces/default/widgets";

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 namespace Midori.Operator.Tests.KubeApiServer;
 
@@ -8,12 +8,12 @@ public sealed class ResourceSemanticsTests : IAsyncLifetime
 {
     private const string W1 = RawApi.Widgets + "/w1";
 
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private RawApi _api = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         _server.ApplyCrdYaml(RawApi.WidgetCrd);
         _api = new RawApi(_server);
     }

@@ -2,7 +2,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.KubeApiServer;
 
@@ -13,7 +14,7 @@ namespace Midori.Operator.Tests.KubeApiServer;
 /// </summary>
 public sealed partial class TranscriptReplayTests
 {
-    private static readonly TimeSpan StreamTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StreamTimeout = TestWaits.Bound;
 
     private readonly Dictionary<string, string> _resourceVersions = new(StringComparer.Ordinal);
 
@@ -22,7 +23,7 @@ public sealed partial class TranscriptReplayTests
     {
         // arrange
         var transcripts = HttpTranscript.LoadAll(RepoPaths.Transcripts);
-        await using var server = await TestKubeApiServer.StartAsync();
+        await using var server = await DevKubeApiServer.StartAsync();
         using var http = new HttpClient { BaseAddress = server.BaseAddress };
         var failures = new List<string>();
 
@@ -45,7 +46,7 @@ public sealed partial class TranscriptReplayTests
     }
 
     // Server state the recordings imply but cannot show as a request.
-    private static void PrepareServerFor(TestKubeApiServer server, HttpTranscript transcript)
+    private static void PrepareServerFor(DevKubeApiServer server, HttpTranscript transcript)
     {
         if (transcript.FileName.StartsWith("21-", StringComparison.Ordinal))
         {
@@ -59,7 +60,7 @@ public sealed partial class TranscriptReplayTests
         }
     }
 
-    private async Task<string?> ReplayRequestAsync(HttpClient http, TestKubeApiServer server, HttpTranscript transcript)
+    private async Task<string?> ReplayRequestAsync(HttpClient http, DevKubeApiServer server, HttpTranscript transcript)
     {
         using var response = await SendAsync(http, server, transcript.Method, MapQuery(transcript.PathAndQuery), MapBody(transcript.RequestBody), transcript.ContentType, authenticated: !transcript.FileName.StartsWith("26-", StringComparison.Ordinal));
         var body = await response.Content.ReadAsStringAsync();
@@ -90,7 +91,7 @@ public sealed partial class TranscriptReplayTests
         return null;
     }
 
-    private async Task<string?> ReplayWatchAsync(HttpClient http, TestKubeApiServer server, HttpTranscript transcript)
+    private async Task<string?> ReplayWatchAsync(HttpClient http, DevKubeApiServer server, HttpTranscript transcript)
     {
         var expectedEvents = transcript.ResponseBody.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
         using var cts = new CancellationTokenSource(StreamTimeout);
@@ -140,7 +141,7 @@ public sealed partial class TranscriptReplayTests
 
     // File 19 records only the watch stream; its events show what happened meanwhile: spec.size set to 6,
     // a DELETE (the finalizer keeps the object), then the finalizer's removal.
-    private static async Task PerformMutationsRecordedDuringWatch19Async(HttpClient http, TestKubeApiServer server)
+    private static async Task PerformMutationsRecordedDuringWatch19Async(HttpClient http, DevKubeApiServer server)
     {
         const string path = "/apis/demo.example.com/v1/namespaces/default/widgets/w1";
         (string Method, string? Body, string? ContentType)[] steps =
@@ -170,7 +171,7 @@ public sealed partial class TranscriptReplayTests
         return null;
     }
 
-    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, TestKubeApiServer server, string method, string pathAndQuery, string body, string? contentType, bool authenticated)
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, DevKubeApiServer server, string method, string pathAndQuery, string body, string? contentType, bool authenticated)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), pathAndQuery);
         if (authenticated)

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
-using Midori.Operator.Testing.KubeApiServer;
-using Midori.Operator.Testing.KubeApiServer.Storage;
-using Midori.Operator.Testing.KubeApiServer.Watch;
+using Midori.DevApiServer;
+using Midori.DevApiServer.Storage;
+using Midori.DevApiServer.Watch;
 
 namespace Midori.Operator.Tests.KubeApiServer;
 

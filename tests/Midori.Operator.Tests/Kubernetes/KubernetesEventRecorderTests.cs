@@ -5,7 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Runtime;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 namespace Midori.Operator.Tests.Kubernetes;
 
@@ -13,13 +13,13 @@ namespace Midori.Operator.Tests.Kubernetes;
 public sealed class KubernetesEventRecorderTests : IAsyncLifetime
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero));
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private k8s.Kubernetes _kubernetes = null!;
     private KubernetesEventRecorder _recorder = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         _kubernetes = new k8s.Kubernetes(_server.CreateClientConfiguration());
         _recorder = new KubernetesEventRecorder(_kubernetes, new OperatorIdentity("midori-test-0", "default"), _time,
             NullLogger<KubernetesEventRecorder>.Instance);
@@ -139,7 +139,7 @@ public sealed class KubernetesEventRecorderTests : IAsyncLifetime
         // arrange: the client still points at the old server's port, so every send fails with a connection error
         var resource = Resource("web", "uid-1");
         await _server.DisposeAsync();
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         _recorder.Normal(resource, "Created", "lost while the server was away");
 
         // act

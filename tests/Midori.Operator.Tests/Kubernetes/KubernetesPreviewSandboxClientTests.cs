@@ -5,6 +5,7 @@ using k8s;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Kubernetes;
 using static Midori.Operator.Testing.Fakes.ScriptedPreviewSandboxClient;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Kubernetes;
 
@@ -49,7 +50,7 @@ public sealed class KubernetesPreviewSandboxClientTests : IDisposable
         _respond = _ => Status(HttpStatusCode.NotFound, "NotFound");
 
         // act
-        var item = await _client.GetAsync("default", "missing", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        var item = await _client.GetAsync("default", "missing", CancellationToken.None).WaitAsync(TestWaits.Bound);
 
         // assert
         Assert.Null(item);
@@ -64,7 +65,7 @@ public sealed class KubernetesPreviewSandboxClientTests : IDisposable
         var item = Sandbox("a", resourceVersion: "7");
 
         // act
-        var ex = await Assert.ThrowsAsync<KubernetesConflictException>(() => _client.SetFinalizersAsync(item, [GroupVersion.FinalizerName], CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(10));
+        var ex = await Assert.ThrowsAsync<KubernetesConflictException>(() => _client.SetFinalizersAsync(item, [GroupVersion.FinalizerName], CancellationToken.None)).WaitAsync(TestWaits.Bound);
 
         // assert
         Assert.NotNull(ex);
@@ -83,7 +84,7 @@ public sealed class KubernetesPreviewSandboxClientTests : IDisposable
         _respond = _ => Json(HttpStatusCode.OK, KubernetesJson.Serialize(item));
 
         // act
-        await _client.PatchStatusAsync(item, new PreviewSandboxStatus { Phase = Phases.Stopped }, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        await _client.PatchStatusAsync(item, new PreviewSandboxStatus { Phase = Phases.Stopped }, CancellationToken.None).WaitAsync(TestWaits.Bound);
 
         // assert
         Assert.EndsWith("/previewsandboxes/a/status", _requests[0].Path);
@@ -100,7 +101,7 @@ public sealed class KubernetesPreviewSandboxClientTests : IDisposable
             """{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old","reason":"Expired","code":410}}""" + "\n");
 
         // act / assert
-        await Assert.ThrowsAsync<ResourceVersionExpiredException>(() => DrainAsync(_client.WatchAsync(null, "5", TimeSpan.FromMinutes(5), CancellationToken.None))).WaitAsync(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ResourceVersionExpiredException>(() => DrainAsync(_client.WatchAsync(null, "5", TimeSpan.FromMinutes(5), CancellationToken.None))).WaitAsync(TestWaits.Bound);
         Assert.Contains("watch=true", _requests[0].Path + _requests[0].Body, StringComparison.Ordinal);
     }
 
@@ -111,7 +112,7 @@ public sealed class KubernetesPreviewSandboxClientTests : IDisposable
         _respond = _ => Status(HttpStatusCode.Gone, "Expired");
 
         // act / assert
-        await Assert.ThrowsAsync<ResourceVersionExpiredException>(() => DrainAsync(_client.WatchAsync("default", "5", TimeSpan.FromMinutes(5), CancellationToken.None))).WaitAsync(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ResourceVersionExpiredException>(() => DrainAsync(_client.WatchAsync("default", "5", TimeSpan.FromMinutes(5), CancellationToken.None))).WaitAsync(TestWaits.Bound);
     }
 
     [Fact]
@@ -124,7 +125,7 @@ public sealed class KubernetesPreviewSandboxClientTests : IDisposable
             """{"type":"BOOKMARK","object":{"kind":"PreviewSandbox","apiVersion":"preview.midori.dev/v1alpha1","metadata":{"resourceVersion":"12"}}}""" + "\n");
 
         // act
-        var events = await DrainAsync(_client.WatchAsync("default", "10", TimeSpan.FromSeconds(90), CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(10));
+        var events = await DrainAsync(_client.WatchAsync("default", "10", TimeSpan.FromSeconds(90), CancellationToken.None)).WaitAsync(TestWaits.Bound);
 
         // assert
         Assert.Equal(2, events.Count);
@@ -146,7 +147,7 @@ public sealed class KubernetesPreviewSandboxClientTests : IDisposable
         var owner = Sandbox("a");
 
         // act
-        await _client.ApplyTokenSecretAsync(owner, "a-token", "token", "s3cret", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        await _client.ApplyTokenSecretAsync(owner, "a-token", "token", "s3cret", CancellationToken.None).WaitAsync(TestWaits.Bound);
 
         // assert
         var secret = JsonNode.Parse(_requests[0].Body!)!;

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Midori.Operator.Testing;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 using Xunit.Abstractions;
 
 namespace Midori.Operator.Tests.Packaging;
@@ -60,7 +60,7 @@ public sealed partial class DockerfileTests(ITestOutputHelper output)
             var publish = await RunAsync("dotnet", $"publish src/Midori.Operator/Midori.Operator.csproj -c Release -o \"{work.FullName}/app\" /p:UseAppHost=false --nologo -v quiet", TimeSpan.FromMinutes(8));
             Assert.True(publish.ExitCode == 0, $"dotnet publish failed:\n{publish.Output}");
             Assert.False(File.Exists(Path.Combine(work.FullName, "app", "Microsoft.Build.dll")), "the SDK leaked into the published app");
-            await using var server = await TestKubeApiServer.StartAsync();
+            await using var server = await DevKubeApiServer.StartAsync();
             await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
             var kubeconfig = Path.Combine(work.FullName, "kubeconfig");
             await File.WriteAllTextAsync(kubeconfig, $"""

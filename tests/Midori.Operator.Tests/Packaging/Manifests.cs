@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Midori.Operator.Testing;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 
 namespace Midori.Operator.Tests.Packaging;
 

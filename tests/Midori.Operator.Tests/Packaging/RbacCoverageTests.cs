@@ -7,7 +7,7 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
-using Midori.Operator.Testing.KubeApiServer;
+using Midori.DevApiServer;
 using Xunit.Abstractions;
 
 namespace Midori.Operator.Tests.Packaging;
@@ -23,7 +23,7 @@ namespace Midori.Operator.Tests.Packaging;
 public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Namespace = "midori-rbac";
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Bound = TestWaits.Bound;
 
     /// <summary>Granted without a request of their own; each with the reason.</summary>
     private static readonly Dictionary<Permission, string> NeededWithoutARequest = new()
@@ -39,12 +39,12 @@ public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-rbac-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly ConcurrentQueue<(string Method, string Path, string Query)> _requests = new();
-    private TestKubeApiServer _server = null!;
+    private DevKubeApiServer _server = null!;
     private IKubernetes _client = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestKubeApiServer.StartAsync();
+        _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         _client = new k8s.Kubernetes(_server.CreateClientConfiguration());
     }

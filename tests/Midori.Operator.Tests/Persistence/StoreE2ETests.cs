@@ -5,6 +5,7 @@ using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Persistence;
 
@@ -15,7 +16,7 @@ namespace Midori.Operator.Tests.Persistence;
 [Trait("Category", "E2E")]
 public sealed class StoreE2ETests(PostgresDatabase database) : IClassFixture<PostgresDatabase>
 {
-    private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Step = TestWaits.Bound;
 
     [PostgresFact]
     public async Task SnapshotSource_ThroughTheOperatorHost_ServesTheWorkingCopyAndFollowsCommits()
@@ -31,7 +32,7 @@ public sealed class StoreE2ETests(PostgresDatabase database) : IClassFixture<Pos
             ["Operator:HealthProbeTimeout"] = "00:00:00.500",
             ["Providers:Local:RootDirectory"] = root,
         });
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = new HttpClient { Timeout = TestWaits.Bound };
         var store = host.Services.GetRequiredService<IPreviewStore>();
         var preview = new PreviewKey(env.Namespace, "store-e2e");
         try

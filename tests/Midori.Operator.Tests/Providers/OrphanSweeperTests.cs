@@ -105,10 +105,10 @@ public sealed class OrphanSweeperTests : IDisposable
         Assert.Single(_provider.Sandboxes); // not leading: nothing swept
 
         _leadership.Become();
-        Assert.Equal(TimeSpan.FromMinutes(1), await _time.CreatedTimers.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10))); // initial delay armed
+        Assert.Equal(TimeSpan.FromMinutes(1), await _time.CreatedTimers.ReadAsync().AsTask().WaitAsync(TestWaits.Bound)); // initial delay armed
         var deleted = _provider.WaitForDeletionAsync();
         _time.Advance(TimeSpan.FromMinutes(1));
-        await deleted.WaitAsync(TimeSpan.FromSeconds(10));
+        await deleted.WaitAsync(TestWaits.Bound);
         Assert.Empty(_provider.Sandboxes);
 
         _leadership.Lose();

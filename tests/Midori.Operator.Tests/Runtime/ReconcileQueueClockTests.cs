@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Runtime;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Runtime;
 
@@ -38,6 +39,6 @@ public sealed class ReconcileQueueClockTests
 
         // assert
         Assert.True(waiting.IsCompleted, "the due key was never handed out: no timer was armed");
-        Assert.Equal(key, await waiting.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(key, await waiting.WaitAsync(TestWaits.Bound));
     }
 }

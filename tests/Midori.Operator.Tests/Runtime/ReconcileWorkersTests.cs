@@ -39,6 +39,21 @@ public sealed class ReconcileWorkersTests : IDisposable
     }
 
     [Fact]
+    public async Task ProcessAsync_WriteRefusedByLeadershipFence_KeyDroppedNotRequeuedNotAFailure()
+    {
+        // arrange
+        _reconcile = (_, _) => throw new LeadershipLapsedException("patch status");
+        var workers = CreateWorkers();
+
+        // act
+        await workers.ProcessAsync(A, CancellationToken.None).WithTimeout();
+
+        // assert
+        Assert.Equal(0, _queue.Count);
+        Assert.Equal(0, workers.FailureCount(A));
+    }
+
+    [Fact]
     public async Task ProcessAsync_SuccessWithoutRequeue_RequeuedAtResyncInterval()
     {
         // arrange

@@ -1,12 +1,13 @@
 using Microsoft.Extensions.Options;
 using Midori.Operator.Options;
 using Midori.Operator.Runtime;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Runtime;
 
 internal static class TestSupport
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan Timeout = TestWaits.Bound;
 
     public static Task WithTimeout(this Task task) => task.WaitAsync(Timeout);
 

@@ -29,6 +29,12 @@ public sealed class HeartbeatService
     private readonly ConcurrentDictionary<PreviewKey, DateTimeOffset> _lastWritten = new();
     private readonly ConcurrentDictionary<PreviewKey, byte> _writing = new();
 
+    /// <summary>
+    /// Tries of one annotation write. Each conflict needs another write to land between a fresh read and the patch
+    /// (the reconciler writes status at most a few times per activity), so a handful is plenty even on a loaded node.
+    /// </summary>
+    internal const int MaxWriteAttempts = 5;
+
     public HeartbeatService(PreviewSandboxCache cache, ActivityRecorder recorder, IPreviewSandboxClient client, MidoriMetrics metrics, TimeProvider time,
         ILogger<HeartbeatService> logger)
     {
@@ -104,28 +110,35 @@ public sealed class HeartbeatService
         var annotations = new Dictionary<string, string?> { [GroupVersion.HeartbeatAnnotation] = Format(now) };
         try
         {
+            var current = resource;
             V1Alpha1PreviewSandbox? updated;
-            try
+            for (var attempt = 1; ; attempt++)
             {
-                updated = await _client.PatchAnnotationsIfMatchAsync(key.Namespace, key.Name, resource.Metadata.ResourceVersion, annotations, cancellationToken)
-                    .ConfigureAwait(false);
-            }
-            catch (KubernetesConflictException)
-            {
-                // The object moved on (often just a status write): decide again on the fresh copy, write once more at most.
-                var fresh = await _client.GetAsync(key.Namespace, key.Name, cancellationToken).ConfigureAwait(false);
-                if (fresh is null || !IsDue(key, fresh, now))
+                try
                 {
-                    if (fresh is not null)
+                    updated = await _client.PatchAnnotationsIfMatchAsync(key.Namespace, key.Name, current.Metadata.ResourceVersion, annotations, cancellationToken)
+                        .ConfigureAwait(false);
+                    break;
+                }
+                catch (KubernetesConflictException) when (attempt < MaxWriteAttempts)
+                {
+                    // The object moved on, most often a status write the reconciler made for this very activity (it reads
+                    // the store, written above): not a competing heartbeat. Decide again on the fresh copy and retry; only
+                    // a newer annotation (another replica's write) makes this one unnecessary.
+                    var fresh = await _client.GetAsync(key.Namespace, key.Name, cancellationToken).ConfigureAwait(false);
+                    if (fresh is null)
                     {
-                        _cache.Observe(fresh);
+                        return false;
                     }
 
-                    return false;
-                }
+                    _cache.Observe(fresh);
+                    if (!IsDue(key, fresh, now))
+                    {
+                        return false;
+                    }
 
-                updated = await _client.PatchAnnotationsIfMatchAsync(key.Namespace, key.Name, fresh.Metadata.ResourceVersion, annotations, cancellationToken)
-                    .ConfigureAwait(false);
+                    current = fresh;
+                }
             }
 
             if (updated is null)

@@ -12,6 +12,7 @@ using Midori.Operator.Persistence;
 using Midori.Operator.Testing.Fakes;
 using Npgsql;
 using MsOptions = Microsoft.Extensions.Options.Options;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Http.Extensions;
 
@@ -107,8 +108,8 @@ public sealed class PreviewEventHubTests
         observer.Progress(resource, ProvisioningStages.Complete, 100);
 
         // assert
-        var first = await connection.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-        var second = await connection.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        var first = await connection.Reader.ReadAsync().AsTask().WaitAsync(TestWaits.Bound);
+        var second = await connection.Reader.ReadAsync().AsTask().WaitAsync(TestWaits.Bound);
         Assert.False(relay.IsCrossReplica);
         Assert.Equal(("creating", true), ((string)JsonNode.Parse(first.Data)!["step"]!, (bool)JsonNode.Parse(first.Data)!["recreating"]!));
         Assert.Equal("complete", (string)JsonNode.Parse(second.Data)!["step"]!);

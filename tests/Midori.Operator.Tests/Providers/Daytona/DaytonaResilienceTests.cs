@@ -6,6 +6,7 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Daytona;
 using Midori.Operator.Testing.Fakes;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Providers.Daytona;
 
@@ -13,7 +14,7 @@ namespace Midori.Operator.Tests.Providers.Daytona;
 public sealed class DaytonaResilienceTests
 {
     private static readonly CancellationToken None = CancellationToken.None;
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan Bound = TestWaits.Bound;
 
     [Theory]
     [InlineData("Retry-After", 2)]

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Daytona;
 using Midori.Operator.Testing.Fakes;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Providers.Daytona;
 
@@ -214,7 +215,7 @@ public sealed class DaytonaSandboxProviderTests
         while (!upload.IsCompleted)
         {
             var armed = time.CreatedTimers.ReadAsync().AsTask(); // a poll delay (or a pipeline timeout) was armed
-            if (await Task.WhenAny(upload, armed).WaitAsync(TimeSpan.FromSeconds(10)) == armed)
+            if (await Task.WhenAny(upload, armed).WaitAsync(TestWaits.Bound) == armed)
             {
                 time.Advance(TimeSpan.FromSeconds(1));
             }
@@ -237,7 +238,7 @@ public sealed class DaytonaSandboxProviderTests
             var created = fake.HoldNextCreateResponse();
             using var crash = new CancellationTokenSource();
             var attempt = first.Provider.CreateAsync(DaytonaHarness.CreateRequest(uid), crash.Token);
-            await created.WaitAsync(TimeSpan.FromSeconds(10));
+            await created.WaitAsync(TestWaits.Bound);
             await crash.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt);
         }

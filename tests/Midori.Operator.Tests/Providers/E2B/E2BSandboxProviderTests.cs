@@ -5,13 +5,14 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.E2B;
 using Midori.Operator.Testing.Fakes.E2B;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Providers.E2B;
 
 /// <summary>Behaviour of the E2B provider against the loopback fake: state, expiry, processes, tokens, faults, credentials.</summary>
 public sealed class E2BSandboxProviderTests
 {
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Bound = TestWaits.Bound;
 
     private static IReadOnlyList<SandboxFile> Files(params (string Path, string Content)[] files) =>
         files.Select(f => new SandboxFile(f.Path, Encoding.UTF8.GetBytes(f.Content))).ToList();

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Providers.Local;
 
@@ -10,7 +11,7 @@ namespace Midori.Operator.Tests.Providers.Local;
 internal sealed class LocalProviderHarness : IAsyncDisposable
 {
     public static readonly DateTimeOffset T0 = new(2026, 9, 1, 12, 0, 0, TimeSpan.Zero);
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(20);
+    public static readonly TimeSpan DefaultTimeout = TestWaits.Bound;
 
     private readonly List<LocalSandboxProvider> _providers = [];
 
@@ -21,7 +22,7 @@ internal sealed class LocalProviderHarness : IAsyncDisposable
         Time = timeProvider ?? new FakeTimeProvider(T0);
         Configure = configure;
         Provider = NewProvider();
-        Http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(10) };
+        Http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false }) { Timeout = TestWaits.Bound };
     }
 
     public string Root { get; }

@@ -1,0 +1,51 @@
+using Midori.DevApiServer.Schema;
+
+namespace Midori.DevApiServer;
+
+/// <summary>Which server-side behaviours a resource has; built-ins differ from custom resources in a few of them.</summary>
+public sealed class ResourceType
+{
+    private readonly string? _listKind;
+
+    public required string Group { get; init; }
+
+    public required string Version { get; init; }
+
+    public required string Plural { get; init; }
+
+    public required string Kind { get; init; }
+
+    /// <summary>Defaults to Kind + "List", as CRD defaulting does for <c>spec.names.listKind</c>.</summary>
+    public string ListKind
+    {
+        get => _listKind ?? Kind + "List";
+        init => _listKind = value;
+    }
+
+    public required bool Namespaced { get; init; }
+
+    /// <summary>Structural schema of a custom resource version; null for built-ins (stored schemaless).</summary>
+    public SchemaNode? Schema { get; init; }
+
+    public bool IsCustomResource => Schema is not null;
+
+    /// <summary>With a status subresource, writes to the main resource keep the old status and /status writes keep the old spec.</summary>
+    public bool HasStatusSubresource { get; init; }
+
+    /// <summary>Custom resources and CRDs carry <c>metadata.generation</c>; Secrets, Leases, Events... do not.</summary>
+    public bool TracksGeneration { get; init; }
+
+    /// <summary>Built-ins accept PUT without <c>metadata.resourceVersion</c>; custom resources reject it.</summary>
+    public bool AllowUnconditionalUpdate { get; init; }
+
+    public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";
+
+    /// <summary>"widgets.demo.example.com" / "secrets": how error messages name the resource.</summary>
+    public string GroupResource => Group.Length == 0 ? Plural : $"{Plural}.{Group}";
+
+    /// <summary>"Widget.demo.example.com" / "Secret": how 422 messages name the kind.</summary>
+    public string QualifiedKind => Group.Length == 0 ? Kind : $"{Kind}.{Group}";
+
+    /// <summary>Objects are stored once per group and resource, whichever version they were written through.</summary>
+    public string StorageKey => $"{Group}/{Plural}";
+}
