@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Diagnostics.Telemetry;
+using Midori.Operator.Gateway;
 using Midori.Operator.Http;
 using Midori.Operator.Http.Endpoints;
 using Midori.Operator.Options;
@@ -58,11 +59,17 @@ public static class HostingExtensions
 
         // The editor's HTTP API (Http/): watch cache on every replica, services, auth, limits.
         services.AddMidoriHttpApi();
+
+        // The preview gateway (Gateway/): stable preview URLs on every replica, signed links, wake on traffic.
+        services.AddPreviewGateway(builder.Configuration);
         return builder;
     }
 
     public static WebApplication MapMidoriEndpoints(this WebApplication app)
     {
+        // First: preview traffic (preview hosts and /p/…) never meets the API's auth, limits or routes.
+        app.UsePreviewGateway();
+
         // Liveness: the process serves HTTP. Readiness: caches synced when leading (followers are ready: the API serves).
         app.MapGet("/healthz", () => TypedResults.Text("ok"));
         // The store (when configured) must have migrated too.

@@ -31,7 +31,8 @@ internal sealed class PreviewSandboxReconciler(
     ILogger<PreviewSandboxReconciler> logger,
     IEnumerable<ISandboxLifecycleObserver>? observers = null,
     IActivityStore? activityStore = null,
-    IProviderHealth? providerHealth = null) : IReconciler
+    IProviderHealth? providerHealth = null,
+    IPreviewAddress? addresses = null) : IReconciler
 {
     public const string TokenSecretKey = "token";
 
@@ -153,7 +154,7 @@ internal sealed class PreviewSandboxReconciler(
                 remote = RemoteObservation.Unknown;
             }
 
-            if (remote == RemoteObservation.Running && Uri.TryCreate(status.PreviewUrl, UriKind.Absolute, out var url))
+            if (remote == RemoteObservation.Running && Uri.TryCreate(status.SandboxUrl ?? status.PreviewUrl, UriKind.Absolute, out var url))
             {
                 probeHealthy = await probe.IsHealthyAsync(url, pass.Token, cancellationToken);
             }
@@ -377,7 +378,7 @@ internal sealed class PreviewSandboxReconciler(
             var activity = snapshot.LastActivity is { } a && a > now ? a : now;
 
             status.SandboxId = sandboxId;
-            status.PreviewUrl = endpoint.Url.ToString();
+            status.SandboxUrl = endpoint.Url.ToString();
             status.TokenSecretRef = new SecretKeyReference { Name = secretName, Key = TokenSecretKey };
             status.StartedAt = now.UtcDateTime;
             status.ExpiresAt = (providerEnd is { } end && end < ttlEnd ? end : ttlEnd).UtcDateTime;
@@ -409,7 +410,7 @@ internal sealed class PreviewSandboxReconciler(
             }
 
             pass.SetPhase(Phases.Running);
-            pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.PreviewUrl}", progressing: false,
+            pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.SandboxUrl}", progressing: false,
                 degraded: null, filesInSync: true);
             pass.Status.ObservedGeneration = pass.Generation;
             _observer.Ready(resource, status, recreating, elapsed);
@@ -537,7 +538,7 @@ internal sealed class PreviewSandboxReconciler(
         }
 
         status.EndedAt = snapshot.Now.UtcDateTime;
-        status.PreviewUrl = null;
+        status.SandboxUrl = null;
         status.IdleDeadline = null;
         status.ProbeFailures = null;
         pass.SetPhase(phase);
@@ -578,7 +579,7 @@ internal sealed class PreviewSandboxReconciler(
 
         logger.MarkedFailed(verdict.Message);
         events.Warning(pass.Current, EventReasons.Failed, verdict.Message);
-        status.PreviewUrl = null;
+        status.SandboxUrl = null;
         status.IdleDeadline = null;
         status.EndedAt = time.GetUtcNow().UtcDateTime;
         pass.SetPhase(Phases.Failed);
@@ -622,7 +623,7 @@ internal sealed class PreviewSandboxReconciler(
             {
                 await provider.StartAsync(sandboxId, StartRequest(resource.Spec), cancellationToken);
                 var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort(), cancellationToken);
-                status.PreviewUrl = endpoint.Url.ToString();
+                status.SandboxUrl = endpoint.Url.ToString();
                 await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
                 pass.Token = endpoint.Token;
             }
@@ -652,7 +653,7 @@ internal sealed class PreviewSandboxReconciler(
         }
 
         pass.SetPhase(Phases.Running);
-        pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.PreviewUrl}", progressing: false,
+        pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.SandboxUrl}", progressing: false,
             degraded: degraded ?? (status.FailedAttempts is > 0 ? snapshot.LastError : null), filesInSync: filesInSync);
         pass.Status.ObservedGeneration = pass.Generation;
         var result = Schedule(pass, snapshot.Now);
@@ -799,6 +800,7 @@ internal sealed class PreviewSandboxReconciler(
 
     private async Task PublishStatusAsync(ReconcilePass pass, CancellationToken cancellationToken)
     {
+        await PublishAddressAsync(pass, cancellationToken);
         if (!pass.StatusChanged)
         {
             return;
@@ -806,6 +808,29 @@ internal sealed class PreviewSandboxReconciler(
 
         var updated = await client.PatchStatusAsync(pass.Current, pass.Status, cancellationToken);
         pass.Published(updated);
+    }
+
+    /// <summary>
+    /// previewUrl is the gateway's stable address for the resource's whole life; the provider's own URL is sandboxUrl.
+    /// Without a gateway (none registered, or it returns null) previewUrl is the provider's URL, as before. A status
+    /// written before sandboxUrl existed held the provider's URL in previewUrl: it moves over once.
+    /// </summary>
+    private async Task PublishAddressAsync(ReconcilePass pass, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        var stable = addresses is null ? null : await addresses.StableUrlAsync(pass.Current, cancellationToken);
+        if (stable is null)
+        {
+            status.PreviewUrl = status.SandboxUrl;
+            return;
+        }
+
+        if (status.SandboxUrl is null && status.SandboxId is not null && status.PreviewUrl is { } old && old != stable)
+        {
+            status.SandboxUrl = old;
+        }
+
+        status.PreviewUrl = stable;
     }
 
     private static SandboxStartRequest StartRequest(PreviewSandboxSpec spec) =>

@@ -56,6 +56,7 @@ public static partial class MidoriApiEndpoints
         previews.MapPost("/{name}/heartbeat", HeartbeatAsync).WithMetadata(ApiVerb.Update).WithName("Heartbeat");
         previews.MapPut("/{name}/files", PutFilesAsync).WithMetadata(ApiVerb.Update).WithName("PutFiles");
         previews.MapPatch("/{name}/files", PatchFilesAsync).WithMetadata(ApiVerb.Update).WithName("PatchFiles");
+        previews.MapPreviewLink();
 
         var projects = api.MapGroup("/projects").WithTags("Projects");
         projects.MapGet("/{projectId}", GetProjectAsync).WithMetadata(ApiVerb.Get).WithName("GetProject");
@@ -83,12 +84,15 @@ public static partial class MidoriApiEndpoints
         var location = PreviewLocation(result.Preview);
         if (wait != true)
         {
-            return TypedResults.Accepted(location, ToResponse(result, result.Resource, ready: false, token: null, time));
+            // The stable URL works before the sandbox does (the gateway holds or shows "starting"): hand the link out now.
+            var early = await previews.LinkAsync(result.Resource, cancellationToken);
+            return TypedResults.Accepted(location, ToResponse(result, result.Resource, ready: false, early?.Token, time, early?.Url));
         }
 
         var timeout = timeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : limits.DefaultWait;
         var readiness = await previews.WaitUntilReadyAsync(result.Preview, timeout, cancellationToken);
-        var response = ToResponse(result, readiness.Resource ?? result.Resource, readiness.Ready, readiness.Token, time);
+        var link = readiness.Ready ? null : await previews.LinkAsync(readiness.Resource ?? result.Resource, cancellationToken);
+        var response = ToResponse(result, readiness.Resource ?? result.Resource, readiness.Ready, readiness.Token ?? link?.Token, time, readiness.Url ?? link?.Url);
         if (!readiness.Ready)
         {
             return TypedResults.Accepted(location, response);
@@ -239,14 +243,15 @@ public static partial class MidoriApiEndpoints
         await next(context);
     }
 
-    private static CreatePreviewResponse ToResponse(CreatePreviewResult result, Api.V1Alpha1.V1Alpha1PreviewSandbox resource, bool ready, string? token, TimeProvider time)
+    private static CreatePreviewResponse ToResponse(CreatePreviewResult result, Api.V1Alpha1.V1Alpha1PreviewSandbox resource, bool ready, string? token, TimeProvider time,
+        string? url = null)
     {
         var status = PreviewStatusMapper.Map(resource, time.GetUtcNow());
         return new CreatePreviewResponse(
             result.Preview.Namespace, result.Preview.Name, resource.Spec.ProjectId, result.Reused, result.SnapshotId, result.Revision, result.FilesHash,
             result.Push.Pushed, result.Push.Error, ready,
             ready ? resource.Status?.SandboxId : null,
-            ready ? resource.Status?.PreviewUrl : null,
+            url ?? (ready ? resource.Status?.PreviewUrl : null),
             token,
             ready ? PreviewStatusMapper.ToOffset(resource.Status?.ExpiresAt) : null,
             status);

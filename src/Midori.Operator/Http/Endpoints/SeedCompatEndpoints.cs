@@ -78,7 +78,8 @@ public static class SeedCompatEndpoints
                     $"the preview was not ready within {options.Value.StartTimeout.TotalSeconds:0} s; it keeps starting, retry the request", where);
         }
 
-        return TypedResults.Ok(new SeedStartResponse(true, sandboxId, url, url, readiness.Token, PreviewStatusMapper.SeedStatus.Running, command.ProjectId,
+        // url: what the front end puts in its iframe (the signed link with the gateway); previewUrl: the stable URL.
+        return TypedResults.Ok(new SeedStartResponse(true, sandboxId, readiness.Url ?? url, url, readiness.Token, PreviewStatusMapper.SeedStatus.Running, command.ProjectId,
             created.Reused, PreviewStatusMapper.ToOffset(status.ExpiresAt), created.Preview.Namespace, created.Preview.Name,
             created.Reused ? "Sandbox already running; files updated" : "Sandbox created"));
     }
