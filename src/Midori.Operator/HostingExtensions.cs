@@ -23,6 +23,7 @@ public static class HostingExtensions
         // Secrets may come from files (a mounted Secret directory or NAME_FILE variables), layered over the environment.
         builder.Configuration.AddSecretFiles();
 
+        Files.ProjectPath.EnsureNormalization(); // paths must compare after NFC, or one name could be stored as two files
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<OperatorOptions>().BindConfiguration(OperatorOptions.SectionName)
@@ -72,13 +73,22 @@ public static class HostingExtensions
 
         // Liveness: the process serves HTTP. Readiness: caches synced when leading (followers are ready: the API serves).
         app.MapGet("/healthz", () => TypedResults.Text("ok"));
-        // The store (when configured) must have migrated too.
-        app.MapGet("/readyz", (OperatorRuntimeHost runtime, IServiceProvider services) =>
-            services.GetService<StoreMigrator>() is { IsReady: false } store
-                ? Results.Text(store.Refusal is null ? "store not migrated yet" : "store migration refused", statusCode: StatusCodes.Status503ServiceUnavailable)
-                : runtime.IsReady
-                    ? Results.Text("ok")
-                    : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
+        // The store (when configured) must have migrated and must answer now: a replica whose store is down says so.
+        app.MapGet("/readyz", async (OperatorRuntimeHost runtime, IServiceProvider services) =>
+        {
+            if (services.GetService<StoreMigrator>() is { IsReady: false } store)
+            {
+                return Results.Text(store.Refusal is null ? "store not migrated yet" : "store migration refused", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
+            if (services.GetService<StoreHealth>() is { } health && await health.CheckAsync() is { } error)
+            {
+                services.GetRequiredService<ILogger<StoreHealth>>().StoreNotReachable(error);
+                return Results.Text($"store unreachable: {error}", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
+            return runtime.IsReady ? Results.Text("ok") : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
         app.MapMidoriTelemetry();
         app.MapMidoriApi();
         return app;

@@ -673,8 +673,10 @@ internal sealed class PreviewSandboxReconciler(
         }
         catch (SourceResolutionException ex)
         {
+            // The sandbox cannot be brought to what the source says: not in sync, and the condition says why.
             logger.SourceFailed(ex.Message);
-            return null;
+            pass.FilesProblem = ("SourceError", ex.Message);
+            return false;
         }
 
         await using (sync)
@@ -683,19 +685,21 @@ internal sealed class PreviewSandboxReconciler(
             {
                 try
                 {
-                    if (sync.Written.Count > 0)
-                    {
-                        await provider.UploadFilesAsync(sandboxId, sync.Written, cancellationToken);
-                    }
-
+                    // Deletions first: a file replaced by a directory of the same name needs the file gone.
                     if (sync.Deleted.Count > 0)
                     {
                         await provider.DeleteFilesAsync(sandboxId, sync.Deleted, cancellationToken);
+                    }
+
+                    if (sync.Written.Count > 0)
+                    {
+                        await provider.UploadFilesAsync(sandboxId, sync.Written, cancellationToken);
                     }
                 }
                 catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
                 {
                     logger.SyncFailed(sandboxId, ex.Message);
+                    pass.FilesProblem = ("SyncFailed", $"Pushing files to the sandbox failed: {ex.Message}");
                     return false;
                 }
 
@@ -855,6 +859,9 @@ internal sealed class PreviewSandboxReconciler(
 
         public string? Token { get; set; }
 
+        /// <summary>Why the files are not in sync this pass (reason, message), for the FilesInSync condition.</summary>
+        public (string Reason, string Message)? FilesProblem { get; set; }
+
         /// <summary>Latest activity the store held at the start of this pass.</summary>
         public DateTimeOffset? StoredActivity { get; set; }
 
@@ -878,8 +885,8 @@ internal sealed class PreviewSandboxReconciler(
             SetAbnormalTrue(conditions, Conditions.Stalled, Status.Phase == Phases.Failed, reason, message, now);
             if (filesInSync is { } inSync)
             {
-                ConditionSet.Set(conditions, FilesInSyncCondition, inSync, inSync ? "InSync" : "SyncPending",
-                    inSync ? $"Sandbox holds files {Status.FilesHash}" : "Sandbox files are behind the source", Generation, now);
+                ConditionSet.Set(conditions, FilesInSyncCondition, inSync, inSync ? "InSync" : FilesProblem?.Reason ?? "SyncPending",
+                    inSync ? $"Sandbox holds files {Status.FilesHash}" : FilesProblem?.Message ?? "Sandbox files are behind the source", Generation, now);
             }
             else if (!ready)
             {

@@ -292,7 +292,7 @@ public sealed class PreviewSandboxInformer
 
     /// <summary>What we compare to decide whether a MODIFIED event matters to the reconciler.</summary>
     private sealed record ObjectSnapshot(
-        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Phase, string? SandboxId)
+        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Phase, string? FilesPush = null, string? SandboxId = null)
     {
         public static ObjectSnapshot Of(ObjectKey key, V1Alpha1PreviewSandbox item)
         {
@@ -301,7 +301,10 @@ public sealed class PreviewSandboxInformer
             string? recreate = null;
             metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out heartbeat);
             metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out recreate);
-            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, item.Status?.Phase, item.Status?.SandboxId);
+            string? filesPush = null;
+            metadata.Annotations?.TryGetValue(GroupVersion.FilesPushAnnotation, out filesPush);
+            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, item.Status?.Phase,
+                filesPush, item.Status?.SandboxId);
         }
 
         public bool SameTrigger(ObjectSnapshot other) =>
@@ -309,6 +312,7 @@ public sealed class PreviewSandboxInformer
             && DeletionTimestamp == other.DeletionTimestamp
             && Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal)
             && string.Equals(Heartbeat, other.Heartbeat, StringComparison.Ordinal)
-            && string.Equals(Recreate, other.Recreate, StringComparison.Ordinal);
+            && string.Equals(Recreate, other.Recreate, StringComparison.Ordinal)
+            && string.Equals(FilesPush, other.FilesPush, StringComparison.Ordinal);
     }
 }

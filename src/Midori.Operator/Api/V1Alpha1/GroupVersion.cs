@@ -21,6 +21,12 @@ public static class GroupVersion
     /// <summary>Setting this to a new value replaces the running sandbox (reason <c>manual</c>).</summary>
     public const string RecreateAnnotation = Group + "/recreate";
 
+    /// <summary>
+    /// Written by the HTTP API when a direct push failed, or succeeded after the status said the files were behind:
+    /// <c>&lt;revision&gt;:&lt;ok|failed&gt;</c>. It only wakes the reconciler, so FilesInSync follows what the sandbox holds.
+    /// </summary>
+    public const string FilesPushAnnotation = Group + "/files-push";
+
     /// <summary>Label/metadata key carrying the owning resource's UID on every remote sandbox.</summary>
     public const string OwnerUidLabel = Group + "/owner-uid";
 }

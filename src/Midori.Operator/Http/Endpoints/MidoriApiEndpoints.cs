@@ -19,6 +19,12 @@ public sealed record ApiVerb(string Verb)
 }
 
 /// <summary>
+/// Marks a route group whose callers must be allowed into a namespace; <see cref="AuthorizeAsync"/> answers null when
+/// they are, else the refusal. Runs as middleware before the endpoint, so before its body is bound.
+/// </summary>
+public sealed record NamespaceScope(Func<HttpContext, ValueTask<IResult?>> AuthorizeAsync);
+
+/// <summary>
 /// The editor's HTTP API (public contract in ARCHITECTURE.md): thin adapters over <see cref="PreviewService"/>,
 /// <see cref="WorkingCopyService"/> and <see cref="HeartbeatService"/>. Every route under
 /// <c>/api/v1/namespaces/{ns}</c> needs a bearer token allowed into <c>{ns}</c> and counts against the caller's rate.
@@ -36,15 +42,19 @@ public static partial class MidoriApiEndpoints
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseWhen(context => context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal), branch => branch.Use(LimitRequestBodyAsync));
         app.UseAuthentication();
         app.UseAuthorization();
+
+        // Who may touch which namespace is decided from the headers and the route alone: a caller refused here never
+        // has a byte of its body read (nor does an oversized body, below).
+        app.Use(AuthorizeScopeAsync);
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal), branch => branch.Use(LimitRequestBodyAsync));
         app.UseRateLimiter();
 
         var api = app.MapGroup("/api/v1/namespaces/{ns}")
             .RequireAuthorization(HttpApiServiceCollectionExtensions.AuthorizationPolicy)
             .RequireRateLimiting(HttpApiServiceCollectionExtensions.RateLimitPolicy)
-            .AddEndpointFilter(AuthorizeNamespaceAsync)
+            .WithMetadata(new NamespaceScope(AuthorizeNamespaceAsync))
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
@@ -194,10 +204,31 @@ public static partial class MidoriApiEndpoints
         }
     }
 
-    /// <summary>Callers reach only their namespaces: static tokens by their list, Kubernetes users by SubjectAccessReview.</summary>
-    private static async ValueTask<object?> AuthorizeNamespaceAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    /// <summary>
+    /// Middleware for endpoints carrying <see cref="NamespaceScope"/>: route and query values must be storeable text,
+    /// then the scope's check runs; a refusal is written at once and the endpoint (which would bind the body) never runs.
+    /// </summary>
+    private static async Task AuthorizeScopeAsync(HttpContext context, RequestDelegate next)
     {
-        var http = context.HttpContext;
+        if (context.GetEndpoint()?.Metadata.GetMetadata<NamespaceScope>() is { } scope && context.User.Identity?.IsAuthenticated == true)
+        {
+            var refusal = RequestText.FindInvalid(context) is { } invalid
+                ? TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request", detail: $"{invalid.Parameter}: the value {invalid.Problem}",
+                    extensions: new Dictionary<string, object?> { ["field"] = invalid.Parameter })
+                : await scope.AuthorizeAsync(context);
+            if (refusal is not null)
+            {
+                await refusal.ExecuteAsync(context);
+                return;
+            }
+        }
+
+        await next(context);
+    }
+
+    /// <summary>Callers reach only their namespaces: static tokens by their list, Kubernetes users by SubjectAccessReview.</summary>
+    private static async ValueTask<IResult?> AuthorizeNamespaceAsync(HttpContext http)
+    {
         var ns = http.Request.RouteValues["ns"] as string ?? string.Empty;
         if (ns.Length > 63 || !DnsLabel().IsMatch(ns))
         {
@@ -212,7 +243,7 @@ public static partial class MidoriApiEndpoints
                 detail: $"caller '{http.User.Identity?.Name}' may not {verb} previews in namespace '{ns}'");
         }
 
-        return await next(context);
+        return null;
     }
 
     /// <summary>413 before a byte of an oversized body is read; the server-side limit catches bodies without Content-Length.</summary>

@@ -36,7 +36,7 @@ public static class SeedCompatEndpoints
             .WithTags("Seed compatibility")
             .RequireAuthorization(HttpApiServiceCollectionExtensions.AuthorizationPolicy)
             .RequireRateLimiting(HttpApiServiceCollectionExtensions.RateLimitPolicy)
-            .AddEndpointFilter(ResolveNamespaceAsync)
+            .WithMetadata(new NamespaceScope(ResolveNamespaceAsync))
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
@@ -196,9 +196,8 @@ public static class SeedCompatEndpoints
         http.Items[NamespaceItem] as string ?? throw new InvalidOperationException("the seed namespace filter did not run");
 
     /// <summary>The caller's single namespace, else the configured default; the caller must be allowed into it for the route's verb.</summary>
-    private static async ValueTask<object?> ResolveNamespaceAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    private static async ValueTask<IResult?> ResolveNamespaceAsync(HttpContext http)
     {
-        var http = context.HttpContext;
         var user = http.User;
         var claimed = user.FindAll(ApiClaims.Namespace).Select(c => c.Value).Distinct(StringComparer.Ordinal).ToList();
         var ns = claimed is [var only] && only != "*"
@@ -219,6 +218,6 @@ public static class SeedCompatEndpoints
         }
 
         http.Items[NamespaceItem] = ns;
-        return await next(context);
+        return null;
     }
 }
