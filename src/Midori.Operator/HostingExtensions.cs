@@ -21,6 +21,9 @@ public static class HostingExtensions
 {
     public static IHostApplicationBuilder AddMidoriOperator(this IHostApplicationBuilder builder)
     {
+        // Secrets may come from files (a mounted Secret directory or NAME_FILE variables), layered over the environment.
+        builder.Configuration.AddSecretFiles();
+
         Files.ProjectPath.EnsureNormalization(); // paths must compare after NFC, or one name could be stored as two files
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
@@ -39,7 +42,12 @@ public static class HostingExtensions
         services.TryAddSingleton<NamespacePolicyGate>();
 
         // Providers and the seams the reconciler needs.
-        services.AddLocalSandboxProvider();
+        services.TryAddSingleton<ISandboxDeathNotifier, SandboxDeathNotifier>(); // providers report deaths, the runtime enqueues
+        if (LocalProviderServiceCollectionExtensions.IsLocalProviderEnabled(builder.Configuration))
+        {
+            services.AddLocalSandboxProvider(); // off in-cluster unless Providers:Local:Enabled=true
+        }
+
         services.AddE2BSandboxProvider();
         services.AddDaytonaSandboxProvider(builder.Configuration); // only when configured (Providers:Daytona or DAYTONA_API_KEY)
         services.AddOrphanSweeper();

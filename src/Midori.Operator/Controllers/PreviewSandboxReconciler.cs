@@ -445,7 +445,7 @@ internal sealed class PreviewSandboxReconciler(
                 _observer.RecreationCompleted(resource, record, success: false, error: message, time.GetElapsedTime(stopwatch));
             }
 
-            pass.SetConditions(ready: false, Reasons.ProviderError, message, progressing: true, degraded: message);
+            pass.SetConditions(ready: false, (ex as SandboxProviderException)?.Reason ?? Reasons.ProviderError, message, progressing: true, degraded: message);
             pass.Status.ObservedGeneration = pass.Generation;
             var retryIn = SandboxPolicies.Backoff(status.FailedAttempts.Value, resource.Spec.EffectiveRecreate().EffectiveCooldownSeconds(), _options.MaxBackoff);
             return ReconcileResult.After(Clamp(retryIn < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryIn));

@@ -44,6 +44,7 @@ internal static class LogEventIds
     public const int RuntimeTermStopped = 1211;
     public const int RuntimeDrainTimedOut = 1212;
     public const int RuntimeComponentFailed = 1213;
+    public const int SandboxDeathEnqueued = 1220;
 
     // 1300–1399: event recorder
     public const int EventDropped = 1300;

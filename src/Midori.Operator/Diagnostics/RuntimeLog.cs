@@ -121,6 +121,10 @@ internal static partial class RuntimeLog
 
     #endregion
 
+    [LoggerMessage(EventId = LogEventIds.SandboxDeathEnqueued, Level = LogLevel.Information,
+        Message = "Provider {Provider} reported Sandbox {SandboxId} of PreviewSandbox {Namespace}/{Name} dead ({Detail}); reconciling it now")]
+    public static partial void SandboxDeathEnqueued(this ILogger logger, string provider, string sandboxId, string @namespace, string name, string detail);
+
     #region Namespace policy
 
     [LoggerMessage(EventId = LogEventIds.PoliciesListed, Level = LogLevel.Debug, Message = "Listed {Count} PreviewSandboxPolicies")]
