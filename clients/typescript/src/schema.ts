@@ -186,76 +186,76 @@ export interface components {
     schemas: {
         AutoBuildResponse: {
             started: boolean;
-            reason?: unknown;
-            namespace?: unknown;
-            name?: unknown;
+            reason?: null | string;
+            namespace?: null | string;
+            name?: null | string;
             reused?: null | boolean;
-            location?: unknown;
+            location?: null | string;
         };
         ConditionSummary: {
-            type: unknown;
-            status: unknown;
-            reason?: unknown;
-            message?: unknown;
+            type: string;
+            status: string;
+            reason?: null | string;
+            message?: null | string;
         };
         CreatePreviewRequest: {
-            projectId?: unknown;
-            name?: unknown;
+            projectId?: null | string;
+            name?: null | string;
             files?: null | components["schemas"]["FileInput"][];
-            provider?: unknown;
+            provider?: null | string;
             /** Format: int32 */
             ttlSeconds?: null | number;
             /** Format: int32 */
             idleTimeoutSeconds?: null | number;
-            template?: unknown;
-            command?: unknown;
+            template?: null | string;
+            command?: null | string;
             /** Format: int32 */
             port?: null | number;
             env?: null | components["schemas"]["EnvVarInput"][];
-            fromGenerationId?: unknown;
+            fromGenerationId?: null | string;
         };
         CreatePreviewResponse: {
-            namespace: unknown;
-            name: unknown;
-            projectId: unknown;
+            namespace: string;
+            name: string;
+            projectId: string;
             reused: boolean;
-            snapshotId?: unknown;
+            snapshotId?: null | string;
             /** Format: int64 */
             revision: number;
-            filesHash: unknown;
+            filesHash: string;
             pushed: boolean;
-            pushError?: unknown;
+            pushError?: null | string;
             ready: boolean;
-            sandboxId?: unknown;
-            url?: unknown;
-            token?: unknown;
+            sandboxId?: null | string;
+            url?: null | string;
+            token?: null | string;
             /** Format: date-time */
             expiresAt?: null | string;
             status: components["schemas"]["PreviewStatusResponse"];
         };
         CreateSnapshotRequest: {
             files?: null | components["schemas"]["FileInput"][];
-            fromGenerationId?: unknown;
+            fromGenerationId?: null | string;
         };
         EnvVarInput: {
-            name?: unknown;
-            value?: unknown;
+            name?: null | string;
+            value?: null | string;
         };
         FileInput: {
-            path?: unknown;
-            content?: unknown;
-            encoding?: unknown;
-            baseHash?: unknown;
+            path?: null | string;
+            content?: null | string;
+            encoding?: null | string;
+            baseHash?: null | string;
         };
         FilePatchInput: {
-            path?: unknown;
-            baseHash?: unknown;
+            path?: null | string;
+            baseHash?: null | string;
             operations?: null | components["schemas"]["LineOperationInput"][];
         };
         FilesChangeResponse: {
             /** Format: int64 */
             revision: number;
-            filesHash: unknown;
+            filesHash: string;
             changed: boolean;
             added: unknown[];
             modified: unknown[];
@@ -263,7 +263,7 @@ export interface components {
             unchanged: unknown[];
             hashes: Record<string, never>;
             pushed: boolean;
-            pushError?: unknown;
+            pushError?: null | string;
             lineChanges?: null | {
                 [key: string]: components["schemas"]["LineChangeResponse"];
             };
@@ -277,7 +277,7 @@ export interface components {
             idleTimeoutSeconds: number;
             annotationWritten: boolean;
             waking: boolean;
-            phase?: unknown;
+            phase?: null | string;
         };
         LineChangeResponse: {
             /** Format: int32 */
@@ -286,40 +286,40 @@ export interface components {
             removed: number;
         };
         LineOperationInput: {
-            type?: unknown;
+            type?: null | string;
             /** Format: int32 */
             line?: null | number;
-            content?: unknown;
-            oldContent?: unknown;
+            content?: null | string;
+            oldContent?: null | string;
         };
         PatchFilesRequest: {
             files?: null | components["schemas"]["FilePatchInput"][];
         };
         PreviewDeletedEvent: {
-            namespace: unknown;
-            name: unknown;
-            message: unknown;
+            namespace: string;
+            name: string;
+            message: string;
         };
         PreviewLinkResponse: {
-            url: unknown;
-            token: unknown;
+            url: string;
+            token: string;
             /** Format: date-time */
             expiresAt: string;
-            previewUrl: unknown;
+            previewUrl: string;
         };
         PreviewProgressEvent: {
-            namespace: unknown;
-            name: unknown;
-            step: unknown;
+            namespace: string;
+            name: string;
+            step: string;
             /** Format: int32 */
             percentage?: null | number;
-            message: unknown;
+            message: string;
             recreating: boolean;
-            reason?: unknown;
-            oldSandboxId?: unknown;
-            newSandboxId?: unknown;
+            reason?: null | string;
+            oldSandboxId?: null | string;
+            newSandboxId?: null | string;
             success?: null | boolean;
-            error?: unknown;
+            error?: null | string;
             /** Format: date-time */
             at?: null | string;
         };
@@ -328,20 +328,20 @@ export interface components {
             ttlSeconds?: null | number;
             /** Format: int32 */
             idleTimeoutSeconds?: null | number;
-            command?: unknown;
+            command?: null | string;
             /** Format: int32 */
             port?: null | number;
-            template?: unknown;
-            provider?: unknown;
+            template?: null | string;
+            provider?: null | string;
             env?: null | Record<string, never>;
         };
         PreviewStatusEvent: {
-            namespace: unknown;
-            name: unknown;
-            phase?: unknown;
+            namespace: string;
+            name: string;
+            phase?: null | string;
             ready: boolean;
-            sandboxId?: unknown;
-            previewUrl?: unknown;
+            sandboxId?: null | string;
+            previewUrl?: null | string;
             /** Format: date-time */
             expiresAt?: null | string;
             /** Format: date-time */
@@ -349,24 +349,24 @@ export interface components {
             /** Format: int32 */
             recreations: number;
             lastRecreation?: {
-                reason?: unknown;
+                reason?: null | string;
                 /** Format: date-time */
                 time?: null | string;
-                oldSandboxId?: unknown;
-                newSandboxId?: unknown;
+                oldSandboxId?: null | string;
+                newSandboxId?: null | string;
             };
             conditions: {
-                type: unknown;
-                status: unknown;
-                reason?: unknown;
-                message?: unknown;
+                type: string;
+                status: string;
+                reason?: null | string;
+                message?: null | string;
             }[];
             document: {
                 success: boolean;
-                status: unknown;
+                status: string;
                 sandbox_info?: {
-                    sandbox_id?: unknown;
-                    preview_url?: unknown;
+                    sandbox_id?: null | string;
+                    preview_url?: null | string;
                     /** Format: date-time */
                     start_time?: null | string;
                     /** Format: date-time */
@@ -374,23 +374,23 @@ export interface components {
                     /** Format: int32 */
                     remaining_time_minutes: number;
                 };
-                action_required: unknown;
-                message: unknown;
-                namespace: unknown;
-                name: unknown;
-                projectId: unknown;
-                phase?: unknown;
+                action_required: string;
+                message: string;
+                namespace: string;
+                name: string;
+                projectId: string;
+                phase?: null | string;
                 ready: boolean;
-                provider?: unknown;
+                provider?: null | string;
                 conditions: {
-                    type: unknown;
-                    status: unknown;
-                    reason?: unknown;
-                    message?: unknown;
+                    type: string;
+                    status: string;
+                    reason?: null | string;
+                    message?: null | string;
                 }[];
                 /** Format: int64 */
                 filesRevision?: null | number;
-                filesHash?: unknown;
+                filesHash?: null | string;
                 /** Format: date-time */
                 idleDeadline?: null | string;
                 /** Format: date-time */
@@ -403,20 +403,20 @@ export interface components {
         };
         PreviewStatusResponse: {
             success: boolean;
-            status: unknown;
+            status: string;
             sandbox_info?: null | components["schemas"]["SandboxInfoResponse"];
-            action_required: unknown;
-            message: unknown;
-            namespace: unknown;
-            name: unknown;
-            projectId: unknown;
-            phase?: unknown;
+            action_required: string;
+            message: string;
+            namespace: string;
+            name: string;
+            projectId: string;
+            phase?: null | string;
             ready: boolean;
-            provider?: unknown;
+            provider?: null | string;
             conditions: components["schemas"]["ConditionSummary"][];
             /** Format: int64 */
             filesRevision?: null | number;
-            filesHash?: unknown;
+            filesHash?: null | string;
             /** Format: date-time */
             idleDeadline?: null | string;
             /** Format: date-time */
@@ -427,12 +427,12 @@ export interface components {
             createdByApi: boolean;
         };
         ProblemDetails: {
-            type?: unknown;
-            title?: unknown;
+            type?: null | string;
+            title?: null | string;
             /** Format: int32 */
             status?: null | number;
-            detail?: unknown;
-            instance?: unknown;
+            detail?: null | string;
+            instance?: null | string;
         };
         ProjectRequest: {
             previewEnabled?: null | boolean;
@@ -440,8 +440,8 @@ export interface components {
             previewSettings?: null | components["schemas"]["PreviewSettingsInput"];
         };
         ProjectResponse: {
-            namespace: unknown;
-            projectId: unknown;
+            namespace: string;
+            projectId: string;
             previewEnabled: boolean;
             previewAutoBuild: boolean;
             previewSettings?: null | components["schemas"]["PreviewSettingsInput"];
@@ -456,8 +456,8 @@ export interface components {
             replaceAll?: null | boolean;
         };
         SandboxInfoResponse: {
-            sandbox_id?: unknown;
-            preview_url?: unknown;
+            sandbox_id?: null | string;
+            preview_url?: null | string;
             /** Format: date-time */
             start_time?: null | string;
             /** Format: date-time */
@@ -467,10 +467,10 @@ export interface components {
         };
         SeedHeartbeatResponse: {
             success: boolean;
-            sandboxId: unknown;
-            previousSandboxId?: unknown;
-            status: unknown;
-            previewUrl?: unknown;
+            sandboxId: string;
+            previousSandboxId?: null | string;
+            status: string;
+            previewUrl?: null | string;
             /** Format: date-time */
             lastHeartbeat: string;
             /** Format: date-time */
@@ -478,63 +478,63 @@ export interface components {
             /** Format: date-time */
             expiresAt?: null | string;
             waking: boolean;
-            message: unknown;
+            message: string;
         };
         SeedPartialRequest: {
-            path?: unknown;
+            path?: null | string;
             operations?: null | components["schemas"]["LineOperationInput"][];
             patches?: null | components["schemas"]["LineOperationInput"][];
-            baseHash?: unknown;
+            baseHash?: null | string;
         };
         SeedPartialResponse: {
             success: boolean;
-            sandboxId: unknown;
-            previousSandboxId?: unknown;
-            path: unknown;
+            sandboxId: string;
+            previousSandboxId?: null | string;
+            path: string;
             /** Format: int32 */
             operationsApplied: number;
-            hash?: unknown;
+            hash?: null | string;
             /** Format: int64 */
             revision: number;
             pushed: boolean;
-            pushError?: unknown;
-            message: unknown;
+            pushError?: null | string;
+            message: string;
         };
         SeedStartRequest: {
-            projectId?: unknown;
+            projectId?: null | string;
             files?: null | components["schemas"]["FileInput"][];
         };
         SeedStartResponse: {
             success: boolean;
-            sandboxId: unknown;
-            url: unknown;
-            previewUrl: unknown;
-            token?: unknown;
-            status: unknown;
-            projectId: unknown;
+            sandboxId: string;
+            url: string;
+            previewUrl: string;
+            token?: null | string;
+            status: string;
+            projectId: string;
             reused: boolean;
             /** Format: date-time */
             expiresAt?: null | string;
-            namespace: unknown;
-            name: unknown;
-            message: unknown;
+            namespace: string;
+            name: string;
+            message: string;
         };
         SeedStopResponse: {
             success: boolean;
-            sandboxId: unknown;
-            status: unknown;
-            message: unknown;
+            sandboxId: string;
+            status: string;
+            message: string;
         };
         SeedUpdateFilesRequest: {
             files?: null | components["schemas"]["FileInput"][];
-            path?: unknown;
-            content?: unknown;
-            encoding?: unknown;
+            path?: null | string;
+            content?: null | string;
+            encoding?: null | string;
         };
         SeedUpdateFilesResponse: {
             success: boolean;
-            sandboxId: unknown;
-            previousSandboxId?: unknown;
+            sandboxId: string;
+            previousSandboxId?: null | string;
             updatedFiles: unknown[];
             added: unknown[];
             modified: unknown[];
@@ -542,21 +542,21 @@ export interface components {
             /** Format: int64 */
             revision: number;
             pushed: boolean;
-            pushError?: unknown;
-            message: unknown;
+            pushError?: null | string;
+            message: string;
         };
         SnapshotFileResponse: {
-            path: unknown;
-            hash: unknown;
+            path: string;
+            hash: string;
             /** Format: int64 */
             size: number;
         };
         SnapshotResponse: {
-            namespace: unknown;
-            projectId: unknown;
-            snapshotId: unknown;
-            fromGenerationId?: unknown;
-            filesHash: unknown;
+            namespace: string;
+            projectId: string;
+            snapshotId: string;
+            fromGenerationId?: null | string;
+            filesHash: string;
             files: components["schemas"]["SnapshotFileResponse"][];
             /** Format: date-time */
             createdAt: string;
@@ -579,7 +579,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                ns: unknown;
+                ns: string;
             };
             cookie?: never;
         };
@@ -695,8 +695,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                name: unknown;
+                ns: string;
+                name: string;
             };
             cookie?: never;
         };
@@ -783,8 +783,8 @@ export interface operations {
             };
             header?: never;
             path: {
-                ns: unknown;
-                name: unknown;
+                ns: string;
+                name: string;
             };
             cookie?: never;
         };
@@ -885,8 +885,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                name: unknown;
+                ns: string;
+                name: string;
             };
             cookie?: never;
         };
@@ -971,8 +971,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                name: unknown;
+                ns: string;
+                name: string;
             };
             cookie?: never;
         };
@@ -1079,8 +1079,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                name: unknown;
+                ns: string;
+                name: string;
             };
             cookie?: never;
         };
@@ -1187,8 +1187,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                name: unknown;
+                ns: string;
+                name: string;
             };
             cookie?: never;
         };
@@ -1273,8 +1273,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                name: unknown;
+                ns: string;
+                name: string;
             };
             cookie?: never;
         };
@@ -1359,8 +1359,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                projectId: unknown;
+                ns: string;
+                projectId: string;
             };
             cookie?: never;
         };
@@ -1445,8 +1445,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                projectId: unknown;
+                ns: string;
+                projectId: string;
             };
             cookie?: never;
         };
@@ -1535,8 +1535,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                projectId: unknown;
+                ns: string;
+                projectId: string;
             };
             cookie?: never;
         };
@@ -1634,9 +1634,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                ns: unknown;
-                projectId: unknown;
-                snapshotId: unknown;
+                ns: string;
+                projectId: string;
+                snapshotId: string;
             };
             cookie?: never;
         };
@@ -1719,7 +1719,7 @@ export interface operations {
     SeedHeartbeat: {
         parameters: {
             query?: {
-                sandboxId?: unknown;
+                sandboxId?: string;
             };
             header?: never;
             path?: never;
@@ -1804,7 +1804,7 @@ export interface operations {
     SeedUpdateFiles: {
         parameters: {
             query?: {
-                sandboxId?: unknown;
+                sandboxId?: string;
             };
             header?: never;
             path?: never;
@@ -2034,7 +2034,7 @@ export interface operations {
     SeedStopPreview: {
         parameters: {
             query?: {
-                sandboxId?: unknown;
+                sandboxId?: string;
             };
             header?: never;
             path?: never;
@@ -2119,7 +2119,7 @@ export interface operations {
     SeedPatchFile: {
         parameters: {
             query?: {
-                sandboxId?: unknown;
+                sandboxId?: string;
             };
             header?: never;
             path?: never;

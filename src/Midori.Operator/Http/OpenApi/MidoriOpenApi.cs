@@ -49,10 +49,27 @@ public static class MidoriOpenApi
             .Where(t => t.Namespace?.StartsWith("Midori.Operator.Http", StringComparison.Ordinal) == true && t.IsPublic)
             .GroupBy(t => t.Name, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        contractTypes[nameof(Microsoft.AspNetCore.Mvc.ProblemDetails)] = typeof(Microsoft.AspNetCore.Mvc.ProblemDetails);
+        contractTypes[nameof(HttpValidationProblemDetails)] = typeof(HttpValidationProblemDetails);
         var seen = new HashSet<OpenApiSchema>(ReferenceEqualityComparer.Instance);
         foreach (var (name, schema) in document.Components?.Schemas ?? new Dictionary<string, IOpenApiSchema>())
         {
             Tighten(schema, contractTypes.GetValueOrDefault(name), seen);
+        }
+
+        // Route and query values are text; the same converter leaves their string parameters untyped too.
+        foreach (var (_, path) in document.Paths)
+        {
+            foreach (var (_, operation) in path.Operations ?? new Dictionary<HttpMethod, OpenApiOperation>())
+            {
+                foreach (var parameter in operation.Parameters ?? [])
+                {
+                    if (parameter.Schema is OpenApiSchema { Type: null, OneOf: null, AnyOf: null, AllOf: null } untyped)
+                    {
+                        untyped.Type = JsonSchemaType.String;
+                    }
+                }
+            }
         }
     }
 
