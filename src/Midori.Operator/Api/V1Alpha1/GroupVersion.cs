@@ -21,6 +21,9 @@ public static class GroupVersion
     /// <summary>Setting this to a new value replaces the running sandbox (reason <c>manual</c>).</summary>
     public const string RecreateAnnotation = Group + "/recreate";
 
+    /// <summary><c>delete</c> opts a finished preview in to retention, <c>keep</c> out (see Controllers/SandboxRetention).</summary>
+    public const string RetentionAnnotation = Group + "/retention";
+
     /// <summary>Label/metadata key carrying the owning resource's UID on every remote sandbox.</summary>
     public const string OwnerUidLabel = Group + "/owner-uid";
 }
