@@ -22,6 +22,12 @@ if (args.Contains("upload"))
     return;
 }
 
+if (args.Contains("gateway"))
+{
+    await GatewayBenchmark.RunAsync(settings); // preview gateway figures: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- gateway
+    return;
+}
+
 var count = int.Parse(settings.GetValueOrDefault("count", "1000"), CultureInfo.InvariantCulture);
 var expiryCount = int.Parse(settings.GetValueOrDefault("expiry", "200"), CultureInfo.InvariantCulture);
 var workers = settings.GetValueOrDefault("workers", "8");

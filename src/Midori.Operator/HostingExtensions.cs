@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Diagnostics.Telemetry;
+using Midori.Operator.Gateway;
 using Midori.Operator.Http;
 using Midori.Operator.Http.Endpoints;
 using Midori.Operator.Options;
@@ -19,6 +20,7 @@ public static class HostingExtensions
 {
     public static IHostApplicationBuilder AddMidoriOperator(this IHostApplicationBuilder builder)
     {
+        Files.ProjectPath.EnsureNormalization(); // paths must compare after NFC, or one name could be stored as two files
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<OperatorOptions>().BindConfiguration(OperatorOptions.SectionName)
@@ -50,20 +52,35 @@ public static class HostingExtensions
 
         // The editor's HTTP API (Http/): watch cache on every replica, services, auth, limits.
         services.AddMidoriHttpApi();
+
+        // The preview gateway (Gateway/): stable preview URLs on every replica, signed links, wake on traffic.
+        services.AddPreviewGateway(builder.Configuration);
         return builder;
     }
 
     public static WebApplication MapMidoriEndpoints(this WebApplication app)
     {
+        // First: preview traffic (preview hosts and /p/…) never meets the API's auth, limits or routes.
+        app.UsePreviewGateway();
+
         // Liveness: the process serves HTTP. Readiness: caches synced when leading (followers are ready: the API serves).
         app.MapGet("/healthz", () => TypedResults.Text("ok"));
-        // The store (when configured) must have migrated too.
-        app.MapGet("/readyz", (OperatorRuntimeHost runtime, IServiceProvider services) =>
-            services.GetService<StoreMigrator>() is { IsReady: false } store
-                ? Results.Text(store.Refusal is null ? "store not migrated yet" : "store migration refused", statusCode: StatusCodes.Status503ServiceUnavailable)
-                : runtime.IsReady
-                    ? Results.Text("ok")
-                    : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable));
+        // The store (when configured) must have migrated and must answer now: a replica whose store is down says so.
+        app.MapGet("/readyz", async (OperatorRuntimeHost runtime, IServiceProvider services) =>
+        {
+            if (services.GetService<StoreMigrator>() is { IsReady: false } store)
+            {
+                return Results.Text(store.Refusal is null ? "store not migrated yet" : "store migration refused", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
+            if (services.GetService<StoreHealth>() is { } health && await health.CheckAsync() is { } error)
+            {
+                services.GetRequiredService<ILogger<StoreHealth>>().StoreNotReachable(error);
+                return Results.Text($"store unreachable: {error}", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
+            return runtime.IsReady ? Results.Text("ok") : Results.Text("informer not synced", statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
         app.MapMidoriTelemetry();
         app.MapMidoriApi();
         return app;

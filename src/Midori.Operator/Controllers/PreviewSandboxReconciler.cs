@@ -30,7 +30,8 @@ internal sealed class PreviewSandboxReconciler(
     ILogger<PreviewSandboxReconciler> logger,
     IEnumerable<ISandboxLifecycleObserver>? observers = null,
     IActivityStore? activityStore = null,
-    IProviderHealth? providerHealth = null) : IReconciler
+    IProviderHealth? providerHealth = null,
+    IPreviewAddress? addresses = null) : IReconciler
 {
     public const string TokenSecretKey = "token";
 
@@ -159,7 +160,7 @@ internal sealed class PreviewSandboxReconciler(
                 remote = RemoteObservation.Unknown;
             }
 
-            if (remote == RemoteObservation.Running && Uri.TryCreate(status.PreviewUrl, UriKind.Absolute, out var url))
+            if (remote == RemoteObservation.Running && Uri.TryCreate(status.SandboxUrl ?? status.PreviewUrl, UriKind.Absolute, out var url))
             {
                 probeHealthy = await probe.IsHealthyAsync(url, pass.Token, cancellationToken);
             }
@@ -408,7 +409,7 @@ internal sealed class PreviewSandboxReconciler(
             var activity = snapshot.LastActivity is { } a && a > now ? a : now;
 
             status.SandboxId = sandboxId;
-            status.PreviewUrl = endpoint.Url.ToString();
+            status.SandboxUrl = endpoint.Url.ToString();
             status.TokenSecretRef = new SecretKeyReference { Name = secretName, Key = TokenSecretKey };
             status.StartedAt = now.UtcDateTime;
             status.ExpiresAt = (providerEnd is { } end && end < ttlEnd ? end : ttlEnd).UtcDateTime;
@@ -441,7 +442,7 @@ internal sealed class PreviewSandboxReconciler(
             }
 
             pass.SetPhase(Phases.Running);
-            pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.PreviewUrl}", progressing: false,
+            pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.SandboxUrl}", progressing: false,
                 degraded: null, filesInSync: true);
             pass.Status.ObservedGeneration = pass.Generation;
             _observer.Ready(resource, status, recreating, elapsed);
@@ -570,7 +571,7 @@ internal sealed class PreviewSandboxReconciler(
 
         status.EndedAt = snapshot.Now.UtcDateTime;
         status.HeartbeatAtExpiry = phase == Phases.Expired ? snapshot.Heartbeat ?? string.Empty : null;
-        status.PreviewUrl = null;
+        status.SandboxUrl = null;
         status.IdleDeadline = null;
         status.ProbeFailures = null;
         pass.SetPhase(phase);
@@ -611,7 +612,7 @@ internal sealed class PreviewSandboxReconciler(
 
         logger.MarkedFailed(verdict.Message);
         events.Warning(pass.Current, EventReasons.Failed, verdict.Message);
-        status.PreviewUrl = null;
+        status.SandboxUrl = null;
         status.IdleDeadline = null;
         status.EndedAt = time.GetUtcNow().UtcDateTime;
         pass.SetPhase(Phases.Failed);
@@ -655,7 +656,7 @@ internal sealed class PreviewSandboxReconciler(
             {
                 await provider.StartAsync(sandboxId, StartRequest(resource.Spec), cancellationToken);
                 var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort(), cancellationToken);
-                status.PreviewUrl = endpoint.Url.ToString();
+                status.SandboxUrl = endpoint.Url.ToString();
                 await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
                 pass.Token = endpoint.Token;
             }
@@ -685,7 +686,7 @@ internal sealed class PreviewSandboxReconciler(
         }
 
         pass.SetPhase(Phases.Running);
-        pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.PreviewUrl}", progressing: false,
+        pass.SetConditions(ready: true, Reasons.SandboxReady, $"Preview is serving at {status.SandboxUrl}", progressing: false,
             degraded: degraded ?? (status.FailedAttempts is > 0 ? snapshot.LastError : null), filesInSync: filesInSync);
         pass.Status.ObservedGeneration = pass.Generation;
         var result = Schedule(pass, snapshot.Now);
@@ -705,8 +706,10 @@ internal sealed class PreviewSandboxReconciler(
         }
         catch (SourceResolutionException ex)
         {
+            // The sandbox cannot be brought to what the source says: not in sync, and the condition says why.
             logger.SourceFailed(ex.Message);
-            return null;
+            pass.FilesProblem = ("SourceError", ex.Message);
+            return false;
         }
 
         await using (sync)
@@ -715,19 +718,21 @@ internal sealed class PreviewSandboxReconciler(
             {
                 try
                 {
-                    if (sync.Written.Count > 0)
-                    {
-                        await provider.UploadFilesAsync(sandboxId, sync.Written, cancellationToken);
-                    }
-
+                    // Deletions first: a file replaced by a directory of the same name needs the file gone.
                     if (sync.Deleted.Count > 0)
                     {
                         await provider.DeleteFilesAsync(sandboxId, sync.Deleted, cancellationToken);
+                    }
+
+                    if (sync.Written.Count > 0)
+                    {
+                        await provider.UploadFilesAsync(sandboxId, sync.Written, cancellationToken);
                     }
                 }
                 catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
                 {
                     logger.SyncFailed(sandboxId, ex.Message);
+                    pass.FilesProblem = ("SyncFailed", $"Pushing files to the sandbox failed: {ex.Message}");
                     return false;
                 }
 
@@ -832,6 +837,7 @@ internal sealed class PreviewSandboxReconciler(
 
     private async Task PublishStatusAsync(ReconcilePass pass, CancellationToken cancellationToken)
     {
+        await PublishAddressAsync(pass, cancellationToken);
         if (!pass.StatusChanged)
         {
             return;
@@ -839,6 +845,29 @@ internal sealed class PreviewSandboxReconciler(
 
         var updated = await client.PatchStatusAsync(pass.Current, pass.Status, cancellationToken);
         pass.Published(updated);
+    }
+
+    /// <summary>
+    /// previewUrl is the gateway's stable address for the resource's whole life; the provider's own URL is sandboxUrl.
+    /// Without a gateway (none registered, or it returns null) previewUrl is the provider's URL, as before. A status
+    /// written before sandboxUrl existed held the provider's URL in previewUrl: it moves over once.
+    /// </summary>
+    private async Task PublishAddressAsync(ReconcilePass pass, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        var stable = addresses is null ? null : await addresses.StableUrlAsync(pass.Current, cancellationToken);
+        if (stable is null)
+        {
+            status.PreviewUrl = status.SandboxUrl;
+            return;
+        }
+
+        if (status.SandboxUrl is null && status.SandboxId is not null && status.PreviewUrl is { } old && old != stable)
+        {
+            status.SandboxUrl = old;
+        }
+
+        status.PreviewUrl = stable;
     }
 
     private static SandboxStartRequest StartRequest(PreviewSandboxSpec spec) =>
@@ -863,6 +892,9 @@ internal sealed class PreviewSandboxReconciler(
 
         public string? Token { get; set; }
 
+        /// <summary>Why the files are not in sync this pass (reason, message), for the FilesInSync condition.</summary>
+        public (string Reason, string Message)? FilesProblem { get; set; }
+
         /// <summary>Latest activity the store held at the start of this pass.</summary>
         public DateTimeOffset? StoredActivity { get; set; }
 
@@ -886,8 +918,8 @@ internal sealed class PreviewSandboxReconciler(
             SetAbnormalTrue(conditions, Conditions.Stalled, Status.Phase == Phases.Failed, reason, message, now);
             if (filesInSync is { } inSync)
             {
-                ConditionSet.Set(conditions, FilesInSyncCondition, inSync, inSync ? "InSync" : "SyncPending",
-                    inSync ? $"Sandbox holds files {Status.FilesHash}" : "Sandbox files are behind the source", Generation, now);
+                ConditionSet.Set(conditions, FilesInSyncCondition, inSync, inSync ? "InSync" : FilesProblem?.Reason ?? "SyncPending",
+                    inSync ? $"Sandbox holds files {Status.FilesHash}" : FilesProblem?.Message ?? "Sandbox files are behind the source", Generation, now);
             }
             else if (!ready)
             {

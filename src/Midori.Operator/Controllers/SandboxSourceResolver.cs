@@ -143,7 +143,7 @@ internal sealed class SandboxSourceResolver(IPreviewSandboxClient client, ISnaps
     private static ResolvedFiles Build(IEnumerable<(string Path, byte[] Content)> entries, long? revision)
     {
         var files = new List<SandboxFile>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal); // normalized → as written in the spec
         foreach (var (path, content) in entries)
         {
             if (!ProjectPath.TryNormalize(path, out var normalized, out var error))
@@ -151,12 +151,20 @@ internal sealed class SandboxSourceResolver(IPreviewSandboxClient client, ISnaps
                 throw new SourceResolutionException($"file path '{path}' is not allowed: {error}");
             }
 
-            if (!seen.Add(normalized))
+            if (seen.TryGetValue(normalized, out var earlier))
             {
-                throw new SourceResolutionException($"file path '{normalized}' appears more than once");
+                throw new SourceResolutionException(string.Equals(earlier, path, StringComparison.Ordinal)
+                    ? $"file path '{normalized}' appears more than once"
+                    : FileSetRules.DescribeNormalizationConflict(earlier, path));
             }
 
+            seen[normalized] = path;
             files.Add(new SandboxFile(normalized, content));
+        }
+
+        if (FileSetRules.FindPrefixConflict(seen.Keys) is var (file, other))
+        {
+            throw new SourceResolutionException(FileSetRules.DescribePrefixConflict(file, other));
         }
 
         if (files.Count == 0)

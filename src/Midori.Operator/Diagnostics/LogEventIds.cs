@@ -59,6 +59,9 @@ internal static class LogEventIds
     // 4500–4599: HTTP API extensions (Http/HttpApiExtensionsLog): 4500 events, 4520 progress relay, 4540 seed routes, 4560 auto-build.
     public const int HttpApiExtensionsFirst = 4500;
 
+    // 4700–4799: preview gateway (Gateway/GatewayLog).
+    public const int GatewayFirst = 4700;
+
     // 4000–4999: HTTP API (Http/HttpApiLog): 4000 cache, 4100 previews and files, 4200 heartbeats, 4300 requests/auth.
     public const int HttpApiFirst = 4000;
 }

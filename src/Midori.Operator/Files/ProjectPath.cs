@@ -95,6 +95,20 @@ public static class ProjectPath
         return true;
     }
 
+    /// <summary>
+    /// Throws when Unicode normalisation does nothing (invariant globalization, or no ICU): two spellings of one
+    /// name would then be stored as two files.
+    /// </summary>
+    public static void EnsureNormalization()
+    {
+        const string decomposed = "cafe\u0301";
+        if (decomposed.Normalize(NormalizationForm.FormC) != "caf\u00e9")
+        {
+            throw new InvalidOperationException(
+                "Unicode NFC normalisation is not available (invariant globalization or ICU missing); install ICU (libicu) or unset DOTNET_SYSTEM_GLOBALIZATION_INVARIANT");
+        }
+    }
+
     public static string Normalize(string? path) =>
         TryNormalize(path, out var normalized, out var error) ? normalized : throw new ArgumentException($"Invalid path '{path}': {error}", nameof(path));
 }

@@ -50,4 +50,10 @@ internal static partial class HttpApiLog
 
     [LoggerMessage(EventId = 4301, Level = LogLevel.Warning, Message = "Kubernetes TokenReview/SubjectAccessReview failed")]
     public static partial void KubernetesReviewFailed(this ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4302, Level = LogLevel.Warning, Message = "HTTP API request {Method} {Path} answered 503: the store is unavailable ({ExceptionType}: {Error})")]
+    public static partial void StoreUnavailable(this ILogger logger, string method, string path, string exceptionType, string error);
+
+    [LoggerMessage(EventId = 4303, Level = LogLevel.Warning, Message = "The store did not answer the readiness check: {Error}")]
+    public static partial void StoreNotReachable(this ILogger logger, string error);
 }

@@ -41,6 +41,9 @@ public static class HttpApiServiceCollectionExtensions
         services.Configure<JsonOptions>(o =>
         {
             o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+            // Web defaults read "3" as 3; a string where a number belongs is a caller's mistake worth a 400.
+            o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+            o.SerializerOptions.Converters.Insert(0, new StoreableStringConverter());
             o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         });
 

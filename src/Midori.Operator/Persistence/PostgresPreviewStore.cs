@@ -100,6 +100,11 @@ internal sealed partial class PostgresPreviewStore(
             entries.Add(new BlobEntry(path, ContentHash.Compute(file.Content), file.Content.LongLength, file.Content));
         }
 
+        if (FileSetRules.FindPrefixConflict(seen) is var (directory, below))
+        {
+            throw FileSetConflictException.Prefix(directory, below);
+        }
+
         CheckProjectLimits(entries.Count, entries.Sum(e => e.Size));
         await ReadyAsync(cancellationToken);
 
@@ -733,6 +738,48 @@ internal sealed partial class PostgresPreviewStore(
 
     // ---- commit core ---------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Under the working copy's row lock: no added path may be a directory of a kept file or have a kept file as one of
+    /// its directories (<see cref="FileSetRules"/>). Reads only the candidate rows, not the whole set.
+    /// </summary>
+    private static async Task CheckFileSetAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PreviewKey preview, List<string> added,
+        List<string> deleted, CancellationToken cancellationToken)
+    {
+        var ancestors = added.SelectMany(Ancestors).Distinct(StringComparer.Ordinal).ToList();
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT path FROM working_copy_files
+            WHERE namespace = @ns AND name = @name
+              AND (path = ANY(@ancestors) OR EXISTS (SELECT 1 FROM unnest(@dirs) AS d(dir) WHERE starts_with(path, d.dir)))
+            """,
+            connection, transaction);
+        AddPreview(command.Parameters, preview);
+        command.Parameters.Add(TextArray("ancestors", ancestors));
+        command.Parameters.Add(TextArray("dirs", added.Select(p => p + "/")));
+        var paths = new HashSet<string>(added, StringComparer.Ordinal);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                paths.Add(reader.GetString(0));
+            }
+        }
+
+        paths.ExceptWith(deleted);
+        if (FileSetRules.FindPrefixConflict(paths, added) is var (file, other))
+        {
+            throw FileSetConflictException.Prefix(file, other);
+        }
+
+        static IEnumerable<string> Ancestors(string path)
+        {
+            for (var slash = path.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = path.IndexOf('/', slash + 1))
+            {
+                yield return path[..slash];
+            }
+        }
+    }
+
     /// <summary>A file change with its content hash (null hash = delete); Content null means the blob is known to exist.</summary>
     private sealed record PlannedWrite(string Path, string? Hash, long Size, byte[]? Content, string? ExpectedHash);
 
@@ -832,6 +879,11 @@ internal sealed partial class PostgresPreviewStore(
         if (added.Count + modified.Count + deleted.Count == 0)
         {
             return new WorkingCopyCommit(head.Revision, head.FilesHash, added, modified, deleted, unchanged);
+        }
+
+        if (added.Count > 0)
+        {
+            await CheckFileSetAsync(connection, transaction, preview, added, deleted, cancellationToken);
         }
 
         CheckProjectLimits(head.FileCount + added.Count - deleted.Count, head.TotalBytes + bytesDelta);

@@ -40,16 +40,16 @@ internal sealed class StoreLifecycleObserver(StoreHistoryQueue queue, TimeProvid
 
     public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed)
     {
-        SandboxInfoDocument? info = status.SandboxId is { } id && status.PreviewUrl is { } url && status.StartedAt is { } started && status.ExpiresAt is { } ends
+        SandboxInfoDocument? info = status.SandboxId is { } id && (status.SandboxUrl ?? status.PreviewUrl) is { } url && status.StartedAt is { } started && status.ExpiresAt is { } ends
             ? new SandboxInfoDocument(id, url, SandboxSnapshot.ToOffset(started), SandboxSnapshot.ToOffset(ends))
             : null;
-        Session(resource, SessionStates.Ready, url: status.PreviewUrl, info: info, buildTimeMs: (long)elapsed.TotalMilliseconds,
+        Session(resource, SessionStates.Ready, url: status.SandboxUrl ?? status.PreviewUrl, info: info, buildTimeMs: (long)elapsed.TotalMilliseconds,
             meta: new JsonObject { ["sandboxId"] = status.SandboxId, ["provider"] = status.Provider, ["filesRevision"] = status.FilesRevision });
 
         // A successful recreation is recorded here rather than in RecreationCompleted: only now is the new URL known.
         if (recreated && status.LastRecreation is { } record)
         {
-            Recreation(resource, record, oldUrl: resource.Status?.PreviewUrl, newUrl: status.PreviewUrl, success: true, error: null, elapsed);
+            Recreation(resource, record, oldUrl: resource.Status?.SandboxUrl ?? resource.Status?.PreviewUrl, newUrl: status.SandboxUrl ?? status.PreviewUrl, success: true, error: null, elapsed);
         }
     }
 
@@ -61,7 +61,7 @@ internal sealed class StoreLifecycleObserver(StoreHistoryQueue queue, TimeProvid
     {
         if (!success)
         {
-            Recreation(resource, record, oldUrl: resource.Status?.PreviewUrl, newUrl: null, success: false, error, elapsed);
+            Recreation(resource, record, oldUrl: resource.Status?.SandboxUrl ?? resource.Status?.PreviewUrl, newUrl: null, success: false, error, elapsed);
         }
     }
 

@@ -27,6 +27,7 @@ public static class StoreServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddNpgsqlDataSource(connectionString);
         services.TryAddSingleton<StoreMigrator>();
+        services.TryAddSingleton<StoreHealth>();
         services.AddHostedService<StoreMigrationService>();
 
         services.TryAddSingleton<IPreviewStore, PostgresPreviewStore>();

@@ -279,7 +279,7 @@ public sealed class PreviewSandboxInformer
     /// <summary>What we compare to decide whether a MODIFIED event matters to the reconciler.</summary>
     private sealed record ObjectSnapshot(
         ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Retention,
-        string? Phase)
+        string? Phase, string? FilesPush = null)
     {
         public static ObjectSnapshot Of(ObjectKey key, V1Alpha1PreviewSandbox item)
         {
@@ -291,8 +291,10 @@ public sealed class PreviewSandboxInformer
             metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out recreate);
             // Retention decides whether a finished preview is deleted: a change must be acted on now, not at the next resync.
             metadata.Annotations?.TryGetValue(GroupVersion.RetentionAnnotation, out retention);
+            string? filesPush = null;
+            metadata.Annotations?.TryGetValue(GroupVersion.FilesPushAnnotation, out filesPush);
             return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, retention,
-                item.Status?.Phase);
+                item.Status?.Phase, filesPush);
         }
 
         public bool SameTrigger(ObjectSnapshot other) =>
@@ -301,6 +303,7 @@ public sealed class PreviewSandboxInformer
             && Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal)
             && string.Equals(Heartbeat, other.Heartbeat, StringComparison.Ordinal)
             && string.Equals(Recreate, other.Recreate, StringComparison.Ordinal)
-            && string.Equals(Retention, other.Retention, StringComparison.Ordinal);
+            && string.Equals(Retention, other.Retention, StringComparison.Ordinal)
+            && string.Equals(FilesPush, other.FilesPush, StringComparison.Ordinal);
     }
 }

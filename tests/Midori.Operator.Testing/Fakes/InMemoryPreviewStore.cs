@@ -278,6 +278,17 @@ public sealed class InMemoryPreviewStore(TimeProvider time, int maxFilesPerProje
                 newHashes[write.Path] = (hash, write.Content);
             }
 
+            if (added.Count > 0)
+            {
+                var after = new HashSet<string>(state.Files.Keys, StringComparer.Ordinal);
+                after.ExceptWith(deleted);
+                after.UnionWith(added);
+                if (FileSetRules.FindPrefixConflict(after, added) is var (dir, below))
+                {
+                    throw FileSetConflictException.Prefix(dir, below);
+                }
+            }
+
             var fileCount = state.Files.Count + added.Count - deleted.Count;
             if (fileCount > maxFilesPerProject)
             {
@@ -562,6 +573,11 @@ public sealed class InMemoryPreviewStore(TimeProvider time, int maxFilesPerProje
             }
 
             list.Add(new SandboxFile(path, file.Content));
+        }
+
+        if (FileSetRules.FindPrefixConflict(seen) is var (dir, below))
+        {
+            throw FileSetConflictException.Prefix(dir, below);
         }
 
         return list;

@@ -34,7 +34,7 @@ public sealed class PreviewSandboxReconcilerTests
         Assert.Equal(psb.Metadata.Uid, sandbox.OwnerUid);
         Assert.Equal("<h1>hello</h1>", Encoding.UTF8.GetString(sandbox.Files["index.html"]));
         Assert.Equal("console.log(1)", Encoding.UTF8.GetString(sandbox.Files["app.js"]));
-        Assert.StartsWith("https://3000-", status.PreviewUrl);
+        Assert.StartsWith("https://3000-", status.SandboxUrl);
         Assert.Equal(ReconcilerHarness.T0.UtcDateTime, status.StartedAt);
         Assert.Equal(ReconcilerHarness.T0.AddSeconds(1800).UtcDateTime, status.ExpiresAt);
         Assert.Equal(ReconcilerHarness.T0.AddSeconds(300).UtcDateTime, status.IdleDeadline);
@@ -103,7 +103,7 @@ public sealed class PreviewSandboxReconcilerTests
         Assert.Empty(_h.Provider.Sandboxes);
         var ready = status.Conditions!.Single(c => c.Type == PreviewSandboxConditions.Ready);
         Assert.Equal(("False", PreviewSandboxConditions.Reasons.IdleExpired), (ready.Status, ready.Reason));
-        Assert.Null(status.PreviewUrl);
+        Assert.Null(status.SandboxUrl);
         Assert.Equal(TimeSpan.Zero, _h.Observer.ExpiryLateness.Single());
         Assert.Equal(_h.Options.ResyncInterval, result.RequeueAfter);
     }

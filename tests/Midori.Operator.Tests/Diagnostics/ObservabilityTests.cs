@@ -16,6 +16,7 @@ namespace Midori.Operator.Tests.Diagnostics;
 
 /// <summary>The real operator host against the test API server with the local provider: what /metrics and the meter report.</summary>
 [Trait("Category", "Observability")]
+[Collection(ProcessWideMetricsCollection.Name)]
 public sealed class ObservabilityTests : IAsyncLifetime
 {
     private const string Namespace = "midori-metrics";
@@ -184,4 +185,15 @@ public sealed class ObservabilityTests : IAsyncLifetime
             throw new TimeoutException($"Timed out waiting for {what}; last status {KubernetesJson.Serialize(current?.Status)}");
         }
     }
+}
+
+/// <summary>
+/// The OpenTelemetry exporter listens to every meter named "Midori.Operator" in the process, so a scrape taken while
+/// another test's host records would mix that host's series into this one's (duplicate series, non-cumulative
+/// buckets). Production runs one host per process; these tests get the process to themselves.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessWideMetricsCollection
+{
+    public const string Name = "Process-wide metrics";
 }

@@ -120,7 +120,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         var expired = await _env.WaitForAsync(name, p => p?.Status?.Phase == Phases.Expired, Step, "phase Expired");
         Assert.Equal(PreviewSandboxConditions.Reasons.IdleExpired, Ready(expired)!.Reason);
         Assert.Equal("False", Ready(expired)!.Status);
-        Assert.False(await IsServingAsync(ready.Status.PreviewUrl!));
+        Assert.False(await IsServingAsync(ready.Status.SandboxUrl!));
 
         // a heartbeat wakes it with the same content
         await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow.AddSeconds(1), CancellationToken.None);
@@ -133,7 +133,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         await _env.MergePatchAsync(name, new { spec = new { suspend = true } }, CancellationToken.None);
         var stopped = await _env.WaitForAsync(name, p => p?.Status?.Phase == Phases.Stopped, Step, "phase Stopped");
         Assert.Equal(PreviewSandboxConditions.Reasons.Suspended, Ready(stopped)!.Reason);
-        Assert.False(await IsServingAsync(woken.Status.PreviewUrl!));
+        Assert.False(await IsServingAsync(woken.Status.SandboxUrl!));
         await _env.HeartbeatAsync(name, DateTimeOffset.UtcNow, CancellationToken.None);
         await _env.MergePatchAsync(name, new { spec = new { suspend = false } }, CancellationToken.None);
         var resumed = await _env.WaitForAsync(name, p => IsReady(p) && p!.Status!.ObservedGeneration == p.Metadata.Generation, Step, "Ready after resume");
@@ -144,7 +144,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         await _env.WaitForAsync(name, p => p is null, Step, "the resource to be gone");
         Assert.True(_host.Services.GetRequiredService<ISandboxProviderRegistry>().TryGet(resumed!.Status!.Provider!, out var provider));
         Assert.Empty(await provider.ListAsync(applied.Metadata.Uid, CancellationToken.None));
-        Assert.False(await IsServingAsync(resumed!.Status!.PreviewUrl!));
+        Assert.False(await IsServingAsync(resumed!.Status!.SandboxUrl!));
         await WaitUntilAsync(async () => await _env.GetSecretAsync(ready.Status.TokenSecretRef!.Name, CancellationToken.None) is null, Step, "the owned token Secret to be garbage-collected");
     }
 
@@ -166,7 +166,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
     private async Task<string> GetPageAsync(V1Alpha1PreviewSandbox resource, string relative = "")
     {
         var status = resource.Status!;
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(status.PreviewUrl!), relative));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(status.SandboxUrl!), relative));
         var secret = await _env.GetSecretAsync(status.TokenSecretRef!.Name, CancellationToken.None);
         if (secret?.Data?.TryGetValue(status.TokenSecretRef.Key, out var bytes) == true && bytes.Length > 0)
         {

@@ -244,7 +244,7 @@ public sealed class FilesApiTests : IAsyncLifetime
         Assert.False((bool)body["pushed"]!);
         Assert.Contains("upload failed", (string)body["pushError"]!, StringComparison.Ordinal);
         Assert.Equal(2, (long)body["revision"]!);
-        Assert.Equal("a", SandboxText(sandboxId, "a.txt"));
+        // The reconciler is woken at once after a failed push (files-push annotation), so the sandbox may already hold the change here.
         var workingCopy = await _host.Store.GetWorkingCopyAsync(new PreviewKey(TeamA, name), CancellationToken.None);
         Assert.Equal(2, workingCopy!.Revision);
         Assert.NotEqual(2, workingCopy.PushedRevision);

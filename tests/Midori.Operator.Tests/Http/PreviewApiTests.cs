@@ -48,8 +48,11 @@ public sealed class PreviewApiTests : IAsyncLifetime
         var sandboxId = (string)body["sandboxId"]!;
         var sandbox = _host.Provider.Find(sandboxId)!;
         Assert.Equal("hello", Encoding.UTF8.GetString(sandbox.Files["index.html"]));
-        Assert.StartsWith("https://", (string)body["url"]!, StringComparison.Ordinal);
-        Assert.Equal(sandbox.Token, (string)body["token"]!);
+        // url: a signed link to the stable gateway URL; token: that link's token, never the provider's
+        var stable = (string)body["status"]!["sandbox_info"]!["preview_url"]!;
+        Assert.Equal($"{stable}?token={body["token"]}", (string)body["url"]!);
+        Assert.NotEqual(sandbox.Token, (string)body["token"]!);
+        Assert.DoesNotContain(sandbox.Token!, body.ToJsonString(), StringComparison.Ordinal);
         Assert.True(DateTimeOffset.Parse((string)body["expiresAt"]!, System.Globalization.CultureInfo.InvariantCulture) > _host.Time.GetUtcNow());
         Assert.Equal("running", (string)body["status"]!["status"]!);
     }
@@ -80,7 +83,8 @@ public sealed class PreviewApiTests : IAsyncLifetime
         var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         Assert.False((bool)body["ready"]!);
-        Assert.Null(body["token"]);
+        Assert.Null(body["sandboxId"]);
+        Assert.Contains("?token=", (string)body["url"]!, StringComparison.Ordinal); // the stable URL holds or shows "starting" until ready
         Assert.NotNull(response.Headers.Location);
         Assert.NotEqual("running", (string)body["status"]!["status"]!);
     }
@@ -152,7 +156,7 @@ public sealed class PreviewApiTests : IAsyncLifetime
         Assert.Equal("running", (string)body["status"]!);
         Assert.Equal("none", (string)body["action_required"]!);
         Assert.Equal((string)created["sandboxId"]!, (string)body["sandbox_info"]!["sandbox_id"]!);
-        Assert.Equal((string)created["url"]!, (string)body["sandbox_info"]!["preview_url"]!);
+        Assert.StartsWith((string)body["sandbox_info"]!["preview_url"]! + "?token=", (string)created["url"]!, StringComparison.Ordinal);
         Assert.InRange((int)body["sandbox_info"]!["remaining_time_minutes"]!, 29, 30); // end_time has whole seconds
         Assert.NotNull(body["sandbox_info"]!["start_time"]);
         Assert.NotNull(body["sandbox_info"]!["end_time"]);

@@ -40,15 +40,50 @@ public sealed class HelmChartTests
 
         // assert
         Assert.Equal(
-            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"],
+            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service", "Service", "ServiceAccount"],
             manifests.Kinds.Order(StringComparer.Ordinal));
         var deployment = manifests.Single("Deployment");
         Assert.Equal(2, (int)Manifests.At(deployment, "spec.replicas")!);
         Assert.Equal("true", Env(deployment)["LeaderElection__Enabled"]);
         Assert.Equal("midori-system", (string?)Manifests.At(deployment, "metadata.namespace"));
         Assert.Equal(1, (int)Manifests.At(manifests.Single("PodDisruptionBudget"), "spec.minAvailable")!);
-        var service = manifests.Single("Service");
+        var service = manifests.OfKind("Service").Single(s => (string?)Manifests.At(s, "metadata.name") == "rel-midori-operator");
         Assert.Equal("http", (string?)Manifests.At(service, "spec.ports.0.targetPort"));
+
+        // the gateway: its own Service on the same port, path-based URLs on it, a generated signing key mounted as files
+        var gateway = manifests.OfKind("Service").Single(s => (string?)Manifests.At(s, "metadata.name") == "rel-midori-operator-gateway");
+        Assert.Equal((80, "http"), ((int)Manifests.At(gateway, "spec.ports.0.port")!, (string?)Manifests.At(gateway, "spec.ports.0.targetPort")));
+        var env = Env(deployment);
+        Assert.Equal("http://rel-midori-operator-gateway.midori-system.svc:80", env["Gateway__PublicBaseUrl"]);
+        var keys = manifests.Single("Secret");
+        Assert.Equal("rel-midori-operator-gateway-keys", (string?)Manifests.At(keys, "metadata.name"));
+        var key = Convert.FromBase64String(System.Text.Encoding.ASCII.GetString(Convert.FromBase64String((string)Manifests.At(keys, "data.k1")!)));
+        Assert.True(key.Length >= Midori.Operator.Gateway.SigningKeyRing.MinKeyBytes);
+        var volume = Manifests.At(deployment, "spec.template.spec.volumes")!.AsArray().Single(v => (string?)v!["name"] == "gateway-keys")!;
+        Assert.Equal("rel-midori-operator-gateway-keys", (string?)Manifests.At(volume, "secret.secretName"));
+        Assert.Equal(env["Gateway__SigningKeysDirectory"], (string?)Container(deployment)["volumeMounts"]!.AsArray().Single(m => (string?)m!["name"] == "gateway-keys")!["mountPath"]);
+    }
+
+    [HelmFact]
+    public void Template_EverythingOn_GatewayIngressHttpRouteAndCertificateForTheWildcardHost()
+    {
+        // act
+        var manifests = Render(EverythingOn);
+        var env = Env(manifests.Single("Deployment"));
+
+        // assert
+        Assert.Equal(("preview.example.com", "https://previews.example.com", "k2"), (env["Gateway__PreviewDomain"], env["Gateway__PublicBaseUrl"], env["Gateway__ActiveKeyId"]));
+        Assert.DoesNotContain(manifests.OfKind("Secret"), s => ((string?)Manifests.At(s, "metadata.name"))!.EndsWith("-gateway-keys", StringComparison.Ordinal));
+        var ingress = manifests.Single("Ingress");
+        Assert.Equal("*.preview.example.com", (string?)Manifests.At(ingress, "spec.rules.0.host"));
+        Assert.Equal("rel-midori-operator-gateway", (string?)Manifests.At(ingress, "spec.rules.0.http.paths.0.backend.service.name"));
+        Assert.Equal("rel-midori-operator-gateway-tls", (string?)Manifests.At(ingress, "spec.tls.0.secretName"));
+        var route = manifests.Single("HTTPRoute");
+        Assert.Equal("*.preview.example.com", (string?)Manifests.At(route, "spec.hostnames.0"));
+        Assert.Equal("public", (string?)Manifests.At(route, "spec.parentRefs.0.name"));
+        var certificate = manifests.Single("Certificate");
+        Assert.Equal("*.preview.example.com", (string?)Manifests.At(certificate, "spec.dnsNames.0"));
+        Assert.Equal(("letsencrypt-dns", "rel-midori-operator-gateway-tls"), ((string?)Manifests.At(certificate, "spec.issuerRef.name"), (string?)Manifests.At(certificate, "spec.secretName")));
     }
 
     [HelmFact]
@@ -101,6 +136,7 @@ public sealed class HelmChartTests
             ["Telemetry"] = typeof(TelemetryOptions),
             ["Providers__Local"] = typeof(LocalProviderOptions),
             ["Api"] = typeof(Midori.Operator.Http.HttpApiOptions),
+            ["Gateway"] = typeof(Midori.Operator.Gateway.GatewayOptions),
         };
 
         // act

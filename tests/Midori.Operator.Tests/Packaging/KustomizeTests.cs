@@ -13,8 +13,10 @@ public sealed class KustomizeTests
 
         // assert
         Assert.Equal(
-            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"],
+            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "Service", "ServiceAccount"],
             manifests.Kinds.Order(StringComparer.Ordinal));
+        var gateway = manifests.OfKind("Service").Single(s => (string?)Manifests.At(s, "metadata.name") == "midori-gateway");
+        Assert.Equal("http", (string?)Manifests.At(gateway, "spec.ports.0.targetPort"));
         Assert.All(manifests.Objects.Where(o => (string?)o["kind"] is not ("Namespace" or "CustomResourceDefinition" or "ClusterRole" or "ClusterRoleBinding")),
             o => Assert.Equal("midori-system", (string?)Manifests.At(o, "metadata.namespace")));
         var deployment = manifests.Single("Deployment");
@@ -22,6 +24,7 @@ public sealed class KustomizeTests
         Assert.Equal("true", HelmChartTests.Env(deployment)["LeaderElection__Enabled"]);
         Assert.Equal(2, (int)Manifests.At(deployment, "spec.replicas")!);
         Assert.Equal("midori-controller-manager", (string?)Manifests.At(deployment, "spec.template.spec.serviceAccountName"));
+        Assert.Equal("http://midori-gateway.midori-system.svc", HelmChartTests.Env(deployment)["Gateway__PublicBaseUrl"]);
         var crd = manifests.Single("CustomResourceDefinition");
         Assert.True(JsonNode.DeepEquals(Manifests.Load("config", "crd", "bases", "preview.midori.dev_previewsandboxes.yaml").Objects.Single(), crd));
         Assert.Equal("restricted", (string?)Manifests.At(manifests.Single("Namespace"), "metadata.labels")?["pod-security.kubernetes.io/enforce"]);

@@ -202,7 +202,7 @@ public sealed class StoreBackedReconcilerTests(PostgresDatabase database) : ICla
         // assert
         var expired = Assert.Single(afterExpiry);
         Assert.Equal(SessionStates.Expired, expired.State);
-        Assert.Equal((second.PreviewUrl, snapshot.SnapshotId, "project-1"), (expired.Url, expired.SnapshotId, expired.ProjectId));
+        Assert.Equal((second.SandboxUrl, snapshot.SnapshotId, "project-1"), (expired.Url, expired.SnapshotId, expired.ProjectId));
         Assert.Equal(second.SandboxId, expired.SandboxInfo!.SandboxId);
         Assert.Equal(second.ExpiresAt, expired.SandboxInfo.EndTime.UtcDateTime);
         Assert.Equal(second.SandboxId, expired.Meta!["sandboxId"]!.GetValue<string>());
@@ -211,12 +211,12 @@ public sealed class StoreBackedReconcilerTests(PostgresDatabase database) : ICla
 
         var sessions = await _store.ListSessionsAsync(Key, 10, default);
         Assert.Equal([SessionStates.Ready, SessionStates.Expired], sessions.Select(s => s.State));
-        Assert.Equal(h.Get(_name).Status!.PreviewUrl, sessions[0].Url);
+        Assert.Equal(h.Get(_name).Status!.SandboxUrl, sessions[0].Url);
 
         var recreations = await _store.ListRecreationsAsync(Key, 10, default);
         Assert.Equal([RecreationReasons.IdleWake, RecreationReasons.Error], recreations.Select(r => r.Reason));
         var lost = recreations[1];
-        Assert.Equal((first.SandboxId, second.SandboxId, first.PreviewUrl, second.PreviewUrl, true),
+        Assert.Equal((first.SandboxId, second.SandboxId, first.SandboxUrl, second.SandboxUrl, true),
             (lost.OldSandboxId, lost.NewSandboxId, lost.OldUrl, lost.NewUrl, lost.Success));
         Assert.Equal(h.Get(_name).Metadata.Uid, lost.ResourceUid);
         Assert.Null(recreations[0].OldUrl); // an expired preview has no URL to replace

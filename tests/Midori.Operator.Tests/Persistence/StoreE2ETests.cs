@@ -44,10 +44,10 @@ public sealed class StoreE2ETests(PostgresDatabase database) : IClassFixture<Pos
             // act
             await env.CreateAsync(manifest, CancellationToken.None);
             var ready = await env.WaitForAsync(preview.Name, p => p?.Status?.Phase == Phases.Running, Step, "phase Running");
-            var firstPage = await http.GetStringAsync(ready!.Status!.PreviewUrl);
+            var firstPage = await http.GetStringAsync(ready!.Status!.SandboxUrl);
             await store.CommitAsync(preview, [new FileWrite("index.html", Encoding.UTF8.GetBytes("<h1>v2</h1>"))], new ChangeDescription("put"), default);
             var synced = await env.WaitForAsync(preview.Name, p => p?.Status?.FilesRevision == 2, Step, "status.filesRevision 2");
-            var secondPage = await http.GetStringAsync(synced!.Status!.PreviewUrl);
+            var secondPage = await http.GetStringAsync(synced!.Status!.SandboxUrl);
             var session = await WaitForAsync(() => store.GetOpenSessionAsync(preview, default), s => s?.State == SessionStates.Ready, "a ready session row");
             var readiness = await http.GetAsync(new Uri(host.BaseAddress, "/readyz"));
 
@@ -55,7 +55,7 @@ public sealed class StoreE2ETests(PostgresDatabase database) : IClassFixture<Pos
             Assert.Equal("<h1>v1</h1>", firstPage);
             Assert.Equal("<h1>v2</h1>", secondPage);
             Assert.Equal(ready.Status.SandboxId, session!.SandboxInfo!.SandboxId);
-            Assert.Equal(ready.Status.PreviewUrl, session.Url);
+            Assert.Equal(ready.Status.SandboxUrl, session.Url);
             Assert.True(readiness.IsSuccessStatusCode);
             Assert.Equal((2L, ready.Status.SandboxId), ((await store.GetWorkingCopyAsync(preview, default))!.PushedRevision, synced.Status.SandboxId));
         }

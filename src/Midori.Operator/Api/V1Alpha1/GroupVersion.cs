@@ -24,6 +24,12 @@ public static class GroupVersion
     /// <summary><c>delete</c> opts a finished preview in to retention, <c>keep</c> out (see Controllers/SandboxRetention).</summary>
     public const string RetentionAnnotation = Group + "/retention";
 
+    /// <summary>
+    /// Written by the HTTP API when a direct push failed, or succeeded after the status said the files were behind:
+    /// <c>&lt;revision&gt;:&lt;ok|failed&gt;</c>. It only wakes the reconciler, so FilesInSync follows what the sandbox holds.
+    /// </summary>
+    public const string FilesPushAnnotation = Group + "/files-push";
+
     /// <summary>Label/metadata key carrying the owning resource's UID on every remote sandbox.</summary>
     public const string OwnerUidLabel = Group + "/owner-uid";
 }

@@ -16,8 +16,13 @@ public sealed class PreviewSandboxStatus
     [JsonPropertyName("sandboxId")]
     public string? SandboxId { get; set; }
 
+    /// <summary>The preview's stable URL, served by the operator's gateway; it never changes for the resource's life.</summary>
     [JsonPropertyName("previewUrl")]
     public string? PreviewUrl { get; set; }
+
+    /// <summary>The provider's own URL of the current sandbox (changes with every sandbox); the gateway forwards to it.</summary>
+    [JsonPropertyName("sandboxUrl")]
+    public string? SandboxUrl { get; set; }
 
     /// <summary>Secret (owned by this resource) holding the preview token; the token never appears in status.</summary>
     [JsonPropertyName("tokenSecretRef")]

@@ -19,6 +19,12 @@ public sealed record ApiVerb(string Verb)
 }
 
 /// <summary>
+/// Marks a route group whose callers must be allowed into a namespace; <see cref="AuthorizeAsync"/> answers null when
+/// they are, else the refusal. Runs as middleware before the endpoint, so before its body is bound.
+/// </summary>
+public sealed record NamespaceScope(Func<HttpContext, ValueTask<IResult?>> AuthorizeAsync);
+
+/// <summary>
 /// The editor's HTTP API (public contract in ARCHITECTURE.md): thin adapters over <see cref="PreviewService"/>,
 /// <see cref="WorkingCopyService"/> and <see cref="HeartbeatService"/>. Every route under
 /// <c>/api/v1/namespaces/{ns}</c> needs a bearer token allowed into <c>{ns}</c> and counts against the caller's rate.
@@ -36,15 +42,19 @@ public static partial class MidoriApiEndpoints
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseWhen(context => context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal), branch => branch.Use(LimitRequestBodyAsync));
         app.UseAuthentication();
         app.UseAuthorization();
+
+        // Who may touch which namespace is decided from the headers and the route alone: a caller refused here never
+        // has a byte of its body read (nor does an oversized body, below).
+        app.Use(AuthorizeScopeAsync);
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal), branch => branch.Use(LimitRequestBodyAsync));
         app.UseRateLimiter();
 
         var api = app.MapGroup("/api/v1/namespaces/{ns}")
             .RequireAuthorization(HttpApiServiceCollectionExtensions.AuthorizationPolicy)
             .RequireRateLimiting(HttpApiServiceCollectionExtensions.RateLimitPolicy)
-            .AddEndpointFilter(AuthorizeNamespaceAsync)
+            .WithMetadata(new NamespaceScope(AuthorizeNamespaceAsync))
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
@@ -56,6 +66,7 @@ public static partial class MidoriApiEndpoints
         previews.MapPost("/{name}/heartbeat", HeartbeatAsync).WithMetadata(ApiVerb.Update).WithName("Heartbeat");
         previews.MapPut("/{name}/files", PutFilesAsync).WithMetadata(ApiVerb.Update).WithName("PutFiles");
         previews.MapPatch("/{name}/files", PatchFilesAsync).WithMetadata(ApiVerb.Update).WithName("PatchFiles");
+        previews.MapPreviewLink();
 
         var projects = api.MapGroup("/projects").WithTags("Projects");
         projects.MapGet("/{projectId}", GetProjectAsync).WithMetadata(ApiVerb.Get).WithName("GetProject");
@@ -83,12 +94,15 @@ public static partial class MidoriApiEndpoints
         var location = PreviewLocation(result.Preview);
         if (wait != true)
         {
-            return TypedResults.Accepted(location, ToResponse(result, result.Resource, ready: false, token: null, time));
+            // The stable URL works before the sandbox does (the gateway holds or shows "starting"): hand the link out now.
+            var early = await previews.LinkAsync(result.Resource, cancellationToken);
+            return TypedResults.Accepted(location, ToResponse(result, result.Resource, ready: false, early?.Token, time, early?.Url));
         }
 
         var timeout = timeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : limits.DefaultWait;
         var readiness = await previews.WaitUntilReadyAsync(result.Preview, timeout, cancellationToken);
-        var response = ToResponse(result, readiness.Resource ?? result.Resource, readiness.Ready, readiness.Token, time);
+        var link = readiness.Ready ? null : await previews.LinkAsync(readiness.Resource ?? result.Resource, cancellationToken);
+        var response = ToResponse(result, readiness.Resource ?? result.Resource, readiness.Ready, readiness.Token ?? link?.Token, time, readiness.Url ?? link?.Url);
         if (!readiness.Ready)
         {
             return TypedResults.Accepted(location, response);
@@ -190,10 +204,31 @@ public static partial class MidoriApiEndpoints
         }
     }
 
-    /// <summary>Callers reach only their namespaces: static tokens by their list, Kubernetes users by SubjectAccessReview.</summary>
-    private static async ValueTask<object?> AuthorizeNamespaceAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    /// <summary>
+    /// Middleware for endpoints carrying <see cref="NamespaceScope"/>: route and query values must be storeable text,
+    /// then the scope's check runs; a refusal is written at once and the endpoint (which would bind the body) never runs.
+    /// </summary>
+    private static async Task AuthorizeScopeAsync(HttpContext context, RequestDelegate next)
     {
-        var http = context.HttpContext;
+        if (context.GetEndpoint()?.Metadata.GetMetadata<NamespaceScope>() is { } scope && context.User.Identity?.IsAuthenticated == true)
+        {
+            var refusal = RequestText.FindInvalid(context) is { } invalid
+                ? TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request", detail: $"{invalid.Parameter}: the value {invalid.Problem}",
+                    extensions: new Dictionary<string, object?> { ["field"] = invalid.Parameter })
+                : await scope.AuthorizeAsync(context);
+            if (refusal is not null)
+            {
+                await refusal.ExecuteAsync(context);
+                return;
+            }
+        }
+
+        await next(context);
+    }
+
+    /// <summary>Callers reach only their namespaces: static tokens by their list, Kubernetes users by SubjectAccessReview.</summary>
+    private static async ValueTask<IResult?> AuthorizeNamespaceAsync(HttpContext http)
+    {
         var ns = http.Request.RouteValues["ns"] as string ?? string.Empty;
         if (ns.Length > 63 || !DnsLabel().IsMatch(ns))
         {
@@ -208,7 +243,7 @@ public static partial class MidoriApiEndpoints
                 detail: $"caller '{http.User.Identity?.Name}' may not {verb} previews in namespace '{ns}'");
         }
 
-        return await next(context);
+        return null;
     }
 
     /// <summary>413 before a byte of an oversized body is read; the server-side limit catches bodies without Content-Length.</summary>
@@ -239,14 +274,15 @@ public static partial class MidoriApiEndpoints
         await next(context);
     }
 
-    private static CreatePreviewResponse ToResponse(CreatePreviewResult result, Api.V1Alpha1.V1Alpha1PreviewSandbox resource, bool ready, string? token, TimeProvider time)
+    private static CreatePreviewResponse ToResponse(CreatePreviewResult result, Api.V1Alpha1.V1Alpha1PreviewSandbox resource, bool ready, string? token, TimeProvider time,
+        string? url = null)
     {
         var status = PreviewStatusMapper.Map(resource, time.GetUtcNow());
         return new CreatePreviewResponse(
             result.Preview.Namespace, result.Preview.Name, resource.Spec.ProjectId, result.Reused, result.SnapshotId, result.Revision, result.FilesHash,
             result.Push.Pushed, result.Push.Error, ready,
             ready ? resource.Status?.SandboxId : null,
-            ready ? resource.Status?.PreviewUrl : null,
+            url ?? (ready ? resource.Status?.PreviewUrl : null),
             token,
             ready ? PreviewStatusMapper.ToOffset(resource.Status?.ExpiresAt) : null,
             status);

@@ -36,7 +36,7 @@ public static class SeedCompatEndpoints
             .WithTags("Seed compatibility")
             .RequireAuthorization(HttpApiServiceCollectionExtensions.AuthorizationPolicy)
             .RequireRateLimiting(HttpApiServiceCollectionExtensions.RateLimitPolicy)
-            .AddEndpointFilter(ResolveNamespaceAsync)
+            .WithMetadata(new NamespaceScope(ResolveNamespaceAsync))
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
@@ -78,7 +78,8 @@ public static class SeedCompatEndpoints
                     $"the preview was not ready within {options.Value.StartTimeout.TotalSeconds:0} s; it keeps starting, retry the request", where);
         }
 
-        return TypedResults.Ok(new SeedStartResponse(true, sandboxId, url, url, readiness.Token, PreviewStatusMapper.SeedStatus.Running, command.ProjectId,
+        // url: what the front end puts in its iframe (the signed link with the gateway); previewUrl: the stable URL.
+        return TypedResults.Ok(new SeedStartResponse(true, sandboxId, readiness.Url ?? url, url, readiness.Token, PreviewStatusMapper.SeedStatus.Running, command.ProjectId,
             created.Reused, PreviewStatusMapper.ToOffset(status.ExpiresAt), created.Preview.Namespace, created.Preview.Name,
             created.Reused ? "Sandbox already running; files updated" : "Sandbox created"));
     }
@@ -195,9 +196,8 @@ public static class SeedCompatEndpoints
         http.Items[NamespaceItem] as string ?? throw new InvalidOperationException("the seed namespace filter did not run");
 
     /// <summary>The caller's single namespace, else the configured default; the caller must be allowed into it for the route's verb.</summary>
-    private static async ValueTask<object?> ResolveNamespaceAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    private static async ValueTask<IResult?> ResolveNamespaceAsync(HttpContext http)
     {
-        var http = context.HttpContext;
         var user = http.User;
         var claimed = user.FindAll(ApiClaims.Namespace).Select(c => c.Value).Distinct(StringComparer.Ordinal).ToList();
         var ns = claimed is [var only] && only != "*"
@@ -218,6 +218,6 @@ public static class SeedCompatEndpoints
         }
 
         http.Items[NamespaceItem] = ns;
-        return await next(context);
+        return null;
     }
 }

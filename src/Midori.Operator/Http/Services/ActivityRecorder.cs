@@ -24,6 +24,9 @@ public sealed class ActivityRecorder : BackgroundService
         _logger = logger;
     }
 
+    /// <summary>False when no store is configured (every record then fails with 503).</summary>
+    public bool HasStore => _store is not null;
+
     /// <summary>Store round trips made so far.</summary>
     public long Batches => Interlocked.Read(ref _batches);
 

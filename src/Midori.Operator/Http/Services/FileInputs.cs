@@ -43,16 +43,23 @@ public static class FileInputs
                 new Dictionary<string, object?> { ["limit"] = limits.MaxFilesPerProject });
         }
 
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal); // normalized → as given
         var result = new List<IncomingFile>(files.Count);
         for (var i = 0; i < files.Count; i++)
         {
             var file = files[i] ?? throw ApiProblemException.BadRequest($"files[{i}] is null");
             var path = NormalizePath(file.Path);
-            if (!seen.Add(path))
+            if (seen.TryGetValue(path, out var earlier))
             {
+                if (!string.Equals(earlier, file.Path, StringComparison.Ordinal))
+                {
+                    throw FileSetConflict(FileSetConflictException.Normalization(earlier, file.Path!));
+                }
+
                 throw ApiProblemException.BadRequest($"path '{path}' appears more than once", new Dictionary<string, object?> { ["path"] = path });
             }
+
+            seen[path] = file.Path!;
 
             if (file.Content is null)
             {
@@ -69,8 +76,17 @@ public static class FileInputs
             result.Add(new IncomingFile(path, content, file.BaseHash));
         }
 
+        if (FileSetRules.FindPrefixConflict(seen.Keys) is var (dir, below))
+        {
+            throw FileSetConflict(FileSetConflictException.Prefix(dir, below));
+        }
+
         return result;
     }
+
+    /// <summary>422 naming both paths of a set no file system can hold.</summary>
+    public static ApiProblemException FileSetConflict(FileSetConflictException conflict) =>
+        ApiProblemException.Unprocessable(conflict.Message, new Dictionary<string, object?> { ["paths"] = new[] { conflict.First, conflict.Second } });
 
     /// <summary>The file as text for line patching, or null when it is not valid UTF-8 (binary).</summary>
     public static string? TryDecodeText(byte[] content)

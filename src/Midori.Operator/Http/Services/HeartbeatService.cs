@@ -52,13 +52,27 @@ public sealed class HeartbeatService
     /// </summary>
     public static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
-    public async Task<HeartbeatResult> RecordAsync(PreviewKey key, CancellationToken cancellationToken)
+    /// <param name="storeOptional">
+    /// Traffic seen by the gateway: without a store, or while it is out, the annotation alone carries the activity
+    /// (as a kubectl heartbeat does) instead of failing the request.
+    /// </param>
+    public async Task<HeartbeatResult> RecordAsync(PreviewKey key, CancellationToken cancellationToken, bool storeOptional = false)
     {
         var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false)
             ?? throw ApiProblemException.NotFound($"preview {key} does not exist");
         var now = _time.GetUtcNow();
         _metrics.HeartbeatReceived();
-        await _recorder.RecordAsync(key, now, cancellationToken).ConfigureAwait(false);
+        if (!storeOptional || _recorder.HasStore)
+        {
+            try
+            {
+                await _recorder.RecordAsync(key, now, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ApiProblemException) when (storeOptional)
+            {
+                // The store is out: the annotation below still records the activity.
+            }
+        }
 
         var idle = resource.Spec.EffectiveIdleTimeoutSeconds();
         var waking = resource.Status?.Phase == Phases.Expired;

@@ -37,7 +37,9 @@ public sealed record CreatePreviewResult(
     PushOutcome Push);
 
 /// <summary>Ready (or not, after the wait) with what the editor needs to show the iframe.</summary>
-public sealed record PreviewReadiness(V1Alpha1PreviewSandbox? Resource, bool Ready, string? Token);
+/// <param name="Token">With the gateway: the signed link's token; without: the provider's token from the Secret.</param>
+/// <param name="Url">With the gateway: the signed link to the stable URL; without: status.previewUrl.</param>
+public sealed record PreviewReadiness(V1Alpha1PreviewSandbox? Resource, bool Ready, string? Token, string? Url = null);
 
 /// <summary>
 /// Preview lifecycle for the API: create from files (snapshot → working copy → PreviewSandbox with
@@ -56,6 +58,7 @@ public sealed partial class PreviewService
     private readonly TimeProvider _time;
     private readonly ILogger<PreviewService> _logger;
     private readonly IPreviewStore? _store;
+    private readonly IPreviewLinks? _links;
 
     public PreviewService(
         PreviewSandboxCache cache,
@@ -65,8 +68,10 @@ public sealed partial class PreviewService
         IOptions<HttpApiOptions> options,
         TimeProvider time,
         ILogger<PreviewService> logger,
-        IPreviewStore? store = null)
+        IPreviewStore? store = null,
+        IPreviewLinks? links = null)
     {
+        _links = links;
         _cache = cache;
         _client = client;
         _workingCopies = workingCopies;
@@ -263,7 +268,10 @@ public sealed partial class PreviewService
         return new CreatePreviewResult(key, created, Reused: false, snapshot.SnapshotId, workingCopy.Revision, workingCopy.FilesHash, new PushOutcome(false, null, null));
     }
 
-    /// <summary>Waits (bounded) until the preview is Ready or Failed; reads the token from the Secret status.tokenSecretRef names.</summary>
+    /// <summary>
+    /// Waits (bounded) until the preview is Ready or Failed. With the gateway the answer carries a fresh signed link;
+    /// without it, the provider's token from the Secret status.tokenSecretRef names.
+    /// </summary>
     public async Task<PreviewReadiness> WaitUntilReadyAsync(PreviewKey key, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var (resource, _) = await _cache.WaitForAsync(key, r => r is null || PreviewStatusMapper.IsReady(r) || r.Status?.Phase == Phases.Failed,
@@ -273,14 +281,23 @@ public sealed partial class PreviewService
             return new PreviewReadiness(resource, false, null);
         }
 
+        if (await LinkAsync(resource!, cancellationToken).ConfigureAwait(false) is { } link)
+        {
+            return new PreviewReadiness(resource, true, link.Token, link.Url);
+        }
+
         string? token = null;
         if (resource!.Status!.TokenSecretRef is { } reference)
         {
             token = await _client.ReadSecretValueAsync(key.Namespace, reference.Name, reference.Key, cancellationToken).ConfigureAwait(false);
         }
 
-        return new PreviewReadiness(resource, true, string.IsNullOrEmpty(token) ? null : token);
+        return new PreviewReadiness(resource, true, string.IsNullOrEmpty(token) ? null : token, resource.Status.PreviewUrl);
     }
+
+    /// <summary>A fresh signed link to the preview's stable URL; null without the gateway.</summary>
+    public async ValueTask<PreviewLink?> LinkAsync(V1Alpha1PreviewSandbox? resource, CancellationToken cancellationToken) =>
+        _links is null || resource is null ? null : await _links.CreateAsync(resource, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Seed 002's status document from the watch cache; null when the preview does not exist. Never calls a provider.</summary>
     public async ValueTask<PreviewStatusResponse?> GetStatusAsync(PreviewKey key, CancellationToken cancellationToken)

@@ -46,6 +46,7 @@ public sealed class WorkingCopyService
     private readonly MidoriMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger<WorkingCopyService> _logger;
+    private readonly Kubernetes.IPreviewSandboxClient? _client;
     private readonly SemaphoreSlim[] _pushLocks = [.. Enumerable.Range(0, PushLockStripes).Select(_ => new SemaphoreSlim(1, 1))];
 
     public WorkingCopyService(
@@ -55,8 +56,10 @@ public sealed class WorkingCopyService
         MidoriMetrics metrics,
         TimeProvider time,
         ILogger<WorkingCopyService> logger,
-        IPreviewStore? store = null)
+        IPreviewStore? store = null,
+        Kubernetes.IPreviewSandboxClient? client = null)
     {
+        _client = client;
         _cache = cache;
         _providers = providers;
         _options = options.Value;
@@ -307,19 +310,25 @@ public sealed class WorkingCopyService
                 (written, removed, revision, fromRevision) = (all.Files, [], all.Revision, 0);
             }
 
-            if (written.Count > 0)
-            {
-                await provider.UploadFilesAsync(sandboxId, written, timeout.Token).ConfigureAwait(false);
-            }
-
+            // Deletions first: a file replaced by a directory of the same name ('a' → 'a/b') needs the file gone.
             if (removed.Count > 0)
             {
                 await provider.DeleteFilesAsync(sandboxId, removed, timeout.Token).ConfigureAwait(false);
             }
 
+            if (written.Count > 0)
+            {
+                await provider.UploadFilesAsync(sandboxId, written, timeout.Token).ConfigureAwait(false);
+            }
+
             await Store.MarkPushedAsync(key, sandboxId, revision, cancellationToken).ConfigureAwait(false);
             _metrics.FilesPushed("api", success: true, written.Count, written.Sum(f => (long)f.Content.Length));
             _logger.FilesPushed(key.Namespace, key.Name, sandboxId, fromRevision, revision, written.Count, removed.Count);
+            if (Controllers.ConditionSet.Find(status.Conditions, Controllers.PreviewSandboxReconciler.FilesInSyncCondition)?.Status == "False")
+            {
+                await PokeReconcilerAsync(key, revision, pushed: true).ConfigureAwait(false);
+            }
+
             return new PushOutcome(true, null, revision);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
@@ -327,11 +336,35 @@ public sealed class WorkingCopyService
             _metrics.FilesPushed("api", success: false, 0, 0);
             var error = ex is OperationCanceledException ? $"push timed out after {_options.PushTimeout}" : ex.Message;
             _logger.PushFailed(key.Namespace, key.Name, sandboxId, revision, error);
+            await PokeReconcilerAsync(key, revision, pushed: false).ConfigureAwait(false);
             return new PushOutcome(false, error, null);
         }
         finally
         {
             gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Wakes the reconciler (an annotation it watches) so FilesInSync says what the sandbox now holds; it retries a
+    /// failed push itself and reports why it fails. Best effort: the next resync does the same.
+    /// </summary>
+    private async Task PokeReconcilerAsync(PreviewKey key, long revision, bool pushed)
+    {
+        if (_client is null)
+        {
+            return;
+        }
+
+        try
+        {
+            var value = $"{revision.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{(pushed ? "ok" : "failed")}";
+            await _client.PatchAnnotationsAsync(key.Namespace, key.Name, new Dictionary<string, string?> { [GroupVersion.FilesPushAnnotation] = value },
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is k8s.Autorest.HttpOperationException or HttpRequestException or Kubernetes.KubernetesConflictException)
+        {
+            _logger.PushFailed(key.Namespace, key.Name, string.Empty, revision, $"could not wake the reconciler: {ex.Message}");
         }
     }
 
@@ -352,6 +385,10 @@ public sealed class WorkingCopyService
         catch (StoreLimitException ex)
         {
             throw ApiProblemException.Unprocessable(ex.Message);
+        }
+        catch (FileSetConflictException ex)
+        {
+            throw FileInputs.FileSetConflict(ex); // a concurrent change made the set impossible after the check above
         }
 
         _logger.FilesCommitted(key.Namespace, key.Name, commit.Revision, commit.Added.Count, commit.Modified.Count, commit.Deleted.Count);
@@ -441,6 +478,25 @@ public sealed class WorkingCopyService
             {
                 writes.Add(new FileWrite(path, null));
             }
+        }
+
+        // The set after this change must still be one a file system can hold (a PUT of 'a/b' while 'a' is a file).
+        var after = new HashSet<string>(current.Keys, StringComparer.Ordinal);
+        foreach (var write in writes)
+        {
+            if (write.Content is null)
+            {
+                after.Remove(write.Path);
+            }
+            else
+            {
+                after.Add(write.Path);
+            }
+        }
+
+        if (FileSetRules.FindPrefixConflict(after, writes.Where(w => w.Content is not null).Select(w => w.Path)) is var (dir, below))
+        {
+            throw FileInputs.FileSetConflict(FileSetConflictException.Prefix(dir, below));
         }
 
         var resulting = current.Count + writes.Count(w => w.Content is not null && !current.ContainsKey(w.Path)) - writes.Count(w => w.Content is null && current.ContainsKey(w.Path));

@@ -73,7 +73,9 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
         Assert.Equal((firstSandbox, (string)newState.Body()["sandboxId"]!, RecreationReasons.Manual),
             ((string)completed["oldSandboxId"]!, (string)completed["newSandboxId"]!, (string)completed["reason"]!));
         Assert.Equal(1, (int)newState.Body()["recreations"]!);
-        Assert.Contains((string)newState.Body()["sandboxId"]!, (string)newState.Body()["previewUrl"]!);
+        // previewUrl is the gateway's stable URL: the same before and after the new sandbox
+        Assert.Equal((string)initial.Body()["previewUrl"]!, (string)newState.Body()["previewUrl"]!);
+        Assert.DoesNotContain(firstSandbox, (string)newState.Body()["previewUrl"]!, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -41,9 +41,10 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
         var sandboxId = (string)started["sandboxId"]!;
         Assert.True((bool)started["success"]!);
         Assert.StartsWith("local-", sandboxId);
-        Assert.Equal((string)started["url"]!, (string)started["previewUrl"]!);
-        Assert.Contains(sandboxId, (string)started["url"]!);
-        Assert.StartsWith("token-", (string)started["token"]!);
+        // url: a signed link to the stable previewUrl (the iframe opens it); token: that link's token, not the provider's
+        Assert.Equal($"{started["previewUrl"]}?token={started["token"]}", (string)started["url"]!);
+        Assert.DoesNotContain(sandboxId, (string)started["previewUrl"]!, StringComparison.Ordinal);
+        Assert.DoesNotContain("token-", (string)started["token"]!, StringComparison.Ordinal);
         Assert.Equal(("running", "shop", ApiTestHost.TeamA, false), ((string)started["status"]!, (string)started["projectId"]!, (string)started["namespace"]!, (bool)started["reused"]!));
         Assert.NotNull(started["expiresAt"]);
         var hashes = files.ToDictionary(f => f.Key, f => Hash(f.Value)); // the hook's "initial state Map"
@@ -143,7 +144,8 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
         // assert: served by the same preview; the reply names the new sandbox and URL
         var beatJson = await Json(beat, HttpStatusCode.OK);
         Assert.Equal((newId, oldId), ((string)beatJson["sandboxId"]!, (string)beatJson["previousSandboxId"]!));
-        Assert.Contains(newId, (string)beatJson["previewUrl"]!);
+        Assert.Equal(recreated.Status.PreviewUrl, (string)beatJson["previewUrl"]!);
+        Assert.DoesNotContain(newId, (string)beatJson["previewUrl"]!, StringComparison.Ordinal); // stable across sandboxes
         var putJson = await Json(put, HttpStatusCode.OK);
         Assert.Equal(newId, (string)putJson["sandboxId"]!);
         Assert.Equal("b", SandboxFile(newId, "a.txt"));

@@ -1,0 +1,394 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.AspNetCore.Http.Extensions;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Http;
+using Midori.Operator.Http.Endpoints;
+using Midori.Operator.Http.Services;
+using Midori.Operator.Kubernetes;
+using Midori.Operator.Persistence;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Midori.Operator.Gateway;
+
+/// <summary>
+/// The preview gateway: every request for a preview's stable URL (host or path form) is authorized by a signed token
+/// (a link's <c>?token=</c>, exchanged for an HttpOnly cookie scoped to that preview), held while the preview wakes or
+/// is recreated, and forwarded with YARP's <see cref="IHttpForwarder"/> to the sandbox of exactly that resource
+/// (the token names the resource's UID, and the sandbox comes from that same object's status). Runs before the API's
+/// middleware on every replica, from the shared view of the resources; no request needs the leader.
+/// </summary>
+public sealed class PreviewGatewayMiddleware(
+    RequestDelegate next,
+    PreviewAddressing addressing,
+    IPreviewView view,
+    GatewayTokens tokens,
+    UpstreamCredentials credentials,
+    GatewayActivity activity,
+    IHttpForwarder forwarder,
+    GatewayHttpClient upstream,
+    IPreviewSandboxClient client,
+    IOptionsMonitor<GatewayOptions> options,
+    TimeProvider time,
+    IProblemDetailsService problems,
+    ILogger<PreviewGatewayMiddleware> logger)
+{
+    public const string CookieName = "midori_preview";
+    public const string TokenQuery = "token";
+
+    /// <summary>Under every preview: the status event stream the "starting" page listens to (cookie-authorized).</summary>
+    public const string EventsPath = "/__midori/events";
+
+    /// <summary>Between retries on a sandbox that refused while the operator has not noticed yet.</summary>
+    private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(250);
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (!addressing.TryMatch(context.Request, out var target))
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
+        var settings = options.CurrentValue;
+        var request = context.Request;
+        if (target!.Form == GatewayForm.Path && target.Remainder.Length == 0)
+        {
+            // "/p/ns/name" → "/p/ns/name/": relative asset URLs must resolve inside the preview.
+            context.Response.StatusCode = request.Method is "GET" or "HEAD" ? StatusCodes.Status301MovedPermanently : StatusCodes.Status308PermanentRedirect;
+            context.Response.Headers.Location = target.BasePath + "/" + request.QueryString;
+            return;
+        }
+
+        var key = target.Key;
+        var resource = await view.GetAsync(key, context.RequestAborted).ConfigureAwait(false);
+
+        // ?token= → cookie + redirect to the clean URL, so the token leaves the address bar and history at once.
+        if (request.Query.TryGetValue(TokenQuery, out var linkValues))
+        {
+            var (linked, refusal) = await AuthorizeAsync(key, resource, linkValues.ToString(), GatewayTokens.LinkAudience, context.RequestAborted).ConfigureAwait(false);
+            if (linked is null)
+            {
+                await RefuseAsync(context, key, refusal).ConfigureAwait(false);
+                return;
+            }
+
+            SetSessionCookie(context, target, linked, settings);
+            var query = QueryString.Create(request.Query.Where(q => q.Key != TokenQuery));
+            context.Response.StatusCode = StatusCodes.Status303SeeOther;
+            context.Response.Headers.Location = target.BasePath + target.Remainder + query;
+            context.Response.Headers.CacheControl = "no-store";
+            return;
+        }
+
+        var (current, sessionRefusal) = await AuthorizeAsync(key, resource, request.Cookies[CookieName], GatewayTokens.SessionAudience, context.RequestAborted)
+            .ConfigureAwait(false);
+        if (current is null)
+        {
+            await RefuseAsync(context, key, sessionRefusal).ConfigureAwait(false);
+            return;
+        }
+
+        resource = current;
+        if (tokens.Validate(request.Cookies[CookieName], GatewayTokens.SessionAudience, resource, out var grant) == TokenRefusal.None
+            && grant!.ExpiresAt - time.GetUtcNow() < settings.SessionLifetime / 2)
+        {
+            SetSessionCookie(context, target, resource, settings); // sliding session: renewed once half of it is gone
+        }
+
+        if (target.Remainder == EventsPath)
+        {
+            await StreamEventsAsync(context, key).ConfigureAwait(false);
+            return;
+        }
+
+        activity.Touch(key, resource);
+        await ForwardAsync(context, target, resource, settings).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A token valid for this preview, checked against the cached object; when the cache disagrees about the UID (a
+    /// resource just recreated under the same name) the API server decides, so a fresh link works at once and an old
+    /// one never reaches the new resource.
+    /// </summary>
+    private async Task<(V1Alpha1PreviewSandbox? Resource, TokenRefusal Refusal)> AuthorizeAsync(
+        PreviewKey key, V1Alpha1PreviewSandbox? resource, string? token, string audience, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            return (null, TokenRefusal.Malformed);
+        }
+
+        var refusal = resource is null ? TokenRefusal.WrongPreview : tokens.Validate(token, audience, resource, out _);
+        if (refusal == TokenRefusal.WrongPreview && tokens.Peek(token, audience, key) is { } claimedUid
+            && claimedUid != resource?.Metadata.Uid)
+        {
+            try
+            {
+                var fresh = await client.GetAsync(key.Namespace, key.Name, cancellationToken).ConfigureAwait(false);
+                if (fresh is not null)
+                {
+                    refusal = tokens.Validate(token, audience, fresh, out _);
+                    resource = fresh;
+                }
+            }
+            catch (Exception ex) when (ex is k8s.Autorest.HttpOperationException or HttpRequestException)
+            {
+                // The API server is unreachable: the cache's answer stands.
+            }
+        }
+
+        return refusal == TokenRefusal.None ? (resource, refusal) : (null, refusal);
+    }
+
+    private void SetSessionCookie(HttpContext context, GatewayTarget target, V1Alpha1PreviewSandbox resource, GatewayOptions settings)
+    {
+        var (session, expires) = tokens.Mint(resource, GatewayTokens.SessionAudience, settings.SessionLifetime);
+        var secure = context.Request.IsHttps || string.Equals(context.Request.Headers["X-Forwarded-Proto"], "https", StringComparison.OrdinalIgnoreCase);
+        var cookie = new CookieOptions
+        {
+            HttpOnly = true,
+            Path = target.CookiePath,
+            Expires = expires,
+            IsEssential = true,
+            Secure = secure,
+
+            // The editor shows the preview in an iframe on its own origin (a third-party context): that needs
+            // SameSite=None, which browsers accept only with Secure; Partitioned keeps it working where third-party
+            // cookies are blocked. Plain http (development) falls back to Lax.
+            SameSite = secure ? SameSiteMode.None : SameSiteMode.Lax,
+        };
+        if (secure)
+        {
+            cookie.Extensions.Add("Partitioned");
+        }
+
+        context.Response.Cookies.Append(CookieName, session, cookie);
+    }
+
+    private async Task ForwardAsync(HttpContext context, GatewayTarget target, V1Alpha1PreviewSandbox resource, GatewayOptions settings)
+    {
+        var request = context.Request;
+        var navigation = IsNavigation(request);
+        var started = time.GetTimestamp();
+        var hold = settings.HoldTimeout;
+        var uid = resource.Metadata.Uid;
+
+        var replayable = !HasBody(request) || request.ContentLength is { } length && length <= settings.RetryBufferBytes;
+        if (HasBody(request) && replayable)
+        {
+            request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: settings.RetryBufferBytes);
+        }
+
+        string? refusedSandbox = null;
+        var woke = false;
+        while (true)
+        {
+            if (!Servable(resource, uid) || refusedSandbox is not null)
+            {
+                if (resource.Status?.Phase == Phases.Expired && !woke && refusedSandbox is null)
+                {
+                    woke = true;
+                    logger.GatewayWoke(target.Key.Namespace, target.Key.Name);
+                    await activity.WakeAsync(target.Key, context.RequestAborted).ConfigureAwait(false);
+                }
+
+                if (Final(resource) is { } final)
+                {
+                    await UnavailableAsync(context, target, resource, final, navigation: false).ConfigureAwait(false);
+                    return;
+                }
+
+                // Navigations wait briefly and then get the "starting" page; everything else waits up to the hold.
+                var limit = (navigation ? settings.PageHoldTimeout : hold) - time.GetElapsedTime(started);
+                if (limit <= TimeSpan.Zero)
+                {
+                    logger.GatewayHoldExpired(target.Key.Namespace, target.Key.Name, navigation ? settings.PageHoldTimeout : hold, resource.Status?.Phase);
+                    await UnavailableAsync(context, target, resource, null, navigation).ConfigureAwait(false);
+                    return;
+                }
+
+                var failed = refusedSandbox;
+                var wait = failed is null ? limit : Min(limit, RetryPause);
+                var (latest, _) = await view.WaitForAsync(target.Key,
+                    r => r is null || r.Metadata.Uid != uid || Final(r) is not null || Servable(r, uid) && (failed is null || r.Status!.SandboxId != failed),
+                    wait, context.RequestAborted).ConfigureAwait(false);
+                if (latest is null || latest.Metadata.Uid != uid)
+                {
+                    await RefuseAsync(context, target.Key, TokenRefusal.WrongPreview).ConfigureAwait(false);
+                    return;
+                }
+
+                // A new sandbox, the same one still published (try it again: it may be back), or not servable (wait on).
+                resource = latest;
+                refusedSandbox = null;
+                continue;
+            }
+
+            if (request.Body.CanSeek)
+            {
+                request.Body.Position = 0;
+            }
+
+            var sandbox = new Uri(resource.Status!.SandboxUrl!);
+            var provider = resource.Status.Provider ?? string.Empty;
+            var token = await credentials.GetAsync(resource, context.RequestAborted).ConfigureAwait(false);
+            var transformer = new PreviewTransformer(target, sandbox, UpstreamCredentials.Headers.GetValueOrDefault(provider), token, resource, credentials);
+            var error = await forwarder.SendAsync(context, sandbox.GetLeftPart(UriPartial.Path), upstream.Invoker,
+                new ForwarderRequestConfig { ActivityTimeout = settings.UpstreamTimeout }, transformer).ConfigureAwait(false);
+            if (error == ForwarderError.None)
+            {
+                return;
+            }
+
+            var retry = error is ForwarderError.Request or ForwarderError.UpgradeRequestDestination
+                && !context.Response.HasStarted && replayable && !context.RequestAborted.IsCancellationRequested
+                && time.GetElapsedTime(started) < hold;
+            if (!retry)
+            {
+                if (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested && error is ForwarderError.Request)
+                {
+                    // Out of hold on a sandbox that does not answer: "try again", not a bad gateway.
+                    context.Response.Clear();
+                    context.Features.Set<IForwarderErrorFeature>(null);
+                    await UnavailableAsync(context, target, resource, null, navigation).ConfigureAwait(false);
+                    return;
+                }
+
+                logger.GatewayUpstreamFailed(context.Features.Get<IForwarderErrorFeature>()?.Exception, target.Key.Namespace, target.Key.Name, error.ToString());
+                return;
+            }
+
+            // The sandbox did not take the request (gone, being replaced, restarting): wait for one that serves.
+            logger.GatewayUpstreamRetry(target.Key.Namespace, target.Key.Name, error.ToString(), resource.Status.SandboxId);
+            context.Response.Clear();
+            context.Features.Set<IForwarderErrorFeature>(null);
+            refusedSandbox = resource.Status.SandboxId;
+            credentials.Forget(uid);
+        }
+    }
+
+    /// <summary>Ready, Running and with a sandbox URL, and still the same resource (UID).</summary>
+    internal static bool Servable(V1Alpha1PreviewSandbox? resource, string uid) =>
+        resource is not null && resource.Metadata.Uid == uid && PreviewStatusMapper.IsReady(resource) && resource.Status!.SandboxUrl is { Length: > 0 };
+
+    /// <summary>States no wait ends: stopped on purpose, or failed for good.</summary>
+    private static string? Final(V1Alpha1PreviewSandbox resource) => resource.Status?.Phase switch
+    {
+        Phases.Stopped => "The preview is stopped. Start it again from the editor.",
+        Phases.Failed => resource.Status.Conditions?.FirstOrDefault(c => c.Type == PreviewSandboxConditions.Ready)?.Message ?? "The preview failed.",
+        _ => resource.Spec.IsSuspended() ? "The preview is stopped. Start it again from the editor." : null,
+    };
+
+    private async Task UnavailableAsync(HttpContext context, GatewayTarget target, V1Alpha1PreviewSandbox resource, string? final, bool navigation)
+    {
+        var response = context.Response;
+        var retryAfter = final is null ? 2 : 30;
+        response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        response.Headers.CacheControl = "no-store";
+        if (final is null && navigation)
+        {
+            response.ContentType = "text/html; charset=utf-8";
+            await response.WriteAsync(GatewayPages.Starting(target.BasePath + EventsPath, resource.Status?.Phase, retryAfter), context.RequestAborted)
+                .ConfigureAwait(false);
+            return;
+        }
+
+        if (final is not null && AcceptsHtml(context.Request))
+        {
+            response.ContentType = "text/html; charset=utf-8";
+            await response.WriteAsync(GatewayPages.Refused("Preview unavailable", final), context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = final is null ? "Preview starting" : "Preview unavailable",
+                Detail = final ?? $"preview {target.Key} is {resource.Status?.Phase?.ToLowerInvariant() ?? "starting"}; retry in {retryAfter} s",
+                Extensions = { ["phase"] = resource.Status?.Phase },
+            },
+        }).ConfigureAwait(false);
+    }
+
+    private async Task RefuseAsync(HttpContext context, PreviewKey key, TokenRefusal refusal)
+    {
+        logger.GatewayRefused(key.Namespace, key.Name, refusal.ToString());
+        var detail = refusal switch
+        {
+            TokenRefusal.Expired => "This preview link has expired.",
+            TokenRefusal.Malformed when context.Request.Query.ContainsKey(TokenQuery) => "This preview link is not valid.",
+            TokenRefusal.Malformed => "Opening this preview needs a link from the editor.",
+            _ => "This preview link is not valid for this preview.",
+        };
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status401Unauthorized;
+        response.Headers.CacheControl = "no-store";
+        response.Headers.WWWAuthenticate = "MidoriPreview";
+        if (AcceptsHtml(context.Request))
+        {
+            response.ContentType = "text/html; charset=utf-8";
+            await response.WriteAsync(GatewayPages.Refused("Link expired or not valid", detail), context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = { Status = StatusCodes.Status401Unauthorized, Title = "Unauthorized", Detail = detail },
+        }).ConfigureAwait(false);
+    }
+
+    private static async Task StreamEventsAsync(HttpContext context, PreviewKey key)
+    {
+        var services = context.RequestServices;
+        var result = await PreviewEventsEndpoints.StreamAsync(key.Namespace, key.Name, context,
+            services.GetRequiredService<PreviewSandboxCache>(), services.GetRequiredService<PreviewEventHub>(),
+            services.GetRequiredService<IOptionsMonitor<PreviewEventsOptions>>(), services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<IHostApplicationLifetime>(), services.GetRequiredService<ILogger<PreviewEventHub>>()).ConfigureAwait(false);
+        await ((IResult)result.Result).ExecuteAsync(context).ConfigureAwait(false);
+    }
+
+    private static bool HasBody(HttpRequest request) =>
+        request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0;
+
+    private static bool AcceptsHtml(HttpRequest request) =>
+        request.Headers.Accept.ToString().Contains("text/html", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A browser loading a page (not an asset, fetch or WebSocket): it gets the "starting" page rather than a long wait.</summary>
+    internal static bool IsNavigation(HttpRequest request) =>
+        request.Method is "GET" or "HEAD"
+        && request.Headers.Upgrade.Count == 0
+        && (request.Headers["Sec-Fetch-Mode"] is { Count: > 0 } mode ? mode == "navigate" : AcceptsHtml(request));
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+}
+
+/// <summary>The one upstream client of the gateway (YARP's recommended handler settings: no proxy, redirects, cookies or decompression).</summary>
+public sealed class GatewayHttpClient : IDisposable
+{
+    public GatewayHttpClient()
+    {
+        Invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
+            ConnectTimeout = TimeSpan.FromSeconds(15),
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+        });
+    }
+
+    public HttpMessageInvoker Invoker { get; }
+
+    public void Dispose() => Invoker.Dispose();
+}
