@@ -1,4 +1,6 @@
+using System.Net;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using k8s;
 using Microsoft.AspNetCore.Builder;
@@ -16,7 +18,8 @@ namespace Midori.DevApiServer;
 /// <summary>
 /// An in-process Kubernetes API server on loopback Kestrel that follows kube-apiserver semantics for the resources an
 /// operator touches (CRDs and their custom resources, Secrets, ConfigMaps, Events, Leases, Namespaces).
-/// Not implemented (by design): discovery, server-side apply, managedFields, admission webhooks, RBAC beyond a single bearer token.
+/// Serves what kubectl needs too (discovery, OpenAPI v3, Table, field selectors, server-side apply; see README.md).
+/// Not implemented (by design): managedFields, admission webhooks, RBAC beyond a single bearer token.
 /// </summary>
 public sealed class DevKubeApiServer : IAsyncDisposable
 {
@@ -27,6 +30,7 @@ public sealed class DevKubeApiServer : IAsyncDisposable
     private readonly ResourceOperations _operations;
     private readonly Task _garbageCollection;
     private readonly RuntimeSwitches _switches;
+    private X509Certificate2? _certificateAuthority;
 
     private DevKubeApiServer(
         WebApplication app,
@@ -100,7 +104,13 @@ public sealed class DevKubeApiServer : IAsyncDisposable
         var token = options.Token ?? Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, options.Port, listen =>
+        {
+            if (options.ServerCertificate is { } certificate)
+            {
+                listen.UseHttps(certificate);
+            }
+        }));
         var app = builder.Build();
 
         var stopping = new CancellationTokenSource();
@@ -112,12 +122,15 @@ public sealed class DevKubeApiServer : IAsyncDisposable
         var watches = new WatchStream(store, hub, options, switches);
         var faults = new FaultInjector();
         var log = new RequestLog();
-        var routes = new Routes(registry, store, operations, watches, faults, log, token, stopping.Token);
+        var routes = new Routes(registry, store, operations, watches, faults, log, token, stopping.Token, options);
         app.Run(routes.HandleAsync);
         await app.StartAsync();
 
         var gc = Task.Run(() => new GarbageCollector(store, operations).RunAsync(stopping.Token));
-        return new DevKubeApiServer(app, stopping, store, hub, operations, gc, new ServerParts(token, registry, faults, log, switches));
+        return new DevKubeApiServer(app, stopping, store, hub, operations, gc, new ServerParts(token, registry, faults, log, switches))
+        {
+            _certificateAuthority = options.CertificateAuthority,
+        };
     }
 
     /// <summary>Configuration for a real <c>k8s.Kubernetes</c> client talking to this server.</summary>
@@ -125,7 +138,41 @@ public sealed class DevKubeApiServer : IAsyncDisposable
     {
         Host = BaseAddress.ToString(),
         AccessToken = Token,
+        SslCaCerts = _certificateAuthority is null ? null : [X509CertificateLoader.LoadCertificate(_certificateAuthority.RawData)],
     };
+
+    /// <summary>
+    /// A kubeconfig for this server (cluster, user with the bearer token, context with <paramref name="namespace"/>), as kubectl and
+    /// the operator read it. Over HTTPS it carries the CA (<see cref="DevKubeApiServerOptions.CertificateAuthority"/>).
+    /// </summary>
+    public string CreateKubeconfig(string contextName = "midori-dev", string @namespace = "default")
+    {
+        var yaml = new System.Text.StringBuilder()
+            .AppendLine("apiVersion: v1")
+            .AppendLine("kind: Config")
+            .AppendLine("clusters:")
+            .AppendLine($"- name: {contextName}")
+            .AppendLine("  cluster:")
+            .AppendLine($"    server: {BaseAddress.ToString().TrimEnd('/')}");
+        if (_certificateAuthority is not null)
+        {
+            yaml.AppendLine($"    certificate-authority-data: {Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_certificateAuthority.ExportCertificatePem()))}");
+        }
+
+        return yaml
+            .AppendLine("users:")
+            .AppendLine($"- name: {contextName}")
+            .AppendLine("  user:")
+            .AppendLine($"    token: {Token}")
+            .AppendLine("contexts:")
+            .AppendLine($"- name: {contextName}")
+            .AppendLine("  context:")
+            .AppendLine($"    cluster: {contextName}")
+            .AppendLine($"    user: {contextName}")
+            .AppendLine($"    namespace: {@namespace}")
+            .AppendLine($"current-context: {contextName}")
+            .ToString();
+    }
 
     /// <summary>Applies every CustomResourceDefinition in a YAML file.</summary>
     public async Task ApplyCrdAsync(string yamlPath, CancellationToken cancellationToken = default)

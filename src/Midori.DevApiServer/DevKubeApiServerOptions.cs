@@ -26,4 +26,22 @@ public sealed class DevKubeApiServerOptions
 
     /// <summary>Bearer token the server accepts; a random one when null.</summary>
     public string? Token { get; init; }
+
+    /// <summary>
+    /// Aggregated discovery versions answered when the client asks for them (kubectl 1.30+ asks for v2, then v2beta1); empty
+    /// answers legacy discovery only, like a 1.26 server with default feature gates.
+    /// </summary>
+    public IReadOnlyList<string> AggregatedDiscoveryVersions { get; init; } = ["v2", "v2beta1"];
+
+    /// <summary>Loopback port to listen on; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>
+    /// Serve HTTPS with this certificate (with its private key) instead of plain HTTP. kubectl sends its bearer token only over
+    /// HTTPS, so a server kubectl talks to needs it (<see cref="DevCertificates"/> makes one).
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ServerCertificate { get; init; }
+
+    /// <summary>The CA that signed <see cref="ServerCertificate"/>, written into client configurations and kubeconfigs.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? CertificateAuthority { get; init; }
 }

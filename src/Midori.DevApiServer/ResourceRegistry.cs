@@ -11,11 +11,11 @@ public sealed class ResourceRegistry
 
     public ResourceRegistry()
     {
-        Add(BuiltIn(string.Empty, "v1", "namespaces", "Namespace", namespaced: false));
+        Add(BuiltIn(string.Empty, "v1", "namespaces", "Namespace", namespaced: false, shortNames: ["ns"]));
         Add(BuiltIn(string.Empty, "v1", "secrets", "Secret"));
-        Add(BuiltIn(string.Empty, "v1", "configmaps", "ConfigMap"));
-        Add(BuiltIn(string.Empty, "v1", "events", "Event"));
-        Add(BuiltIn("events.k8s.io", "v1", "events", "Event"));
+        Add(BuiltIn(string.Empty, "v1", "configmaps", "ConfigMap", shortNames: ["cm"]));
+        Add(BuiltIn(string.Empty, "v1", "events", "Event", shortNames: ["ev"]));
+        Add(BuiltIn("events.k8s.io", "v1", "events", "Event", shortNames: ["ev"]));
         Add(BuiltIn("coordination.k8s.io", "v1", "leases", "Lease"));
         Add(new ResourceType
         {
@@ -26,6 +26,8 @@ public sealed class ResourceRegistry
             Namespaced = false,
             TracksGeneration = true,
             HasStatusSubresource = true,
+            ShortNames = ["crd", "crds"],
+            Categories = ["api-extensions"],
         });
     }
 
@@ -38,7 +40,7 @@ public sealed class ResourceRegistry
 
     public void Remove(ResourceType type) => _types.TryRemove((type.Group, type.Version, type.Plural), out _);
 
-    private static ResourceType BuiltIn(string group, string version, string plural, string kind, bool namespaced = true) => new()
+    private static ResourceType BuiltIn(string group, string version, string plural, string kind, bool namespaced = true, string[]? shortNames = null) => new()
     {
         Group = group,
         Version = version,
@@ -46,5 +48,6 @@ public sealed class ResourceRegistry
         Kind = kind,
         Namespaced = namespaced,
         AllowUnconditionalUpdate = true,
+        ShortNames = shortNames ?? [],
     };
 }

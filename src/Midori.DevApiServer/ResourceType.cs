@@ -46,6 +46,24 @@ public sealed class ResourceType
     /// <summary>"Widget.demo.example.com" / "Secret": how 422 messages name the kind.</summary>
     public string QualifiedKind => Group.Length == 0 ? Kind : $"{Kind}.{Group}";
 
+    /// <summary>Discovery: <c>singularName</c> (empty for built-ins, as the real server reports them).</summary>
+    public string SingularName { get; init; } = string.Empty;
+
+    /// <summary>Discovery: short names kubectl resolves (<c>psb</c>).</summary>
+    public IReadOnlyList<string> ShortNames { get; init; } = [];
+
+    /// <summary>Discovery: categories (<c>kubectl get midori</c>).</summary>
+    public IReadOnlyList<string> Categories { get; init; } = [];
+
+    /// <summary>A CRD version's <c>additionalPrinterColumns</c>, rendered into Table responses.</summary>
+    public IReadOnlyList<PrinterColumn> PrinterColumns { get; init; } = [];
+
+    /// <summary>A CRD version's openAPIV3Schema as written, served through <c>/openapi/v3</c> (for <c>kubectl explain</c>).</summary>
+    public System.Text.Json.Nodes.JsonObject? OpenApiSchema { get; init; }
+
     /// <summary>Objects are stored once per group and resource, whichever version they were written through.</summary>
     public string StorageKey => $"{Group}/{Plural}";
 }
+
+/// <summary>One <c>additionalPrinterColumns</c> entry of a CRD version.</summary>
+public sealed record PrinterColumn(string Name, string Type, string Format, string Description, int Priority, string JsonPath);

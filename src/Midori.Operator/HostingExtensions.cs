@@ -5,6 +5,7 @@ using Midori.Operator.Diagnostics.Telemetry;
 using Midori.Operator.Gateway;
 using Midori.Operator.Http;
 using Midori.Operator.Http.Endpoints;
+using Midori.Operator.Kubernetes;
 using Midori.Operator.Options;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
@@ -20,6 +21,9 @@ public static class HostingExtensions
 {
     public static IHostApplicationBuilder AddMidoriOperator(this IHostApplicationBuilder builder)
     {
+        // Secrets may come from files (a mounted Secret directory or NAME_FILE variables), layered over the environment.
+        builder.Configuration.AddSecretFiles();
+
         Files.ProjectPath.EnsureNormalization(); // paths must compare after NFC, or one name could be stored as two files
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
@@ -31,8 +35,19 @@ public static class HostingExtensions
         // Controller runtime: IKubernetes (current kubeconfig or in-cluster), informer, queue, workers, leadership, events.
         services.AddOperatorRuntime();
 
+        // Namespace policy (cluster-scoped PreviewSandboxPolicy): cached list + watch on every replica; the API and the reconciler enforce it.
+        services.AddOptions<PolicyOptions>().BindConfiguration(PolicyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<PreviewSandboxPolicyCache>();
+        services.AddHostedService(sp => sp.GetRequiredService<PreviewSandboxPolicyCache>());
+        services.TryAddSingleton<NamespacePolicyGate>();
+
         // Providers and the seams the reconciler needs.
-        services.AddLocalSandboxProvider();
+        services.TryAddSingleton<ISandboxDeathNotifier, SandboxDeathNotifier>(); // providers report deaths, the runtime enqueues
+        if (LocalProviderServiceCollectionExtensions.IsLocalProviderEnabled(builder.Configuration))
+        {
+            services.AddLocalSandboxProvider(); // off in-cluster unless Providers:Local:Enabled=true
+        }
+
         services.AddE2BSandboxProvider();
         services.AddDaytonaSandboxProvider(builder.Configuration); // only when configured (Providers:Daytona or DAYTONA_API_KEY)
         services.AddOrphanSweeper();

@@ -20,6 +20,8 @@ public static class RepositoryPaths
 
     public static string CrdFile => Path.Combine(Root, "config", "crd", "bases", "preview.midori.dev_previewsandboxes.yaml");
 
+    public static string PolicyCrdFile => Path.Combine(Root, "config", "crd", "bases", "preview.midori.dev_previewsandboxpolicies.yaml");
+
     public static string SamplesDirectory => Path.Combine(Root, "config", "samples");
 
     /// <summary><c>../shared</c> beside the project root: design docs, provider specs, apiserver transcripts.</summary>

@@ -19,8 +19,11 @@ public sealed class Routes(
     FaultInjector faults,
     RequestLog log,
     string token,
-    CancellationToken serverStopping)
+    CancellationToken serverStopping,
+    DevKubeApiServerOptions? options = null)
 {
+    private readonly DevKubeApiServerOptions _options = options ?? new DevKubeApiServerOptions();
+
     public async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
@@ -30,7 +33,8 @@ public sealed class Routes(
         {
             var target = RequestTarget.Parse(path, registry);
             var watch = request.Query["watch"] is var w && (w == "true" || w == "1");
-            if (request.Headers.Authorization.ToString() != $"Bearer {token}")
+            // Like system:public-info-viewer on a real cluster: version and health need no credentials.
+            if (request.Headers.Authorization.ToString() != $"Bearer {token}" && !DiscoveryRoutes.IsPublic(path))
             {
                 throw StatusErrors.Forbidden(
                     target?.Group ?? string.Empty,
@@ -42,6 +46,11 @@ public sealed class Routes(
             if (faults.TryTake(request.Method, path) is { } fault)
             {
                 throw fault;
+            }
+
+            if (target is null && await DiscoveryRoutes.TryServeAsync(context, registry, _options))
+            {
+                return;
             }
 
             if (target is null || registry.Find(target.Group, target.Version, target.Plural) is not { } type)
@@ -85,7 +94,10 @@ public sealed class Routes(
                 await watches.ServeAsync(context, type, target.Namespace, serverStopping);
                 return;
             case ("GET", null):
-                await WriteJsonAsync(context, 200, List(type, target.Namespace, request.Query), []);
+                var list = List(type, target.Namespace, request.Query);
+                await WriteJsonAsync(context, 200, TableConverter.Wants(request.Headers.Accept)
+                    ? TableConverter.Render(type, ((JsonArray)list["items"]!).OfType<JsonObject>(), (string)list["metadata"]!["resourceVersion"]!, _options.TimeProvider.GetUtcNow())
+                    : list, []);
                 return;
             case ("GET", { } name):
                 JsonObject found;
@@ -95,13 +107,19 @@ public sealed class Routes(
                 }
 
                 found["apiVersion"] = type.ApiVersion;
-                await WriteJsonAsync(context, 200, found, []);
+                await WriteJsonAsync(context, 200, TableConverter.Wants(request.Headers.Accept)
+                    ? TableConverter.Render(type, [found], ObjectMeta.ResourceVersion(found) ?? string.Empty, _options.TimeProvider.GetUtcNow())
+                    : found, []);
                 return;
             case ("POST", null):
                 result = operations.Create(type, target.Namespace, await ReadObjectAsync(request), fieldValidation);
                 break;
             case ("PUT", { } name):
                 result = operations.Replace(type, target.Namespace, name, target.Subresource, await ReadObjectAsync(request), fieldValidation);
+                break;
+            case ("PATCH", { } name) when ServerSideApply.IsApply(request.ContentType):
+                var applied = await new StreamReader(request.Body, Encoding.UTF8).ReadToEndAsync(context.RequestAborted);
+                result = operations.Apply(type, target.Namespace, name, target.Subresource, applied, request.Query["fieldManager"], request.Query["force"] == "true", fieldValidation);
                 break;
             case ("PATCH", { } name):
                 var patch = await new StreamReader(request.Body, Encoding.UTF8).ReadToEndAsync(context.RequestAborted);
@@ -121,6 +139,7 @@ public sealed class Routes(
     private JsonObject List(ResourceType type, string? ns, IQueryCollection query)
     {
         var selector = WatchStream.ParseSelector(query["labelSelector"]);
+        var fields = FieldSelector.Parse(query["fieldSelector"], type);
         var (continueRv, continueAfter) = DecodeContinue(query["continue"]);
         List<JsonObject> items;
         long listRv;
@@ -137,7 +156,7 @@ public sealed class Routes(
                 listRv = continueRv ?? store.CurrentResourceVersion;
             }
 
-            items = [.. items.Where(o => selector.Matches(ObjectMeta.Labels(o))).Select(o => (JsonObject)o.DeepClone())];
+            items = [.. items.Where(o => selector.Matches(ObjectMeta.Labels(o)) && fields.Matches(o)).Select(o => (JsonObject)o.DeepClone())];
         }
 
         if (continueAfter is not null)
@@ -161,7 +180,16 @@ public sealed class Routes(
         metadata["resourceVersion"] = listRv.ToString(CultureInfo.InvariantCulture);
         foreach (var item in items)
         {
-            item["apiVersion"] = type.ApiVersion;
+            // Custom resource lists carry each item's type; built-in lists (typed Go lists) leave it out.
+            if (type.IsCustomResource)
+            {
+                item["apiVersion"] = type.ApiVersion;
+            }
+            else
+            {
+                item.Remove("apiVersion");
+                item.Remove("kind");
+            }
         }
 
         return new JsonObject
@@ -222,7 +250,7 @@ public sealed class Routes(
         }
     }
 
-    private static async Task WriteJsonAsync(HttpContext context, int code, JsonObject body, IReadOnlyList<string> warnings)
+    internal static async Task WriteJsonAsync(HttpContext context, int code, JsonObject body, IReadOnlyList<string> warnings)
     {
         context.Response.StatusCode = code;
         context.Response.ContentType = "application/json";

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Midori.DevApiServer.Storage;
 using Midori.DevApiServer.Watch;
@@ -21,7 +22,11 @@ public sealed class WatchStream(ResourceStore store, WatchHub hub, DevKubeApiSer
             ? null
             : long.TryParse(resourceVersion, out var parsed) ? parsed : throw StatusErrors.BadRequest($"resourceVersion: Invalid value: \"{resourceVersion}\": must be an integer");
 
-        var watcher = new Watcher(type, ns, selector, options.WatcherBufferCapacity);
+        var fields = FieldSelector.Parse(query["fieldSelector"], type);
+        Func<JsonObject, bool, JsonObject>? render = TableConverter.Wants(context.Request.Headers.Accept.ToString())
+            ? (obj, first) => TableConverter.Render(type, [obj], ObjectMeta.ResourceVersion(obj) ?? string.Empty, options.TimeProvider.GetUtcNow(), withColumns: first)
+            : null;
+        var watcher = new Watcher(type, ns, selector, options.WatcherBufferCapacity, fields, render);
         lock (store.Sync)
         {
             Start(watcher, since);
@@ -71,7 +76,7 @@ public sealed class WatchStream(ResourceStore store, WatchHub hub, DevKubeApiSer
     {
         if (since is null)
         {
-            foreach (var obj in store.List(watcher.Type, watcher.Namespace).Where(o => watcher.Selector.Matches(ObjectMeta.Labels(o))))
+            foreach (var obj in store.List(watcher.Type, watcher.Namespace).Where(watcher.Matches))
             {
                 watcher.DeliverInitial(obj);
             }

@@ -60,11 +60,42 @@ public static class CrdRegistrar
                 Schema = schema,
                 HasStatusSubresource = version["subresources"]?["status"] is not null,
                 TracksGeneration = true,
+                SingularName = (string?)names["singular"] ?? string.Empty,
+                ShortNames = Strings(names["shortNames"]),
+                Categories = Strings(names["categories"]),
+                PrinterColumns = PrinterColumns(version["additionalPrinterColumns"] as JsonArray),
+                OpenApiSchema = (JsonObject)schemaJson.DeepClone(),
             });
         }
 
         return types;
     }
+
+    /// <summary>The CRD as its controllers leave it once names are accepted: acceptedNames filled, NamesAccepted and Established true.</summary>
+    public static JsonObject Established(JsonObject crd, DateTimeOffset now)
+    {
+        var established = (JsonObject)crd.DeepClone();
+        var names = (JsonObject)established["spec"]!["names"]!.DeepClone();
+        var at = ObjectMeta.FormatTime(now);
+        var status = (JsonObject)established["status"]!;
+        status["conditions"] = new JsonArray(
+            new JsonObject { ["type"] = "NamesAccepted", ["status"] = "True", ["lastTransitionTime"] = at, ["reason"] = "NoConflicts", ["message"] = "no conflicts found" },
+            new JsonObject { ["type"] = "Established", ["status"] = "True", ["lastTransitionTime"] = at, ["reason"] = "InitialNamesAccepted", ["message"] = "the initial names have been accepted" });
+        status["acceptedNames"] = names;
+        return established;
+    }
+
+    private static string[] Strings(JsonNode? node) => node is JsonArray array ? [.. array.Select(n => (string?)n).OfType<string>()] : [];
+
+    private static PrinterColumn[] PrinterColumns(JsonArray? columns) =>
+        columns is null ? [] :
+        [.. columns.OfType<JsonObject>().Select(c => new PrinterColumn(
+            (string?)c["name"] ?? string.Empty,
+            (string?)c["type"] ?? "string",
+            (string?)c["format"] ?? string.Empty,
+            (string?)c["description"] ?? $"Custom resource definition column (in JSONPath format): {(string?)c["jsonPath"]}",
+            (int?)c["priority"] ?? 0,
+            (string?)c["jsonPath"] ?? string.Empty))];
 
     private static ApiException Invalid(ResourceType crdType, string name, FieldError error) => StatusErrors.Invalid(crdType, name, [error]);
 }

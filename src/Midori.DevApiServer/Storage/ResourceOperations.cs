@@ -17,6 +17,9 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
 {
     private const string GenerateNameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
 
+    // Server-side apply: the last configuration each field manager applied, per object uid (guarded by the store lock).
+    private readonly Dictionary<(string Uid, string Manager, string Subresource), JsonObject> _appliedConfigurations = new();
+
     // Fields only the server sets; whatever a client sends for them is discarded or overwritten.
     private static readonly string[] ServerManagedMetadata =
         ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink", "resourceVersion"];
@@ -74,6 +77,12 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
                 registry.Add(served);
             }
 
+            if (crdVersions.Count > 0)
+            {
+                // The apiextensions controllers accept the names and establish the CRD right after the create answer.
+                store.Commit(type, CrdRegistrar.Established(created, time.GetUtcNow()), created);
+            }
+
             return new WriteResult(201, Present(type, created), warnings);
         }
     }
@@ -122,6 +131,59 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             }
 
             return Update(type, old, PrepareBody(type, patched), subresource, fieldValidation);
+        }
+    }
+
+    /// <summary>
+    /// Server-side apply: creates the object when missing, otherwise merges the applied configuration (see <see cref="ServerSideApply"/>).
+    /// Each field manager's last applied configuration is remembered per object, so fields it stops applying are removed.
+    /// </summary>
+    public WriteResult Apply(ResourceType type, string? ns, string name, string? subresource, string body, string? fieldManager, bool force, FieldValidation fieldValidation)
+    {
+        if (string.IsNullOrEmpty(fieldManager))
+        {
+            throw StatusErrors.BadRequest("PATCH requests with apply content type must have fieldManager");
+        }
+
+        var applied = ServerSideApply.Parse(body);
+        if ((string?)applied["apiVersion"] != type.ApiVersion || (string?)applied["kind"] != type.Kind)
+        {
+            throw StatusErrors.BadRequest($"the API version in the data ({applied["apiVersion"]}) does not match the expected API version ({type.ApiVersion}) or kind ({applied["kind"]}) is not {type.Kind}");
+        }
+
+        if (ObjectMeta.Name(applied) is { } bodyName && bodyName != name)
+        {
+            throw StatusErrors.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+
+        lock (store.Sync)
+        {
+            ObjectMeta.Of(applied)["name"] = name;
+            var old = store.Get(type, ns, name);
+            WriteResult result;
+            if (old is null)
+            {
+                if (subresource is not null)
+                {
+                    throw StatusErrors.NotFound(type, name);
+                }
+
+                result = Create(type, ns, applied, fieldValidation);
+            }
+            else
+            {
+                var previous = _appliedConfigurations.GetValueOrDefault((ObjectMeta.Uid(old)!, fieldManager, subresource ?? string.Empty));
+                var merged = ServerSideApply.Merge(type.Schema, old, applied, previous);
+                ServerSideApply.UpdateLastApplied(merged, old, applied, fieldManager);
+                result = Update(type, old, PrepareBody(type, merged), subresource, fieldValidation);
+            }
+
+            if (ObjectMeta.Uid(result.Body) is { } uid)
+            {
+                _appliedConfigurations[(uid, fieldManager, subresource ?? string.Empty)] = (JsonObject)applied.DeepClone();
+            }
+
+            return result;
         }
     }
 
@@ -331,6 +393,14 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             case "application/json-patch+json":
                 try
                 {
+                    // managedFields are not kept, but clients patch them (kubectl's client-side to server-side apply migration):
+                    // give such patches an empty list to replace; the result drops it again.
+                    if (patch is JsonArray operations && operations.Any(o => o?["path"] is JsonValue p && p.TryGetValue<string>(out var pointer) && pointer.StartsWith("/metadata/managedFields", StringComparison.Ordinal)))
+                    {
+                        old = (JsonObject)old.DeepClone();
+                        ObjectMeta.Of(old)["managedFields"] ??= new JsonArray();
+                    }
+
                     return JsonPatch.Apply(old, patch as JsonArray ?? throw new JsonPatchException("patch must be an array")) as JsonObject
                         ?? throw new JsonPatchException("patch must produce an object");
                 }

@@ -13,11 +13,18 @@ public sealed class Watcher
 {
     private readonly Channel<string> _lines;
 
-    public Watcher(ResourceType type, string? ns, LabelSelector selector, int capacity)
+    private readonly Func<JsonObject, bool, JsonObject>? _render;
+    private bool _rendered;
+
+    /// <param name="fields">Field selector; watches apply it like lists do.</param>
+    /// <param name="render">Turns each event's object into what the client asked for (a one-row Table; true for the first event).</param>
+    public Watcher(ResourceType type, string? ns, LabelSelector selector, int capacity, FieldSelector? fields = null, Func<JsonObject, bool, JsonObject>? render = null)
     {
         Type = type;
         Namespace = ns;
         Selector = selector;
+        Fields = fields ?? FieldSelector.Everything;
+        _render = render;
         _lines = Channel.CreateBounded<string>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     }
 
@@ -26,6 +33,8 @@ public sealed class Watcher
     public string? Namespace { get; }
 
     public LabelSelector Selector { get; }
+
+    public FieldSelector Fields { get; }
 
     public ChannelReader<string> Lines => _lines.Reader;
 
@@ -39,8 +48,8 @@ public sealed class Watcher
             return;
         }
 
-        var matchesNow = Selector.Matches(ObjectMeta.Labels(e.Object));
-        var matchedBefore = e.Previous is not null && Selector.Matches(ObjectMeta.Labels(e.Previous));
+        var matchesNow = Matches(e.Object);
+        var matchedBefore = e.Previous is not null && Matches(e.Previous);
         var type = e.Kind switch
         {
             WatchEventKind.Added => matchesNow ? "ADDED" : null,
@@ -55,6 +64,8 @@ public sealed class Watcher
             Write(type, Present(e.Object));
         }
     }
+
+    public bool Matches(JsonObject obj) => Selector.Matches(ObjectMeta.Labels(obj)) && Fields.Matches(obj);
 
     public void DeliverInitial(JsonObject obj) => Write("ADDED", Present(obj));
 
@@ -90,6 +101,12 @@ public sealed class Watcher
         if (IsClosed)
         {
             return;
+        }
+
+        if (_render is not null && type is not ("BOOKMARK" or "ERROR"))
+        {
+            obj = _render(obj, !_rendered);
+            _rendered = true;
         }
 
         var line = new JsonObject { ["type"] = type, ["object"] = obj }.ToJsonString();

@@ -31,7 +31,8 @@ internal sealed class PreviewSandboxReconciler(
     IEnumerable<ISandboxLifecycleObserver>? observers = null,
     IActivityStore? activityStore = null,
     IProviderHealth? providerHealth = null,
-    IPreviewAddress? addresses = null) : IReconciler
+    IPreviewAddress? addresses = null,
+    NamespacePolicyGate? policyGate = null) : IReconciler
 {
     public const string TokenSecretKey = "token";
 
@@ -85,6 +86,11 @@ internal sealed class PreviewSandboxReconciler(
             // First sight: kubectl get shows PHASE Pending at once instead of an empty cell until the sandbox is up.
             pass.SetPhase(Phases.Pending);
             await PublishStatusAsync(pass, cancellationToken);
+        }
+
+        if (policyGate is not null && await EnforcePolicyAsync(pass, provider, providerName, cancellationToken) is { } refused)
+        {
+            return refused;
         }
 
         if (provider is null)
@@ -472,7 +478,7 @@ internal sealed class PreviewSandboxReconciler(
                 _observer.RecreationCompleted(resource, record, success: false, error: message, time.GetElapsedTime(stopwatch));
             }
 
-            pass.SetConditions(ready: false, Reasons.ProviderError, message, progressing: true, degraded: message);
+            pass.SetConditions(ready: false, (ex as SandboxProviderException)?.Reason ?? Reasons.ProviderError, message, progressing: true, degraded: message);
             pass.Status.ObservedGeneration = pass.Generation;
             var retryIn = SandboxPolicies.Backoff(status.FailedAttempts.Value, resource.Spec.EffectiveRecreate().EffectiveCooldownSeconds(), _options.MaxBackoff);
             return ReconcileResult.After(Clamp(retryIn < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryIn));
@@ -831,6 +837,60 @@ internal sealed class PreviewSandboxReconciler(
         await client.SetFinalizersAsync(resource, [.. finalizers.Where(f => f != GroupVersion.FinalizerName)], CancellationToken.None);
         logger.RemovedFinalizer();
         return ReconcileResult.Done();
+    }
+
+    // ---- namespace policy ---------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Applies the namespace's PreviewSandboxPolicies to objects however they were written (kubectl, GitOps, the API):
+    /// a refused spec gets Ready=False reason PolicyDenied and nothing at the provider (a sandbox it already had is removed,
+    /// since it would run the refused spec). Null when allowed.
+    /// </summary>
+    private async Task<ReconcileResult?> EnforcePolicyAsync(ReconcilePass pass, ISandboxProvider? provider, string providerName, CancellationToken cancellationToken)
+    {
+        var resource = pass.Current;
+        PolicyViolation? violation;
+        try
+        {
+            violation = await policyGate!.CheckAsync(resource.Metadata.NamespaceProperty, SandboxRequestShape.Of(resource.Spec, providerName), cancellationToken);
+        }
+        catch (PolicyUnavailableException ex)
+        {
+            logger.PolicyUnavailable(resource.Metadata.NamespaceProperty, ex.Message);
+            return ReconcileResult.Failure(ex.Message, ex);
+        }
+
+        if (violation is null)
+        {
+            return null;
+        }
+
+        var message = $"Refused by {violation}";
+        if (provider is not null && await TryDeleteCurrentSandboxAsync(pass, provider, Reasons.PolicyDenied, cancellationToken) is { } error)
+        {
+            pass.SetConditions(ready: false, Reasons.PolicyDenied, $"{message}; could not remove the sandbox yet: {error}", progressing: true, degraded: error);
+            await PublishStatusAsync(pass, cancellationToken);
+            return ReconcileResult.After(TimeSpan.FromSeconds(5));
+        }
+
+        var status = pass.Status;
+        var wasDenied = status.Conditions?.Any(c => c.Type == Conditions.Ready && c.Reason == Reasons.PolicyDenied && c.Message == message) == true;
+        status.SandboxId = null;
+        status.PreviewUrl = null;
+        status.IdleDeadline = null;
+        status.ProbeFailures = null;
+        pass.SetPhase(Phases.Pending);
+        pass.SetConditions(ready: false, Reasons.PolicyDenied, message, progressing: false, degraded: message);
+        status.ObservedGeneration = pass.Generation;
+        await PublishStatusAsync(pass, cancellationToken);
+        if (!wasDenied)
+        {
+            logger.PolicyDenied(resource.Metadata.NamespaceProperty, resource.Metadata.Name, violation.ToString());
+            events.Warning(resource, Reasons.PolicyDenied, message);
+        }
+
+        // A spec change re-triggers at once; a policy change is seen at the latest at the next resync.
+        return ReconcileResult.After(_options.ResyncInterval);
     }
 
     // ---- status -------------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ internal static class LogEventIds
     public const int RuntimeTermStopped = 1211;
     public const int RuntimeDrainTimedOut = 1212;
     public const int RuntimeComponentFailed = 1213;
+    public const int SandboxDeathEnqueued = 1220;
 
     // 1300–1399: event recorder
     public const int EventDropped = 1300;
@@ -52,6 +53,13 @@ internal static class LogEventIds
 
     // 1400–1499: API client
     public const int WatchStreamError = 1400;
+
+    // 1500–1549: PreviewSandboxPolicy cache and enforcement
+    public const int PoliciesListed = 1500;
+    public const int PolicyCrdMissing = 1501;
+    public const int PolicyWatchFailed = 1502;
+    public const int PolicyDenied = 1503;
+    public const int PolicyUnavailable = 1504;
 
     // 2900–2949: retention of finished previews (Diagnostics/RetentionLog).
     public const int RetentionFirst = 2900;

@@ -123,4 +123,27 @@ internal static partial class RuntimeLog
     public static partial void EventSendFailed(this ILogger logger, Exception exception, string reason, string? @namespace, string? name);
 
     #endregion
+
+    [LoggerMessage(EventId = LogEventIds.SandboxDeathEnqueued, Level = LogLevel.Information,
+        Message = "Provider {Provider} reported Sandbox {SandboxId} of PreviewSandbox {Namespace}/{Name} dead ({Detail}); reconciling it now")]
+    public static partial void SandboxDeathEnqueued(this ILogger logger, string provider, string sandboxId, string @namespace, string name, string detail);
+
+    #region Namespace policy
+
+    [LoggerMessage(EventId = LogEventIds.PoliciesListed, Level = LogLevel.Debug, Message = "Listed {Count} PreviewSandboxPolicies")]
+    public static partial void PoliciesListed(this ILogger logger, int count);
+
+    [LoggerMessage(EventId = LogEventIds.PolicyCrdMissing, Level = LogLevel.Information, Message = "The PreviewSandboxPolicy CRD is not installed: no namespace policies apply; looking again in {Interval}")]
+    public static partial void PolicyCrdMissing(this ILogger logger, TimeSpan interval);
+
+    [LoggerMessage(EventId = LogEventIds.PolicyWatchFailed, Level = LogLevel.Warning, Message = "Watching PreviewSandboxPolicies failed ({Failures} in a row); relisting in {Delay}")]
+    public static partial void PolicyWatchFailed(this ILogger logger, Exception exception, int failures, TimeSpan delay);
+
+    [LoggerMessage(EventId = LogEventIds.PolicyDenied, Level = LogLevel.Information, Message = "PreviewSandbox {Namespace}/{Name} refused by namespace policy: {Violation}")]
+    public static partial void PolicyDenied(this ILogger logger, string @namespace, string name, string violation);
+
+    [LoggerMessage(EventId = LogEventIds.PolicyUnavailable, Level = LogLevel.Warning, Message = "Namespace policy for {Namespace} could not be evaluated: {Reason}")]
+    public static partial void PolicyUnavailable(this ILogger logger, string @namespace, string reason);
+
+    #endregion
 }

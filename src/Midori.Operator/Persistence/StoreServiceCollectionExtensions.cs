@@ -22,15 +22,23 @@ public static class StoreServiceCollectionExtensions
             return services;
         }
 
-        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>());
-        services.TryAddSingleton(TimeProvider.System);
         services.AddNpgsqlDataSource(connectionString);
         services.TryAddSingleton<StoreMigrator>();
         services.TryAddSingleton<StoreHealth>();
         services.AddHostedService<StoreMigrationService>();
-
         services.TryAddSingleton<IPreviewStore, PostgresPreviewStore>();
+        return services.AddMidoriStoreConsumers();
+    }
+
+    /// <summary>
+    /// Everything built on an <see cref="IPreviewStore"/> (its narrow interfaces, the snapshot file source, the history writer),
+    /// for a store registered by the caller: the PostgreSQL one above, or another implementation (the development stack's).
+    /// </summary>
+    public static IServiceCollection AddMidoriStoreConsumers(this IServiceCollection services)
+    {
+        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IProjectStore>(sp => sp.GetRequiredService<IPreviewStore>());
         services.TryAddSingleton<ISnapshotStore>(sp => sp.GetRequiredService<IPreviewStore>());
         services.TryAddSingleton<IWorkingCopyStore>(sp => sp.GetRequiredService<IPreviewStore>());

@@ -89,6 +89,9 @@ public sealed class SandboxProviderException(string provider, string message, bo
 {
     public string Provider { get; } = provider;
     public bool IsTransient { get; } = isTransient;
+
+    /// <summary>A specific condition reason (CamelCase) for status, when the generic provider error would hide what is wrong.</summary>
+    public string? Reason { get; init; }
 }
 
 /// <summary>Resolves a provider by the name in spec.provider (or the configured default).</summary>

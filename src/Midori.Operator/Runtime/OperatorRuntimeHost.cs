@@ -21,6 +21,7 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
     private Task _lastTermCompletion = Task.CompletedTask;
     private long _termCounter;
     private bool _stopped;
+    private readonly IDisposable? _deathSubscription;
 
     public OperatorRuntimeHost(
         ILeadership leadership,
@@ -29,7 +30,8 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
         ReconcileQueue queue,
         TimeProvider timeProvider,
         ILogger<OperatorRuntimeHost> logger,
-        MidoriMetrics? metrics = null)
+        MidoriMetrics? metrics = null,
+        Providers.ISandboxDeathNotifier? deaths = null)
     {
         _leadership = leadership;
         _informer = informer;
@@ -43,6 +45,25 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
         _leadership.StartedLeading += OnStartedLeading;
         _leadership.StoppedLeading += OnStoppedLeading;
         metrics?.ObserveLeadership(() => _leadership.IsLeader);
+
+        // A provider that sees a sandbox die says so; reconciling the owner now turns status Ready=False in about a
+        // second instead of at the next health check. Only the leader reconciles, so a follower ignores reports.
+        _deathSubscription = deaths?.Subscribe(OnSandboxDied);
+    }
+
+    private void OnSandboxDied(Providers.SandboxDeath death)
+    {
+        if (!_leadership.IsLeader)
+        {
+            return;
+        }
+
+        ObjectKey? key = death is { Namespace: { Length: > 0 } ns, Name: { Length: > 0 } name } ? new ObjectKey(ns, name) : _informer.FindBySandboxId(death.SandboxId);
+        if (key is { } owner)
+        {
+            _logger.SandboxDeathEnqueued(death.Provider, death.SandboxId, owner.Namespace, owner.Name, death.Detail);
+            _queue.Add(owner);
+        }
     }
 
     /// <summary>Upper bound on waiting for in-flight reconciles at shutdown before they are cancelled.</summary>
@@ -111,6 +132,7 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
 
     public void Dispose()
     {
+        _deathSubscription?.Dispose();
         _leadership.StartedLeading -= OnStartedLeading;
         _leadership.StoppedLeading -= OnStoppedLeading;
         lock (_lock)

@@ -75,6 +75,20 @@ public sealed class PreviewSandboxInformer
         return counts;
     }
 
+    /// <summary>The cached PreviewSandbox whose status names <paramref name="sandboxId"/>, for providers that only know the sandbox.</summary>
+    public ObjectKey? FindBySandboxId(string sandboxId)
+    {
+        foreach (var snapshot in _cache.Values)
+        {
+            if (string.Equals(snapshot.SandboxId, sandboxId, StringComparison.Ordinal))
+            {
+                return snapshot.Key;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The resourceVersion the next watch starts from; null when a relist is due.</summary>
     public string? LastResourceVersion => _lastResourceVersion;
 
@@ -279,7 +293,7 @@ public sealed class PreviewSandboxInformer
     /// <summary>What we compare to decide whether a MODIFIED event matters to the reconciler.</summary>
     private sealed record ObjectSnapshot(
         ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Retention,
-        string? Phase, string? FilesPush = null)
+        string? Phase, string? FilesPush = null, string? SandboxId = null)
     {
         public static ObjectSnapshot Of(ObjectKey key, V1Alpha1PreviewSandbox item)
         {
@@ -294,7 +308,7 @@ public sealed class PreviewSandboxInformer
             string? filesPush = null;
             metadata.Annotations?.TryGetValue(GroupVersion.FilesPushAnnotation, out filesPush);
             return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, retention,
-                item.Status?.Phase, filesPush);
+                item.Status?.Phase, filesPush, item.Status?.SandboxId);
         }
 
         public bool SameTrigger(ObjectSnapshot other) =>

@@ -40,7 +40,7 @@ public sealed class HelmChartTests
 
         // assert
         Assert.Equal(
-            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service", "Service", "ServiceAccount"],
+            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service", "Service", "ServiceAccount"],
             manifests.Kinds.Order(StringComparer.Ordinal));
         var deployment = manifests.Single("Deployment");
         Assert.Equal(2, (int)Manifests.At(deployment, "spec.replicas")!);
@@ -152,14 +152,16 @@ public sealed class HelmChartTests
         }
     }
 
-    [HelmFact]
-    public void Template_Crd_IdenticalToConfigCrd_KeptOnUninstall()
+    [HelmTheory]
+    [InlineData("preview.midori.dev_previewsandboxes.yaml")]
+    [InlineData("preview.midori.dev_previewsandboxpolicies.yaml")]
+    public void Template_Crd_IdenticalToConfigCrd_KeptOnUninstall(string file)
     {
         // arrange
-        var config = Manifests.Load("config", "crd", "bases", "preview.midori.dev_previewsandboxes.yaml").Single("CustomResourceDefinition");
+        var config = Manifests.Load("config", "crd", "bases", file).Single("CustomResourceDefinition");
 
         // act
-        var rendered = Render().Single("CustomResourceDefinition");
+        var rendered = Render().Single("CustomResourceDefinition", (string)Manifests.At(config, "metadata.name")!);
 
         // assert: same object except the release labels and the keep annotation Helm adds
         Assert.Equal("keep", (string?)Manifests.At(rendered, "metadata.annotations")?["helm.sh/resource-policy"]);
@@ -172,9 +174,9 @@ public sealed class HelmChartTests
             labels.Remove(label);
         }
 
-        Assert.True(JsonNode.DeepEquals(config, stripped), "the chart's CRD differs from config/crd/bases");
-        Assert.Equal(File.ReadAllBytes(Path.Combine(RepositoryPaths.Root, "config", "crd", "bases", "preview.midori.dev_previewsandboxes.yaml")),
-            File.ReadAllBytes(Path.Combine(RepositoryPaths.Root, Chart, "files", "crds", "preview.midori.dev_previewsandboxes.yaml")));
+        Assert.True(JsonNode.DeepEquals(config, stripped), $"the chart's CRD differs from config/crd/bases/{file}");
+        Assert.Equal(File.ReadAllBytes(Path.Combine(RepositoryPaths.Root, "config", "crd", "bases", file)),
+            File.ReadAllBytes(Path.Combine(RepositoryPaths.Root, Chart, "files", "crds", file)));
     }
 
     [HelmFact]
@@ -182,7 +184,7 @@ public sealed class HelmChartTests
     {
         // act
         var disabled = Render(set: "crd.enabled=false");
-        var notKept = Render(set: "crd.keep=false").Single("CustomResourceDefinition");
+        var notKept = Render(set: "crd.keep=false").Single("CustomResourceDefinition", "previewsandboxes.preview.midori.dev");
 
         // assert
         Assert.Empty(disabled.OfKind("CustomResourceDefinition"));

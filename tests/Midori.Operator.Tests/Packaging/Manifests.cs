@@ -18,6 +18,8 @@ internal sealed class Manifests(IReadOnlyList<JsonObject> objects)
 
     public JsonObject Single(string kind) => Assert.Single(OfKind(kind));
 
+    public JsonObject Single(string kind, string name) => Assert.Single(OfKind(kind), o => (string?)At(o, "metadata.name") == name);
+
     public IEnumerable<string> Kinds => Objects.Select(o => (string)o["kind"]!);
 
     public static JsonNode? At(JsonNode? node, string path)

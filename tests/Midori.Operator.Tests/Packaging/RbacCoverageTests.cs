@@ -46,7 +46,19 @@ public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
     {
         _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
+        await _server.ApplyCrdAsync(RepositoryPaths.PolicyCrdFile);
         _client = new k8s.Kubernetes(_server.CreateClientConfiguration());
+
+        // A policy that selects the namespace by label, so the run reads namespace labels and lists + watches policies.
+        await _client.CustomObjects.CreateClusterCustomObjectAsync(new V1Alpha1PreviewSandboxPolicy
+        {
+            Metadata = new V1ObjectMeta { Name = "rbac-policy" },
+            Spec = new PreviewSandboxPolicySpec
+            {
+                NamespaceSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["kubernetes.io/metadata.name"] = Namespace } },
+                Providers = ["local"],
+            },
+        }, GroupVersion.Group, GroupVersion.Version, PolicyGroupVersion.Plural);
     }
 
     public async Task DisposeAsync()

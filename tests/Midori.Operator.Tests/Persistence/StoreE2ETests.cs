@@ -44,7 +44,10 @@ public sealed class StoreE2ETests(PostgresDatabase database) : IClassFixture<Pos
             // act
             await env.CreateAsync(manifest, CancellationToken.None);
             var ready = await env.WaitForAsync(preview.Name, p => p?.Status?.Phase == Phases.Running, Step, "phase Running");
-            var firstPage = await http.GetStringAsync(ready!.Status!.SandboxUrl);
+            // local previews need the token from status.tokenSecretRef by default
+            var secret = await env.GetSecretAsync(ready!.Status!.TokenSecretRef!.Name, CancellationToken.None);
+            http.DefaultRequestHeaders.Add("X-Midori-Preview-Token", Encoding.UTF8.GetString(secret!.Data[ready.Status.TokenSecretRef.Key]));
+            var firstPage = await http.GetStringAsync(ready.Status.SandboxUrl);
             await store.CommitAsync(preview, [new FileWrite("index.html", Encoding.UTF8.GetBytes("<h1>v2</h1>"))], new ChangeDescription("put"), default);
             var synced = await env.WaitForAsync(preview.Name, p => p?.Status?.FilesRevision == 2, Step, "status.filesRevision 2");
             var secondPage = await http.GetStringAsync(synced!.Status!.SandboxUrl);

@@ -38,7 +38,11 @@ public static class PreviewSandboxConditions
         public const string TtlExpired = "TTLExpired";
         public const string Suspended = "Suspended";
         public const string ProviderError = "ProviderError";
+
+        /// <summary>The provider cannot confine spec.command (no working sandbox such as bubblewrap), so it refuses to run it.</summary>
+        public const string IsolationUnavailable = "IsolationUnavailable";
         public const string SourceError = "SourceError";
+        public const string PolicyDenied = "PolicyDenied";
         public const string SandboxLost = "SandboxLost";
         public const string RecreateExhausted = "RecreateExhausted";
         public const string RecreateDisabled = "RecreateDisabled";

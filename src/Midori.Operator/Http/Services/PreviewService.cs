@@ -58,6 +58,7 @@ public sealed partial class PreviewService
     private readonly TimeProvider _time;
     private readonly ILogger<PreviewService> _logger;
     private readonly IPreviewStore? _store;
+    private readonly NamespacePolicyGate? _policy;
     private readonly IPreviewLinks? _links;
 
     public PreviewService(
@@ -69,9 +70,11 @@ public sealed partial class PreviewService
         TimeProvider time,
         ILogger<PreviewService> logger,
         IPreviewStore? store = null,
-        IPreviewLinks? links = null)
+        IPreviewLinks? links = null,
+        NamespacePolicyGate? policy = null)
     {
         _links = links;
+        _policy = policy;
         _cache = cache;
         _client = client;
         _workingCopies = workingCopies;
@@ -167,6 +170,8 @@ public sealed partial class PreviewService
             env,
             request.FromGenerationId);
         ValidateSettings(command.Provider, command.TtlSeconds, command.IdleTimeoutSeconds, command.Port, command.Template, command.Command, command.Env);
+        await EnforcePolicyAsync(@namespace, command.Provider, command.Template, command.Command, command.Env, command.TtlSeconds, command.IdleTimeoutSeconds, cancellationToken)
+            .ConfigureAwait(false);
         return command;
     }
 
@@ -355,6 +360,8 @@ public sealed partial class PreviewService
         if (settings is not null)
         {
             ValidateSettings(settings.Provider, settings.TtlSeconds, settings.IdleTimeoutSeconds, settings.Port, settings.Template, settings.Command, settings.Env);
+            await EnforcePolicyAsync(@namespace, settings.Provider, settings.Template, settings.Command, settings.Env, settings.TtlSeconds, settings.IdleTimeoutSeconds, cancellationToken)
+                .ConfigureAwait(false);
             stored = new PreviewSettings
             {
                 TtlSeconds = settings.TtlSeconds,

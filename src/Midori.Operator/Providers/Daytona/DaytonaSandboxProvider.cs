@@ -38,6 +38,7 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
     private readonly IProviderHealth _health;
     private readonly TimeProvider _time;
     private readonly ILogger<DaytonaSandboxProvider> _logger;
+    private readonly ISandboxDeathNotifier? _deaths;
 
     /// <summary>Toolbox base of sandboxes seen <c>started</c>; dropped on any toolbox failure so the state is read again.</summary>
     private readonly ConcurrentDictionary<string, Uri> _readyToolbox = new(StringComparer.Ordinal);
@@ -49,8 +50,10 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
         IOptions<ProvidersOptions> common,
         IProviderHealth health,
         TimeProvider time,
-        ILogger<DaytonaSandboxProvider> logger)
+        ILogger<DaytonaSandboxProvider> logger,
+        ISandboxDeathNotifier? deaths = null)
     {
+        _deaths = deaths;
         _api = api;
         _toolbox = toolbox;
         _options = options.Value;
@@ -289,6 +292,11 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
         if (await _api.UpdateLastActivityAsync(sandboxId, cancellationToken).ConfigureAwait(false))
         {
             _logger.KeptAlive(sandboxId);
+        }
+        else
+        {
+            // 404 on the keep-alive: the sandbox is gone; the runtime reconciles its owner now, not at the next health check
+            _deaths?.Report(new SandboxDeath(Name, sandboxId, null, null, "the keep-alive answered 404"));
         }
 
         return null;

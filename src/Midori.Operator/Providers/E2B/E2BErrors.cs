@@ -22,8 +22,17 @@ internal static class E2BErrors
 
     public static SandboxProviderException CredentialsMissing() => new(Provider, CredentialsMissingMessage, isTransient: false);
 
-    public static SandboxProviderException NotFound(string sandboxId) =>
-        new(Provider, $"E2B sandbox '{Printable(sandboxId)}' not found: it was killed, expired or never existed", isTransient: false);
+    public static SandboxProviderException NotFound(string sandboxId)
+    {
+        var error = new SandboxProviderException(Provider, $"E2B sandbox '{Printable(sandboxId)}' not found: it was killed, expired or never existed", isTransient: false);
+        error.Data[NotFoundMarker] = true;
+        return error;
+    }
+
+    /// <summary>True for the exception <see cref="NotFound"/> made (the API answered 404 for the sandbox).</summary>
+    public static bool IsNotFound(SandboxProviderException error) => error.Data[NotFoundMarker] is true;
+
+    private const string NotFoundMarker = "midori.e2b.not-found";
 
     public static async Task<SandboxProviderException> FromResponseAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
     {

@@ -67,7 +67,8 @@ public static class E2BProviderServiceCollectionExtensions
             sp.GetRequiredService<IOptions<ProvidersOptions>>(),
             sp.GetRequiredService<IProviderHealth>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<E2BSandboxProvider>>()));
+            sp.GetRequiredService<ILogger<E2BSandboxProvider>>(),
+            sp.GetService<ISandboxDeathNotifier>()));
         services.AddSingleton<ISandboxProvider>(sp => sp.GetRequiredService<E2BSandboxProvider>());
         return services;
     }

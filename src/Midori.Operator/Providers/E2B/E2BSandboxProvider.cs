@@ -48,13 +48,16 @@ public sealed class E2BSandboxProvider : ISandboxProvider
     private readonly IProviderHealth _health;
     private readonly TimeProvider _time;
     private readonly ILogger<E2BSandboxProvider> _logger;
+    private readonly ISandboxDeathNotifier? _deaths;
 
     // Tokens per sandbox: the traffic token is returned only by create and connect, so it is remembered.
     private readonly ConcurrentDictionary<string, SandboxAccess> _access = new(StringComparer.Ordinal);
 
     public E2BSandboxProvider(E2BApiClient api, E2BEnvdClient envd, IHttpClientFactory httpClients, IOptions<E2BProviderOptions> options,
-        IOptions<ProvidersOptions> common, IProviderHealth health, TimeProvider time, ILogger<E2BSandboxProvider> logger)
+        IOptions<ProvidersOptions> common, IProviderHealth health, TimeProvider time, ILogger<E2BSandboxProvider> logger,
+        ISandboxDeathNotifier? deaths = null)
     {
+        _deaths = deaths;
         // Scopes list and orphan sweep to this operator installation: clusters sharing one E2B team never touch each other's sandboxes.
         _installation = common.Value.InstallationId;
         _api = api;
@@ -258,6 +261,20 @@ public sealed class E2BSandboxProvider : ISandboxProvider
     }
 
     public async Task<DateTimeOffset?> ExtendAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await KeepAliveAsync(sandboxId, until, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SandboxProviderException ex) when (E2BErrors.IsNotFound(ex))
+        {
+            // 404 on the keep-alive: the sandbox is gone; the runtime reconciles its owner now, not at the next health check
+            _deaths?.Report(new SandboxDeath(ProviderName, sandboxId, null, null, "the keep-alive answered 404"));
+            throw;
+        }
+    }
+
+    private async Task<DateTimeOffset?> KeepAliveAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
     {
         EnsureCredentials();
         var detail = await _api.GetAsync(sandboxId, cancellationToken).ConfigureAwait(false) ?? throw E2BErrors.NotFound(sandboxId);

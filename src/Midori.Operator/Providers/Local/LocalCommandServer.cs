@@ -1,136 +1,118 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 
 namespace Midori.Operator.Providers.Local;
 
 /// <summary>
-/// Command mode: <c>/bin/sh -c</c> in the project directory, in its own session/process group (via <c>setsid</c>
-/// when present) so stopping kills the whole tree. stdout/stderr go to <c>logs/server.log</c>. The environment is a
-/// short allowlist of the operator's own variables (never its secrets) plus the request's, then <c>PORT</c>/<c>HOST</c>.
-/// With a required token the command listens on an inner port and a <see cref="LocalHttpFront"/> forwarder gates it.
+/// Command mode: <c>/bin/sh -c</c> in the project directory inside a <see cref="BubblewrapSandbox"/>. bwrap itself is
+/// started with an empty environment (its PID-1 helper is visible inside the sandbox, so it must carry nothing of the
+/// operator's), and the command sees only PATH, HOME, the spec's env and then <c>PORT</c>/<c>HOST</c>. stdout/stderr go to
+/// <c>logs/server.log</c>. argv[0] of the shell is a marker naming the sandbox, so a restarted operator finds and reaps
+/// what a crashed one left (<see cref="LocalSandboxProvider"/>). With a required token the command listens on a
+/// loopback inner port and a <see cref="LocalHttpFront"/> forwarder gates it.
 /// </summary>
 internal sealed class LocalCommandServer : ILocalSandboxServer
 {
-    private const int SigTerm = 15;
-    private const int SigKill = 9;
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
-    private static readonly string? SetsidPath = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 
     /// <summary>
     /// Wrapper script: $1 = log file, $2 = the user's command. Redirects once, then evaluates the command in this
-    /// shell, so <c>exec …</c> in the command replaces the shell and keeps the process-group leader's pid.
+    /// shell, so <c>exec …</c> in the command replaces the shell.
     /// </summary>
     private const string Wrapper = "exec >>\"$1\" 2>&1 </dev/null; __midori_cmd=$2; shift 2; eval \"$__midori_cmd\"";
 
-    private static readonly string[] PassThroughVariables =
-    [
-        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
-        "PYENV_ROOT", "NVM_DIR", "DOTNET_ROOT",
-    ];
-
     private readonly Process _process;
-    private readonly bool _ownProcessGroup;
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _gracePeriod;
     private LocalHttpFront? _gate;
     private volatile bool _stopping;
     private int _stopped;
+    private int _exitReported;
 
-    private LocalCommandServer(Process process, bool ownProcessGroup, int port, TimeProvider timeProvider, TimeSpan gracePeriod)
+    private LocalCommandServer(Process process, int port, TimeProvider timeProvider, TimeSpan gracePeriod)
     {
         _process = process;
-        _ownProcessGroup = ownProcessGroup;
         _timeProvider = timeProvider;
         _gracePeriod = gracePeriod;
         Port = port;
     }
 
-    public string Mode => _gate is null ? "command" : "command behind token gate";
+    public string Mode => _gate is null ? "command in bubblewrap" : "command in bubblewrap behind token gate";
 
     public int Port { get; private set; }
 
     public int? UnexpectedExitCode { get; private set; }
 
-    /// <summary>Pid of the shell (after <c>exec</c>: of the dev server); with setsid also its process-group id.</summary>
+    /// <summary>Host pid of the outer bwrap process; the sandbox's PID namespace dies with it.</summary>
     public int ProcessId { get; private set; }
 
     /// <summary>Raised once when the process ends without being asked to (argument: exit code).</summary>
     public event Action<int>? ExitedUnexpectedly;
 
+    /// <param name="onSpawned">Called with the host pid right after the process exists, before it listens (to record it).</param>
+    /// <param name="afterSpawn">Test seam: runs between spawn and the readiness wait, where a crash is most likely to orphan.</param>
     public static async Task<LocalCommandServer> StartAsync(
-        string command,
-        IReadOnlyDictionary<string, string> environment,
-        string projectDirectory,
-        string logFile,
-        IPAddress bindAddress,
-        string? requiredToken,
-        TimeSpan startupTimeout,
-        TimeSpan gracePeriod,
+        LocalCommandLaunch launch,
+        Action<int> onSpawned,
+        Func<int, CancellationToken, Task>? afterSpawn,
         TimeProvider timeProvider,
         CancellationToken cancellationToken)
     {
         // behind the token gate the dev server itself must not be reachable from outside: loopback only
-        var listenAddress = requiredToken is null ? bindAddress
+        var bindAddress = launch.BindAddress;
+        var listenAddress = launch.RequiredToken is null ? bindAddress
             : bindAddress.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
         var port = AllocatePort(listenAddress);
-        var startInfo = new ProcessStartInfo
+        var environment = new Dictionary<string, string>(launch.Environment, StringComparer.Ordinal)
         {
-            FileName = SetsidPath ?? "/bin/sh",
-            WorkingDirectory = projectDirectory,
-            UseShellExecute = false,
+            ["PORT"] = port.ToString(CultureInfo.InvariantCulture),
+            ["HOST"] = listenAddress.ToString(),
         };
-        if (SetsidPath is not null)
-        {
-            startInfo.ArgumentList.Add("/bin/sh");
-        }
 
-        foreach (var arg in new[] { "-c", Wrapper, "sh", logFile, command })
+        var startInfo = new ProcessStartInfo { FileName = launch.BubblewrapPath, UseShellExecute = false };
+        startInfo.Environment.Clear();
+        foreach (var arg in BubblewrapSandbox.Arguments(launch.SandboxDirectory, environment, launch.ExtraReadOnlyPaths))
         {
             startInfo.ArgumentList.Add(arg);
         }
 
-        startInfo.Environment.Clear();
-        foreach (var name in PassThroughVariables)
+        foreach (var arg in new[] { "/bin/sh", "-c", Wrapper, launch.Marker, BubblewrapSandbox.LogsMount + "/" + LocalSandboxPaths.ServerLogFileName, launch.Command })
         {
-            if (Environment.GetEnvironmentVariable(name) is { } value)
-            {
-                startInfo.Environment[name] = value;
-            }
+            startInfo.ArgumentList.Add(arg);
         }
 
-        foreach (var (name, value) in environment)
-        {
-            startInfo.Environment[name] = value;
-        }
-
-        startInfo.Environment["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        startInfo.Environment["HOST"] = listenAddress.ToString();
-
-        var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
+        Process process;
         try
         {
-            if (!process.Start())
-            {
-                throw new InvalidOperationException("the shell did not start");
-            }
+            process = await ProcessSpawner.StartAsync(startInfo).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            process.Dispose();
             throw new SandboxProviderException(LocalSandboxProvider.ProviderName, $"Could not run the dev-server command: {ex.Message}", isTransient: false, ex);
         }
 
-        var server = new LocalCommandServer(process, SetsidPath is not null, port, timeProvider, gracePeriod) { ProcessId = process.Id };
+        var server = new LocalCommandServer(process, port, timeProvider, launch.GracePeriod) { ProcessId = process.Id };
         process.Exited += (_, _) => server.OnExited();
+        if (process.HasExited)
+        {
+            server.OnExited(); // ended before the subscription
+        }
+
         try
         {
-            await server.WaitUntilListeningAsync(new IPEndPoint(LoopbackFor(listenAddress), port), logFile, startupTimeout, cancellationToken).ConfigureAwait(false);
-            if (requiredToken is not null)
+            onSpawned(process.Id);
+            if (afterSpawn is not null)
+            {
+                await afterSpawn(process.Id, cancellationToken).ConfigureAwait(false);
+            }
+
+            await server.WaitUntilListeningAsync(new IPEndPoint(LoopbackFor(listenAddress), port), launch.LogFile, launch.StartupTimeout, cancellationToken).ConfigureAwait(false);
+            if (launch.RequiredToken is not null)
             {
                 server._gate = await LocalHttpFront.StartForwarderAsync(
-                    new IPEndPoint(listenAddress, port), bindAddress, requiredToken, cancellationToken).ConfigureAwait(false);
+                    new IPEndPoint(listenAddress, port), bindAddress, launch.RequiredToken, cancellationToken).ConfigureAwait(false);
                 server.Port = server._gate.Port;
             }
         }
@@ -159,7 +141,13 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
 
         try
         {
-            Signal(SigTerm);
+            // SIGTERM to the dev-server tree (bwrap's PID-1 ignores it), so servers can shut down cleanly
+            var pid = ProcessId;
+            foreach (var child in ProcessTree.Descendants(pid))
+            {
+                ProcessTree.Signal(child, ProcessTree.SigTerm);
+            }
+
             using var grace = new CancellationTokenSource(_gracePeriod, _timeProvider);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(grace.Token, cancellationToken);
             try
@@ -171,8 +159,12 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
                 // grace period over
             }
 
-            // the leader may be gone while children (npm → node) linger in the group: always finish them off
-            Signal(SigKill);
+            // killing bwrap kills its PID-1 (--die-with-parent), and the kernel then kills every process of the namespace
+            foreach (var child in ProcessTree.Descendants(pid))
+            {
+                ProcessTree.Signal(child, ProcessTree.SigKill);
+            }
+
             if (!_process.HasExited)
             {
                 _process.Kill(entireProcessTree: true);
@@ -258,7 +250,7 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
             var lines = File.ReadLines(logFile).TakeLast(3).Select(l => l.Length > 200 ? l[..200] : l).ToArray();
             return lines.Length == 0 ? "" : ": " + string.Join(" | ", lines);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return "";
         }
@@ -266,7 +258,7 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
 
     private void OnExited()
     {
-        if (_stopping)
+        if (_stopping || Interlocked.Exchange(ref _exitReported, 1) == 1)
         {
             return;
         }
@@ -284,62 +276,18 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
         UnexpectedExitCode = code;
         ExitedUnexpectedly?.Invoke(code);
     }
-
-    private void Signal(int signal)
-    {
-        int pid;
-        try
-        {
-            if (_process.HasExited && !_ownProcessGroup)
-            {
-                return;
-            }
-
-            pid = _process.Id;
-        }
-        catch (InvalidOperationException)
-        {
-            return;
-        }
-
-        // negative pid: the whole process group that setsid made with the shell as leader; ESRCH when all are gone
-        _ = Kill(_ownProcessGroup ? -pid : pid, signal);
-    }
-
-    // DllImport rather than LibraryImport: the signature is blittable, and LibraryImport would need AllowUnsafeBlocks
-    /// <summary>
-    /// Kills a dev server left behind by an operator that crashed (setsid keeps it alive): only when
-    /// <c>/proc/{pid}</c> still leads its own process group and runs in <paramref name="projectDirectory"/>, so a
-    /// reused pid is never hit. Returns true when something was killed.
-    /// </summary>
-    internal static bool KillOrphan(int pid, string projectDirectory)
-    {
-        if (pid <= 1)
-        {
-            return false;
-        }
-
-        try
-        {
-            var cwd = new DirectoryInfo($"/proc/{pid}/cwd").LinkTarget;
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            var sameDirectory = cwd is not null
-                && Path.TrimEndingDirectorySeparator(cwd) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(projectDirectory));
-            if (!sameDirectory || fields.Length < 3 || fields[2] != pid.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            {
-                return false;
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false; // gone, or not ours to inspect
-        }
-
-        return Kill(-pid, SigKill) == 0;
-    }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern int Kill(int pid, int signal);
 }
+
+/// <summary>Everything one sandboxed dev-server start needs.</summary>
+internal sealed record LocalCommandLaunch(
+    string Command,
+    IReadOnlyDictionary<string, string> Environment,
+    string SandboxDirectory,
+    string LogFile,
+    string Marker,
+    string BubblewrapPath,
+    IReadOnlyList<string> ExtraReadOnlyPaths,
+    IPAddress BindAddress,
+    string? RequiredToken,
+    TimeSpan StartupTimeout,
+    TimeSpan GracePeriod);

@@ -32,8 +32,26 @@ public sealed class LocalProviderOptions
     [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromHours(24);
 
-    /// <summary>On: preview requests must carry the token in <c>X-Midori-Preview-Token</c> or <c>?token=</c>.</summary>
-    public bool RequireToken { get; set; }
+    /// <summary>
+    /// On (default): preview requests must carry the sandbox's token (the value in the Secret named by
+    /// <c>status.tokenSecretRef</c>) in <c>X-Midori-Preview-Token</c>, <c>?token=</c> or the cookie set after a valid <c>?token=</c>.
+    /// </summary>
+    public bool RequireToken { get; set; } = true;
+
+    /// <summary>
+    /// Whether the provider is offered at all. Unset: on outside a cluster, off inside one (in-cluster config detected),
+    /// because there it runs tenants' files and commands inside the operator's pod. True enables it in-cluster too.
+    /// </summary>
+    public bool? Enabled { get; set; }
+
+    /// <summary>The bubblewrap executable (empty: <c>/usr/bin/bwrap</c> or another standard location).</summary>
+    public string? BubblewrapPath { get; set; }
+
+    /// <summary>
+    /// Extra host paths mounted read-only into every command sandbox (e.g. <c>/opt/node</c> when a toolchain lives outside
+    /// <c>/usr</c>). Never list a path holding secrets.
+    /// </summary>
+    public List<string> SandboxReadOnlyPaths { get; set; } = [];
 
     /// <summary>Effective host for preview URLs.</summary>
     internal string EffectivePublicHost => string.IsNullOrWhiteSpace(PublicHost) ? BindAddress : PublicHost;
@@ -60,6 +78,38 @@ internal sealed class LocalProviderOptionsValidator : IValidateOptions<LocalProv
             errors.Add($"Providers:Local:PublicHost must be a host name or IP address; got '{options.PublicHost}'.");
         }
 
+        foreach (var path in options.SandboxReadOnlyPaths)
+        {
+            if (!Path.IsPathFullyQualified(path))
+            {
+                errors.Add($"Providers:Local:SandboxReadOnlyPaths entries must be absolute paths; got '{path}'.");
+            }
+            else if (IsSensitive(path))
+            {
+                errors.Add($"Providers:Local:SandboxReadOnlyPaths must not expose '{path}': it is, or contains, where credentials live.");
+            }
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.BubblewrapPath) && !Path.IsPathFullyQualified(options.BubblewrapPath))
+        {
+            errors.Add($"Providers:Local:BubblewrapPath must be an absolute path; got '{options.BubblewrapPath}'.");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>The root, the service-account and secret mounts, /proc, /root, /home and the operator's own directories.</summary>
+    private static bool IsSensitive(string path)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        string[] sensitive = ["/var/run/secrets", "/run/secrets", "/proc", "/root", "/home", "/etc", "/var/run", "/run", AppContext.BaseDirectory];
+        return full.Length <= 1
+            || sensitive.Any(s => IsSameOrUnder(full, s) || IsSameOrUnder(Path.TrimEndingDirectorySeparator(Path.GetFullPath(s)), full));
+    }
+
+    private static bool IsSameOrUnder(string path, string root)
+    {
+        root = Path.TrimEndingDirectorySeparator(root);
+        return path == root || path.StartsWith(root + "/", StringComparison.Ordinal);
     }
 }

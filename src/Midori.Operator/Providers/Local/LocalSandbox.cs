@@ -11,6 +11,8 @@ internal sealed class LocalSandbox(LocalSandboxMetadata metadata, string directo
 
     public string ProjectDirectory => Path.Combine(Directory, LocalSandboxPaths.ProjectDirectoryName);
 
+    public string HomeDirectory => Path.Combine(Directory, LocalSandboxPaths.HomeDirectoryName);
+
     public string TempDirectory => Path.Combine(Directory, LocalSandboxPaths.TempDirectoryName);
 
     public string LogFile => Path.Combine(Directory, LocalSandboxPaths.LogsDirectoryName, LocalSandboxPaths.ServerLogFileName);

@@ -60,6 +60,10 @@ internal static partial class LocalSandboxLog
     public static partial void Stopped(this ILogger logger, string sandboxId);
 
     [LoggerMessage(EventId = 3114, Level = LogLevel.Warning,
-        Message = "Killed orphaned dev server {Pid} of local Sandbox {SandboxId} left by an earlier operator instance")]
-    public static partial void KilledOrphan(this ILogger logger, string sandboxId, int pid);
+        Message = "Killed orphaned sandbox process {Pid} under {RootDirectory} left by an earlier operator instance")]
+    public static partial void KilledOrphan(this ILogger logger, int pid, string rootDirectory);
+
+    [LoggerMessage(EventId = 3115, Level = LogLevel.Warning,
+        Message = "Refused the dev-server command of local Sandbox {SandboxId}: no working sandbox ({Problem})")]
+    public static partial void IsolationUnavailable(this ILogger logger, string sandboxId, string problem);
 }

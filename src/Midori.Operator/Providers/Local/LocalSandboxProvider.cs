@@ -10,13 +10,18 @@ namespace Midori.Operator.Providers.Local;
 /// The default provider: every sandbox is a directory under <see cref="LocalProviderOptions.RootDirectory"/> served on
 /// its own ephemeral port, either as static files (empty command) or by a dev-server command. Mimics the cloud
 /// lifecycle: Pending after create, Running after start, Stopped at its end time (enforced by a
-/// <see cref="TimeProvider"/> timer), Error when the dev server dies, gone after delete.
+/// <see cref="TimeProvider"/> timer), Error when the dev server dies, gone after delete. A dev-server command runs only
+/// inside a <see cref="BubblewrapSandbox"/>; where bubblewrap cannot confine it, the command is refused
+/// (<see cref="PreviewSandboxConditions.Reasons.IsolationUnavailable"/>), never run unconfined. Static mode needs no sandbox:
+/// the operator itself serves the files.
 /// </summary>
 /// <remarks>
 /// Restart behaviour: metadata lives in <c>sandbox.json</c>, so a new instance lists, extends and deletes old
 /// sandboxes, but their servers are not resurrected: they report <see cref="SandboxState.Stopped"/> until
 /// <see cref="StartAsync"/> is called again (the operator's reconcile does that, like for a stopped Daytona sandbox).
-/// One provider instance per root directory at a time.
+/// One provider instance per root directory at a time: a new instance kills, before anything else, every sandboxed
+/// process an earlier instance on the same root left (found by the marker in its command line, so even processes
+/// whose directory or record is gone are found); while the operator lives, <c>--die-with-parent</c> ties each sandbox to it.
 /// </remarks>
 public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
 {
@@ -28,18 +33,34 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
     private readonly IPAddress _bindAddress;
     private readonly string _root;
     private readonly ConcurrentDictionary<string, LocalSandbox> _sandboxes = new(StringComparer.Ordinal);
+    private readonly ISandboxDeathNotifier? _deaths;
+    private readonly Lazy<Task<string?>> _isolationProblem;
+    private readonly string _marker;
     private readonly SemaphoreSlim _loadGate = new(1, 1);
     private volatile bool _loaded;
     private volatile bool _disposed;
 
-    public LocalSandboxProvider(IOptions<LocalProviderOptions> options, TimeProvider timeProvider, ILogger<LocalSandboxProvider> logger)
+    public LocalSandboxProvider(
+        IOptions<LocalProviderOptions> options, TimeProvider timeProvider, ILogger<LocalSandboxProvider> logger, ISandboxDeathNotifier? deaths = null)
     {
         _options = options.Value;
         _timeProvider = timeProvider;
         _logger = logger;
+        _deaths = deaths;
         _bindAddress = IPAddress.Parse(_options.BindAddress);
         _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(_options.RootDirectory));
+
+        // argv marker of this root's sandboxes: a hash, so the sandbox does not learn the host path of the root
+        _marker = BubblewrapSandbox.MarkerPrefix + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(_root)))[..16] + "/";
+        _isolationProblem = new(() => BubblewrapSandbox.ProbeAsync(_options.BubblewrapPath, _root, _options.SandboxReadOnlyPaths, CancellationToken.None));
+        ReapOrphans();
     }
+
+    /// <summary>Test seam: runs after a dev-server process was spawned and recorded, before it is awaited (crash injection).</summary>
+    internal Func<int, CancellationToken, Task>? AfterSpawn { get; set; }
+
+    /// <summary>Null when commands can run sandboxed here, else why they are refused.</summary>
+    internal Task<string?> IsolationProblemAsync() => _isolationProblem.Value;
 
     public string Name => ProviderName;
 
@@ -81,6 +102,7 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         try
         {
             Directory.CreateDirectory(sandbox.ProjectDirectory);
+            Directory.CreateDirectory(sandbox.HomeDirectory);
             Directory.CreateDirectory(Path.GetDirectoryName(sandbox.LogFile)!);
             metadata.Write(sandbox.MetadataFile, sandbox.TempDirectory);
         }
@@ -227,7 +249,7 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         sandbox.StartRequest = request;
         sandbox.Token = token;
         sandbox.State = SandboxState.Running;
-        TryPersist(sandbox, metadata with
+        TryPersist(sandbox, sandbox.Metadata with
         {
             LastStartedAt = _timeProvider.GetUtcNow(),
             ServerPid = (server as LocalCommandServer)?.ProcessId,
@@ -377,19 +399,58 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
                 sandbox.ProjectDirectory, _bindAddress, requiredToken, _timeProvider, _options.StopGracePeriod, cancellationToken).ConfigureAwait(false);
         }
 
+        if (await IsolationProblemAsync().ConfigureAwait(false) is { } problem)
+        {
+            _logger.IsolationUnavailable(sandbox.Id, problem);
+            throw new SandboxProviderException(
+                ProviderName,
+                $"Refused to run spec.command: it runs only inside a bubblewrap sandbox, and {problem}. Use a static preview (no command) or a remote provider",
+                isTransient: false) { Reason = Api.V1Alpha1.PreviewSandboxConditions.Reasons.IsolationUnavailable };
+        }
+
         Directory.CreateDirectory(Path.GetDirectoryName(sandbox.LogFile)!);
+        Directory.CreateDirectory(sandbox.HomeDirectory);
         await File.AppendAllTextAsync(
             sandbox.LogFile, $"--- midori: starting at {_timeProvider.GetUtcNow():O} ---{Environment.NewLine}", cancellationToken).ConfigureAwait(false);
+        var launch = new LocalCommandLaunch(
+            request.Command, request.Environment, sandbox.Directory, sandbox.LogFile, _marker + sandbox.Id,
+            BubblewrapSandbox.Locate(_options.BubblewrapPath)!, _options.SandboxReadOnlyPaths, _bindAddress, requiredToken,
+            _options.StartupTimeout, _options.StopGracePeriod);
+
+        // the record before the wait: the pid is on disk before the server listens, and the argv marker covers the rest
         var server = await LocalCommandServer.StartAsync(
-            request.Command, request.Environment, sandbox.ProjectDirectory, sandbox.LogFile, _bindAddress, requiredToken,
-            _options.StartupTimeout, _options.StopGracePeriod, _timeProvider, cancellationToken).ConfigureAwait(false);
-        server.ExitedUnexpectedly += code => _logger.ServerExited(sandbox.Id, code);
+            launch,
+            pid => TryPersist(sandbox, sandbox.Metadata with { ServerPid = pid }),
+            AfterSpawn,
+            _timeProvider,
+            cancellationToken).ConfigureAwait(false);
+        server.ExitedUnexpectedly += code => OnServerExited(sandbox, code);
         if (server.UnexpectedExitCode is { } exitCode)
         {
-            _logger.ServerExited(sandbox.Id, exitCode); // exited between the readiness check and the subscription
+            OnServerExited(sandbox, exitCode); // exited between the readiness check and the subscription
         }
 
         return server;
+    }
+
+    /// <summary>The dev server died by itself: tell the runtime at once, so status does not wait for the next health check.</summary>
+    private void OnServerExited(LocalSandbox sandbox, int exitCode)
+    {
+        _logger.ServerExited(sandbox.Id, exitCode);
+        var metadata = sandbox.Metadata;
+        _deaths?.Report(new SandboxDeath(ProviderName, sandbox.Id, metadata.Namespace, metadata.Name, $"the dev server exited with code {exitCode}"));
+    }
+
+    /// <summary>Kills every sandboxed process of this root that no live instance owns (this instance owns none yet).</summary>
+    private void ReapOrphans()
+    {
+        foreach (var pid in ProcessTree.WithMarker(_marker))
+        {
+            if (ProcessTree.Signal(pid, ProcessTree.SigKill))
+            {
+                _logger.KilledOrphan(pid, _root);
+            }
+        }
     }
 
     /// <summary>Caller holds the gate.</summary>
@@ -409,12 +470,6 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
             return;
         }
 
-        if (sandbox.Metadata.ServerPid is not null && !sandbox.Deleted)
-        {
-            sandbox.Metadata = sandbox.Metadata with { ServerPid = null };
-            TryWriteMetadata(sandbox);
-        }
-
         try
         {
             await server.StopAsync(cancellationToken).ConfigureAwait(false);
@@ -423,6 +478,13 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             _logger.StopFailed(sandbox.Id, ex);
+        }
+
+        // the record goes only after the process: a crash in between leaves a record, never an unrecorded process
+        if (sandbox.Metadata.ServerPid is not null && !sandbox.Deleted)
+        {
+            sandbox.Metadata = sandbox.Metadata with { ServerPid = null };
+            TryWriteMetadata(sandbox);
         }
     }
 
@@ -573,14 +635,9 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
             }
 
             var sandbox = new LocalSandbox(metadata, directory, SandboxState.Stopped);
-            if (metadata.ServerPid is { } pid)
+            if (metadata.ServerPid is not null)
             {
-                // a crashed operator left its dev server running (own session via setsid): reap it so Stopped is true
-                if (LocalCommandServer.KillOrphan(pid, sandbox.ProjectDirectory))
-                {
-                    _logger.KilledOrphan(metadata.Id, pid);
-                }
-
+                // the process itself was reaped by marker when this instance started
                 sandbox.Metadata = metadata with { ServerPid = null };
                 TryWriteMetadata(sandbox);
             }

@@ -15,8 +15,9 @@ internal sealed class LocalProviderHarness : IAsyncDisposable
 
     private readonly List<LocalSandboxProvider> _providers = [];
 
-    public LocalProviderHarness(TimeProvider? timeProvider = null, Action<LocalProviderOptions>? configure = null)
+    public LocalProviderHarness(TimeProvider? timeProvider = null, Action<LocalProviderOptions>? configure = null, ISandboxDeathNotifier? deaths = null)
     {
+        Deaths = deaths;
         Root = Path.Combine(Path.GetTempPath(), "midori-local-tests", Guid.NewGuid().ToString("N"));
         Time = timeProvider ?? new FakeTimeProvider(T0);
         Configure = configure;
@@ -36,12 +37,14 @@ internal sealed class LocalProviderHarness : IAsyncDisposable
 
     private Action<LocalProviderOptions>? Configure { get; }
 
+    private ISandboxDeathNotifier? Deaths { get; }
+
     /// <summary>Another provider instance over the same root, as after an operator restart.</summary>
     public LocalSandboxProvider NewProvider()
     {
         var options = new LocalProviderOptions { RootDirectory = Root, StartupTimeout = TimeSpan.FromSeconds(20), StopGracePeriod = TimeSpan.FromSeconds(5) };
         Configure?.Invoke(options);
-        var provider = new LocalSandboxProvider(Microsoft.Extensions.Options.Options.Create(options), Time, NullLogger<LocalSandboxProvider>.Instance);
+        var provider = new LocalSandboxProvider(Microsoft.Extensions.Options.Options.Create(options), Time, NullLogger<LocalSandboxProvider>.Instance, Deaths);
         _providers.Add(provider);
         return provider;
     }
@@ -78,13 +81,13 @@ internal sealed class LocalProviderHarness : IAsyncDisposable
     }
 
     /// <summary>Raw HTTP/1.1 request, so paths reach the server exactly as written (HttpClient normalizes dots).</summary>
-    public static async Task<(int Status, string Text)> RawGetAsync(Uri baseUrl, string rawPath)
+    public static async Task<(int Status, string Text)> RawGetAsync(Uri baseUrl, string rawPath, string? token = null)
     {
         using var cts = Cancel();
         using var client = new System.Net.Sockets.TcpClient();
         await client.ConnectAsync(baseUrl.Host, baseUrl.Port, cts.Token);
         var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {rawPath} HTTP/1.1\r\nHost: {baseUrl.Authority}\r\nConnection: close\r\n\r\n"), cts.Token);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {rawPath} HTTP/1.1\r\nHost: {baseUrl.Authority}\r\n{(token is null ? "" : $"{LocalHttpFront.TokenHeader}: {token}\r\n")}Connection: close\r\n\r\n"), cts.Token);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var text = await reader.ReadToEndAsync(cts.Token);
         var status = int.Parse(text.Split(' ', 3)[1], System.Globalization.CultureInfo.InvariantCulture);
@@ -131,6 +134,29 @@ internal sealed class LocalProviderHarness : IAsyncDisposable
     }
 
     public static CancellationTokenSource Cancel() => new(DefaultTimeout);
+
+    /// <summary>Host pid of the outer bwrap process of a running command, from sandbox.json.</summary>
+    public int ServerPid(string sandboxId)
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Root, sandboxId, "sandbox.json")));
+        return json.RootElement.GetProperty("serverPid").GetInt32();
+    }
+
+    /// <summary>Host pids of the sandboxed processes of <paramref name="sandboxId"/> whose executable name is <paramref name="comm"/>.</summary>
+    public int[] SandboxedProcesses(string sandboxId, string comm) =>
+        ProcessTree.Descendants(ServerPid(sandboxId))
+            .Where(pid =>
+            {
+                try
+                {
+                    return File.ReadAllText($"/proc/{pid}/comm").Trim().StartsWith(comm, StringComparison.Ordinal);
+                }
+                catch (IOException)
+                {
+                    return false;
+                }
+            })
+            .ToArray();
 
     public static bool ProcessIsGone(int pid)
     {

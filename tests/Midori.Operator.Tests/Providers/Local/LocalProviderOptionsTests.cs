@@ -73,6 +73,6 @@ public sealed class LocalProviderOptionsTests
         Assert.True(result.Succeeded);
         Assert.Equal(Path.Combine(Path.GetTempPath(), "midori-sandboxes"), options.RootDirectory);
         Assert.Equal("127.0.0.1", options.EffectivePublicHost);
-        Assert.False(options.RequireToken);
+        Assert.True(options.RequireToken); // preview URLs need the token unless switched off
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Midori.Operator.Providers;
+using Midori.Operator.Providers.Local;
 
 namespace Midori.Operator.Tests.Providers.Local;
 
@@ -18,27 +19,25 @@ public sealed class LocalSandboxCommandTests
         // arrange
         await using var harness = new LocalProviderHarness(TimeProvider.System);
         using var cts = LocalProviderHarness.Cancel();
-        var pidFile = Path.Combine(harness.Root, "pids");
         var info = await harness.Provider.CreateAsync(LocalProviderHarness.CreateRequest(), cts.Token);
         await harness.Provider.UploadFilesAsync(info.Id, [LocalProviderHarness.Text("index.html", "from python")], cts.Token);
-        var command = "sleep 300 & echo \"$$ $!\" > \"$PID_FILE\"; " + PythonServer;
-        var environment = new Dictionary<string, string> { ["PID_FILE"] = pidFile };
+        var command = "sleep 300 & " + PythonServer;
 
         // act
-        await harness.Provider.StartAsync(info.Id, new SandboxStartRequest(command, 3000, environment), cts.Token);
+        await harness.Provider.StartAsync(info.Id, new SandboxStartRequest(command, 3000, new Dictionary<string, string>()), cts.Token);
         var preview = await harness.Provider.GetPreviewAsync(info.Id, 3000, cts.Token);
-        using var response = await harness.GetAsync(preview.Url, "/");
+        using var response = await harness.GetAsync(preview.Url, "/", preview.Token);
         var body = await response.Content.ReadAsStringAsync(cts.Token);
         var state = (await harness.Provider.GetAsync(info.Id, cts.Token))!.State;
-        var pids = (await File.ReadAllTextAsync(pidFile, cts.Token)).Split(' ', StringSplitOptions.TrimEntries)
-            .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
+        var bwrap = harness.ServerPid(info.Id);
+        var tree = ProcessTree.Descendants(bwrap).Append(bwrap).ToArray();
         await harness.Provider.DeleteAsync(info.Id, cts.Token);
 
         // assert
         Assert.Equal("from python", body);
         Assert.Equal(SandboxState.Running, state);
-        Assert.Equal(2, pids.Length); // the shell-turned-python and its background child
-        Assert.True(await LocalProviderHarness.EventuallyAsync(() => Task.FromResult(pids.All(LocalProviderHarness.ProcessIsGone))));
+        Assert.True(tree.Length >= 4, $"bwrap, its PID-1, python and sleep; got {tree.Length}"); // outer bwrap, ns init, python, sleep
+        Assert.True(await LocalProviderHarness.EventuallyAsync(() => Task.FromResult(tree.All(LocalProviderHarness.ProcessIsGone))));
         Assert.True(await harness.StopsAnsweringAsync(preview.Url));
         Assert.False(Directory.Exists(Path.Combine(harness.Root, info.Id)));
     }
@@ -59,7 +58,8 @@ public sealed class LocalSandboxCommandTests
         var log = await File.ReadAllTextAsync(Path.Combine(harness.Root, info.Id, "logs", "server.log"), cts.Token);
 
         // assert
-        Assert.Contains($"greeting=hi port={preview.Url.Port}", log, StringComparison.Ordinal);
+        Assert.Matches(@"greeting=hi port=\d+", log); // the inner port behind the token gate
+        Assert.NotNull(preview.Token);
         Assert.Contains("oops", log, StringComparison.Ordinal);
     }
 
@@ -107,19 +107,18 @@ public sealed class LocalSandboxCommandTests
         // arrange
         await using var harness = new LocalProviderHarness(TimeProvider.System);
         using var cts = LocalProviderHarness.Cancel();
-        var pidFile = Path.Combine(harness.Root, "pid");
         var info = await harness.Provider.CreateAsync(LocalProviderHarness.CreateRequest(), cts.Token);
-        var request = new SandboxStartRequest("echo $$ > \"$PID_FILE\"; " + PythonServer, 3000, new Dictionary<string, string> { ["PID_FILE"] = pidFile });
+        var request = new SandboxStartRequest(PythonServer, 3000, new Dictionary<string, string>());
         await harness.Provider.StartAsync(info.Id, request, cts.Token);
-        var pid = int.Parse((await File.ReadAllTextAsync(pidFile, cts.Token)).Trim(), CultureInfo.InvariantCulture);
+        var python = harness.SandboxedProcesses(info.Id, "python3");
 
         // act
-        System.Diagnostics.Process.GetProcessById(pid).Kill();
+        System.Diagnostics.Process.GetProcessById(Assert.Single(python)).Kill();
         var sawError = await LocalProviderHarness.EventuallyAsync(
             async () => (await harness.Provider.GetAsync(info.Id, cts.Token))!.State == SandboxState.Error);
         await harness.Provider.StartAsync(info.Id, request, cts.Token);
         var preview = await harness.Provider.GetPreviewAsync(info.Id, 3000, cts.Token);
-        using var response = await harness.GetAsync(preview.Url, "/");
+        using var response = await harness.GetAsync(preview.Url, "/", preview.Token);
 
         // assert
         Assert.True(sawError);
@@ -154,13 +153,9 @@ public sealed class LocalSandboxCommandTests
         // arrange
         await using var harness = new LocalProviderHarness(TimeProvider.System);
         using var cts = LocalProviderHarness.Cancel();
-        var pidFile = Path.Combine(harness.Root, "pid");
         var info = await harness.Provider.CreateAsync(LocalProviderHarness.CreateRequest(), cts.Token);
-        await harness.Provider.StartAsync(
-            info.Id,
-            new SandboxStartRequest("echo $$ > \"$PID_FILE\"; " + PythonServer, 3000, new Dictionary<string, string> { ["PID_FILE"] = pidFile }),
-            cts.Token);
-        var pid = int.Parse((await File.ReadAllTextAsync(pidFile, cts.Token)).Trim(), CultureInfo.InvariantCulture);
+        await harness.Provider.StartAsync(info.Id, new SandboxStartRequest(PythonServer, 3000, new Dictionary<string, string>()), cts.Token);
+        var pid = Assert.Single(harness.SandboxedProcesses(info.Id, "python3"));
 
         // act
         await harness.Provider.DisposeAsync();
@@ -175,13 +170,9 @@ public sealed class LocalSandboxCommandTests
         // arrange
         await using var harness = new LocalProviderHarness(TimeProvider.System);
         using var cts = LocalProviderHarness.Cancel();
-        var pidFile = Path.Combine(harness.Root, "pid");
         var info = await harness.Provider.CreateAsync(LocalProviderHarness.CreateRequest(), cts.Token);
-        await harness.Provider.StartAsync(
-            info.Id,
-            new SandboxStartRequest("echo $$ > \"$PID_FILE\"; " + PythonServer, 3000, new Dictionary<string, string> { ["PID_FILE"] = pidFile }),
-            cts.Token);
-        var pid = int.Parse((await File.ReadAllTextAsync(pidFile, cts.Token)).Trim(), CultureInfo.InvariantCulture);
+        await harness.Provider.StartAsync(info.Id, new SandboxStartRequest(PythonServer, 3000, new Dictionary<string, string>()), cts.Token);
+        var pid = Assert.Single(harness.SandboxedProcesses(info.Id, "python3"));
 
         // act: the first instance is never disposed, as if the operator crashed
         var restarted = harness.NewProvider();
@@ -198,14 +189,12 @@ public sealed class LocalSandboxCommandTests
         // arrange
         await using var harness = new LocalProviderHarness(TimeProvider.System, o => o.RequireToken = true);
         using var cts = LocalProviderHarness.Cancel();
-        var envFile = Path.Combine(harness.Root, "env");
         var info = await harness.Provider.CreateAsync(LocalProviderHarness.CreateRequest(), cts.Token);
+        var envFile = Path.Combine(harness.Root, info.Id, "project", "env");
 
         // act
         await harness.Provider.StartAsync(
-            info.Id,
-            new SandboxStartRequest("echo \"$HOST $PORT\" > \"$ENV_FILE\"; " + PythonServer, 3000, new Dictionary<string, string> { ["ENV_FILE"] = envFile }),
-            cts.Token);
+            info.Id, new SandboxStartRequest("echo \"$HOST $PORT\" > env; " + PythonServer, 3000, new Dictionary<string, string>()), cts.Token);
         var preview = await harness.Provider.GetPreviewAsync(info.Id, 3000, cts.Token);
         var env = (await File.ReadAllTextAsync(envFile, cts.Token)).Trim().Split(' ');
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Providers;
+using Midori.Operator.Providers.Local;
 
 namespace Midori.Operator.Tests.Providers.Local;
 
@@ -60,13 +61,13 @@ public sealed class LocalSandboxProviderTests
             LocalProviderHarness.Text("app.js", "console.log(1)"),
             LocalProviderHarness.Text("css/site.css", "body{}"),
             LocalProviderHarness.Text("docs/index.html", "<p>docs</p>"));
-        using var root = await harness.GetAsync(preview.Url, "/");
-        using var script = await harness.GetAsync(preview.Url, "app.js");
-        using var css = await harness.GetAsync(preview.Url, "css/site.css");
-        using var docs = await harness.GetAsync(preview.Url, "docs/");
-        using var docsRedirect = await harness.GetAsync(preview.Url, "docs");
-        using var missing = await harness.GetAsync(preview.Url, "nope.html");
-        using var listing = await harness.GetAsync(preview.Url, "css/");
+        using var root = await harness.GetAsync(preview.Url, "/", preview.Token);
+        using var script = await harness.GetAsync(preview.Url, "app.js", preview.Token);
+        using var css = await harness.GetAsync(preview.Url, "css/site.css", preview.Token);
+        using var docs = await harness.GetAsync(preview.Url, "docs/", preview.Token);
+        using var docsRedirect = await harness.GetAsync(preview.Url, "docs", preview.Token);
+        using var missing = await harness.GetAsync(preview.Url, "nope.html", preview.Token);
+        using var listing = await harness.GetAsync(preview.Url, "css/", preview.Token);
         using var cts = LocalProviderHarness.Cancel();
         var info = await harness.Provider.GetAsync(id, cts.Token);
 
@@ -104,7 +105,7 @@ public sealed class LocalSandboxProviderTests
         var (_, preview) = await harness.StartStaticAsync(Index);
 
         // act
-        var (status, text) = await LocalProviderHarness.RawGetAsync(preview.Url, rawPath);
+        var (status, text) = await LocalProviderHarness.RawGetAsync(preview.Url, rawPath, preview.Token);
 
         // assert
         Assert.True(status is 400 or 404, $"status {status}");
@@ -121,7 +122,9 @@ public sealed class LocalSandboxProviderTests
         using var cts = LocalProviderHarness.Cancel();
 
         // act
-        using var response = await harness.Http.PostAsync(preview.Url, new StringContent("x"), cts.Token);
+        using var post = new HttpRequestMessage(HttpMethod.Post, preview.Url) { Content = new StringContent("x") };
+        post.Headers.Add(LocalHttpFront.TokenHeader, preview.Token);
+        using var response = await harness.Http.SendAsync(post, cts.Token);
 
         // assert
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
@@ -154,7 +157,7 @@ public sealed class LocalSandboxProviderTests
         // act
         await harness.Provider.StartAsync(id, LocalProviderHarness.StaticStart(environment: new Dictionary<string, string> { ["A"] = "1" }), cts.Token);
         var second = await harness.Provider.GetPreviewAsync(id, 3000, cts.Token);
-        using var response = await harness.GetAsync(second.Url, "/");
+        using var response = await harness.GetAsync(second.Url, "/", second.Token);
 
         // assert
         Assert.NotEqual(first.Token, second.Token);
@@ -198,7 +201,7 @@ public sealed class LocalSandboxProviderTests
         await using var harness = new LocalProviderHarness();
         var (id, preview) = await harness.StartStaticAsync(Index);
         using var cts = LocalProviderHarness.Cancel();
-        using (var before = await harness.GetAsync(preview.Url, "/"))
+        using (var before = await harness.GetAsync(preview.Url, "/", preview.Token))
         {
             Assert.Equal(HttpStatusCode.OK, before.StatusCode);
         }
@@ -227,7 +230,7 @@ public sealed class LocalSandboxProviderTests
         // act
         var newEnd = await harness.Provider.ExtendAsync(id, LocalProviderHarness.T0.AddHours(2), cts.Token);
         harness.FakeTime.Advance(TimeSpan.FromMinutes(45));
-        using var response = await harness.GetAsync(preview.Url, "/");
+        using var response = await harness.GetAsync(preview.Url, "/", preview.Token);
         var info = await harness.Provider.GetAsync(id, cts.Token);
 
         // assert
@@ -282,7 +285,7 @@ public sealed class LocalSandboxProviderTests
         await harness.Provider.ExtendAsync(id, harness.FakeTime.GetUtcNow().AddMinutes(10), cts.Token);
         await harness.Provider.StartAsync(id, LocalProviderHarness.StaticStart(), cts.Token);
         var preview = await harness.Provider.GetPreviewAsync(id, 3000, cts.Token);
-        using var response = await harness.GetAsync(preview.Url, "/");
+        using var response = await harness.GetAsync(preview.Url, "/", preview.Token);
 
         // assert
         Assert.Equal(SandboxState.Running, (await harness.Provider.GetAsync(id, cts.Token))!.State);
@@ -359,7 +362,7 @@ public sealed class LocalSandboxProviderTests
         // act
         await restarted.StartAsync(id, LocalProviderHarness.StaticStart(), cts.Token);
         var preview = await restarted.GetPreviewAsync(id, 3000, cts.Token);
-        using var response = await harness.GetAsync(preview.Url, "/");
+        using var response = await harness.GetAsync(preview.Url, "/", preview.Token);
 
         // assert
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -426,7 +429,7 @@ public sealed class LocalSandboxProviderTests
                 harness.Provider.StartAsync(info.Id, LocalProviderHarness.StaticStart(), cts.Token),
                 harness.Provider.StartAsync(info.Id, LocalProviderHarness.StaticStart(), cts.Token));
             var preview = await harness.Provider.GetPreviewAsync(info.Id, 3000, cts.Token);
-            using var response = await harness.GetAsync(preview.Url, "/");
+            using var response = await harness.GetAsync(preview.Url, "/", preview.Token);
             return (i, Body: await response.Content.ReadAsStringAsync(cts.Token));
         }));
 

@@ -60,7 +60,7 @@ public sealed class LocalSandboxUploadTests
 
         // act
         var (id, preview) = await harness.StartStaticAsync(new SandboxFile("assets/img/logo.png", bytes));
-        using var response = await harness.GetAsync(preview.Url, "assets/img/logo.png");
+        using var response = await harness.GetAsync(preview.Url, "assets/img/logo.png", preview.Token);
 
         // assert
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -79,7 +79,7 @@ public sealed class LocalSandboxUploadTests
 
         // act
         await harness.Provider.UploadFilesAsync(id, [LocalProviderHarness.Text("index.html", "<p>v2</p>")], cts.Token);
-        using var response = await harness.GetAsync(preview.Url, "/");
+        using var response = await harness.GetAsync(preview.Url, "/", preview.Token);
 
         // assert
         Assert.Equal("<p>v2</p>", await response.Content.ReadAsStringAsync(cts.Token));

@@ -4,7 +4,7 @@ using Midori.Operator.Files;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
 
-namespace Midori.Operator.Testing.Fakes;
+namespace Midori.DevStack.Store;
 
 /// <summary>
 /// In-memory <see cref="IPreviewStore"/> with the semantics the PostgreSQL store guarantees: content-addressed blobs,
@@ -12,7 +12,8 @@ namespace Midori.Operator.Testing.Fakes;
 /// nothing), deltas between revisions, monotonic push marks, batched activity keeping the latest time, sessions and
 /// recreation history, and limits (files per project, bytes per working copy) raised as <see cref="StoreLimitException"/>.
 /// The reconciler reads it through the production <c>StoreSnapshotFileSource</c> adapter, like the PostgreSQL store.
-/// One lock guards everything, like one serializable transaction per call.
+/// One lock guards everything, like one serializable transaction per call. Nothing survives a restart: the development
+/// stack uses it when no PostgreSQL connection string is set, and the tests use it as the store fake.
 /// </summary>
 public sealed class InMemoryPreviewStore(TimeProvider time, int maxFilesPerProject = 10_000, long maxBytesPerWorkingCopy = long.MaxValue, long maxFileBytes = long.MaxValue)
     : IPreviewStore

@@ -1,0 +1,28 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Midori.DevStack;
+
+/// <summary>Settings of the development stack, bound from <c>DevStack</c> (env: <c>DevStack__DataDirectory</c>, ...; or <c>--DevStack:ApiServerPort=6443</c>).</summary>
+public sealed class DevStackOptions
+{
+    public const string SectionName = "DevStack";
+
+    /// <summary>Where the kubeconfig, the sandboxes and the API server's certificate go; relative to the working directory.</summary>
+    [Required]
+    public string DataDirectory { get; set; } = ".midori-dev";
+
+    /// <summary>Loopback port of the development Kubernetes API server; 0 picks a free one (the kubeconfig is rewritten at each start).</summary>
+    [Range(0, 65535)]
+    public int ApiServerPort { get; set; }
+
+    /// <summary>Namespace the kubeconfig's context points at (created at start).</summary>
+    [Required]
+    public string Namespace { get; set; } = "default";
+
+    /// <summary>Bearer token of the HTTP API (all namespaces); random at each start when empty.</summary>
+    public string? ApiToken { get; set; }
+
+    public string FullDataDirectory => Path.GetFullPath(DataDirectory);
+
+    public string KubeconfigPath => Path.Combine(FullDataDirectory, "kubeconfig");
+}
