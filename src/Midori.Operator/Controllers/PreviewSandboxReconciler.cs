@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using k8s;
 using Microsoft.Extensions.Options;
@@ -82,6 +81,13 @@ internal sealed class PreviewSandboxReconciler(
 
         resource = await EnsureFinalizerAsync(resource, cancellationToken);
         var pass = new ReconcilePass(resource, provider, providerName, time);
+        if (pass.Status.Phase is null)
+        {
+            // First sight: kubectl get shows PHASE Pending at once instead of an empty cell until the sandbox is up.
+            pass.SetPhase(Phases.Pending);
+            await PublishStatusAsync(pass, cancellationToken);
+        }
+
         if (policyGate is not null && await EnforcePolicyAsync(pass, provider, providerName, cancellationToken) is { } refused)
         {
             return refused;
@@ -100,6 +106,7 @@ internal sealed class PreviewSandboxReconciler(
 
         var result = await RunStepsAsync(pass, provider, cancellationToken);
         pass.SetProviderAvailable(providerHealth?.Get(provider.Name)); // read after the steps: they may have just changed it
+        ReportInvalidHeartbeat(pass, resource);
         await PublishStatusAsync(pass, cancellationToken);
         return result;
     }
@@ -208,7 +215,7 @@ internal sealed class PreviewSandboxReconciler(
 
         if (resource.Metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out var raw) == true && raw is not null)
         {
-            if (DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var heartbeat))
+            if (SandboxSnapshot.TryParseHeartbeat(raw, out var heartbeat))
             {
                 heartbeat = heartbeat > now ? now : heartbeat;
                 activity = activity is { } a && a >= heartbeat ? a : heartbeat;
@@ -220,6 +227,31 @@ internal sealed class PreviewSandboxReconciler(
         }
 
         return activity;
+    }
+
+    /// <summary>
+    /// A heartbeat value that is not a time is ignored; say so on the resource, where its sender looks: in the Ready
+    /// message (kept while the value stays) and once as a Warning Event (the published message is the memory).
+    /// </summary>
+    private void ReportInvalidHeartbeat(ReconcilePass pass, V1Alpha1PreviewSandbox before)
+    {
+        if (pass.Current.Metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out var raw) != true || raw is null
+            || SandboxSnapshot.TryParseHeartbeat(raw, out _) || ConditionSet.Find(pass.Status.Conditions, Conditions.Ready) is not { } ready)
+        {
+            return;
+        }
+
+        var shown = raw.Length > 64 ? raw[..64] + "…" : raw;
+        var note = $"Ignored {GroupVersion.HeartbeatAnnotation}=\"{shown}\": not an RFC 3339 time (e.g. 2026-11-23T10:00:00Z)";
+        if (ready.Message?.Contains(note, StringComparison.Ordinal) != true)
+        {
+            ready.Message = string.IsNullOrEmpty(ready.Message) ? note : $"{ready.Message}. {note}";
+        }
+
+        if (ConditionSet.Find(before.Status?.Conditions, Conditions.Ready)?.Message?.Contains(note, StringComparison.Ordinal) != true)
+        {
+            events.Warning(pass.Current, EventReasons.InvalidHeartbeat, note);
+        }
     }
 
     // ---- act ----------------------------------------------------------------------------------------------------
@@ -390,6 +422,7 @@ internal sealed class PreviewSandboxReconciler(
             status.LastActivityTime = activity.UtcDateTime;
             status.IdleDeadline = activity.AddSeconds(resource.Spec.EffectiveIdleTimeoutSeconds()).UtcDateTime;
             status.EndedAt = null;
+            status.HeartbeatAtExpiry = null;
             status.ProbeFailures = null;
             status.FilesHash = files.Hash;
             status.FilesRevision = files.Revision;
@@ -543,6 +576,7 @@ internal sealed class PreviewSandboxReconciler(
         }
 
         status.EndedAt = snapshot.Now.UtcDateTime;
+        status.HeartbeatAtExpiry = phase == Phases.Expired ? snapshot.Heartbeat ?? string.Empty : null;
         status.SandboxUrl = null;
         status.IdleDeadline = null;
         status.ProbeFailures = null;

@@ -160,7 +160,9 @@ public static class SandboxPolicies
             return null;
         }
 
-        var woken = s.LastActivity is { } activity && (s.EndedAt is not { } ended || activity > ended);
+        // Newer activity, or any new heartbeat value since the expiry (a whole-second value written in the same second
+        // as a sub-second endedAt is not "newer", yet it was written after the expiry).
+        var woken = (s.LastActivity is { } activity && (s.EndedAt is not { } ended || activity > ended)) || s.HeartbeatChangedSinceExpiry;
         if (!woken)
         {
             return new PolicyVerdict(SandboxAction.Wait, ReadyReason(s) ?? PreviewSandboxConditions.Reasons.IdleExpired,

@@ -18,7 +18,7 @@ public sealed record RetentionSettings(TimeSpan StoppedOrFailedFor, TimeSpan Exp
 public static class SandboxRetention
 {
     /// <summary>Opt in (<see cref="DeleteValue"/>) or out (<see cref="KeepValue"/>) of retention.</summary>
-    public const string Annotation = GroupVersion.Group + "/retention";
+    public const string Annotation = GroupVersion.RetentionAnnotation;
     public const string DeleteValue = "delete";
     public const string KeepValue = "keep";
 

@@ -42,6 +42,22 @@ public sealed record SandboxSnapshot(
     public string? RecreateRequest =>
         Resource.Metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out var v) == true && !string.IsNullOrWhiteSpace(v) ? v : null;
 
+    /// <summary>The heartbeat annotation as written (null when absent).</summary>
+    public string? Heartbeat =>
+        Resource.Metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out var v) == true ? v : null;
+
+    /// <summary>The heartbeat annotation is set but is not an RFC 3339 time (it is ignored, and reported).</summary>
+    public bool HeartbeatIsInvalid => Heartbeat is { } raw && !TryParseHeartbeat(raw, out _);
+
+    /// <summary>
+    /// A valid heartbeat value other than the one recorded at expiry: someone wrote activity after the preview
+    /// expired. Compared by value, so the precision of the time does not matter; anchored in status, so it holds
+    /// across operator restarts.
+    /// </summary>
+    public bool HeartbeatChangedSinceExpiry =>
+        Status.HeartbeatAtExpiry is { } recorded && Heartbeat is { } current
+        && !string.Equals(current, recorded, StringComparison.Ordinal) && TryParseHeartbeat(current, out _);
+
     public bool HasNewRecreateRequest => RecreateRequest is { } r && r != Status.ObservedRecreateRequest;
 
     public bool SpecChangedSinceObserved => Status.ObservedGeneration is { } g && g != Generation;
@@ -68,6 +84,11 @@ public sealed record SandboxSnapshot(
     public string? LastError => ConditionSet.Find(Status.Conditions, PreviewSandboxConditions.Degraded) is { Status: "True" } degraded
         ? degraded.Message
         : null;
+
+    /// <summary>RFC 3339 / ISO 8601 time as the heartbeat annotation carries it (no offset means UTC).</summary>
+    public static bool TryParseHeartbeat(string? raw, out DateTimeOffset time) =>
+        DateTimeOffset.TryParse(raw, System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out time);
 
     public static DateTimeOffset ToOffset(DateTime time) =>
         new(DateTime.SpecifyKind(time, time.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : time.Kind).ToUniversalTime(), TimeSpan.Zero);

@@ -40,6 +40,7 @@ internal static class LogEventIds
     public const int LeaseReleaseFailed = 1206;
     public const int LeadershipFenceLapsed = 1207;
     public const int LeadershipWriteRefused = 1208;
+    public const int LeadershipStepDown = 1209;
     public const int RuntimeTermStarted = 1210;
     public const int RuntimeTermStopped = 1211;
     public const int RuntimeDrainTimedOut = 1212;

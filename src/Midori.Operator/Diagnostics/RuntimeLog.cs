@@ -78,6 +78,9 @@ internal static partial class RuntimeLog
     [LoggerMessage(EventId = LogEventIds.LeadershipLost, Level = LogLevel.Warning, Message = "Lost Lease {Namespace}/{LeaseName} held as {Identity}")]
     public static partial void LeadershipLost(this ILogger logger, string @namespace, string leaseName, string identity);
 
+    [LoggerMessage(EventId = LogEventIds.LeadershipStepDown, Level = LogLevel.Information, Message = "Stepping down from Lease {Namespace}/{LeaseName} held as {Identity}: shutting down")]
+    public static partial void LeadershipStepDown(this ILogger logger, string @namespace, string leaseName, string identity);
+
     [LoggerMessage(EventId = LogEventIds.LeaderObserved, Level = LogLevel.Information, Message = "Observed leader {Leader} of Lease {Namespace}/{LeaseName}")]
     public static partial void LeaderObserved(this ILogger logger, string leader, string @namespace, string leaseName);
 

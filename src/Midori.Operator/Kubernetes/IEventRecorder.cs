@@ -22,4 +22,5 @@ public static class EventReasons
     public const string SourceError = "SourceError";
     public const string Failed = "Failed";
     public const string FilesSynced = "FilesSynced";
+    public const string InvalidHeartbeat = "InvalidHeartbeat";
 }

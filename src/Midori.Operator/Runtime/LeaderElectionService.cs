@@ -170,7 +170,12 @@ public sealed class LeaderElectionService : ILeadership, IHostedService, IDispos
                 };
                 elector.OnStoppedLeading += () =>
                 {
-                    if (_isLeader)
+                    if (_isLeader && stoppingToken.IsCancellationRequested)
+                    {
+                        // A graceful stop ends the term on purpose (the Lease is released next): not a loss.
+                        _logger.LeadershipStepDown(_identity.Namespace, _options.LeaseName, _identity.Name);
+                    }
+                    else if (_isLeader)
                     {
                         _logger.LeadershipLost(_identity.Namespace, _options.LeaseName, _identity.Name);
                     }

@@ -15,7 +15,7 @@ namespace Midori.Operator.Runtime;
 /// <list type="bullet">
 /// <item>list every page → enqueue every key (plus keys that vanished since the last list) → watch from the list's resourceVersion with bookmarks;</item>
 /// <item>ADDED → enqueue; MODIFIED → enqueue unless only status changed (generation, deletionTimestamp, finalizers,
-/// heartbeat and recreate annotations all unchanged vs. the last seen object, keyed by UID);</item>
+/// heartbeat, recreate and retention annotations all unchanged vs. the last seen object, keyed by UID);</item>
 /// <item>DELETED → forget the key; BOOKMARK → remember its resourceVersion;</item>
 /// <item>watch closed by the server → re-watch from the last resourceVersion; 410 → relist; other errors → backoff 2^min(n,5) s + jitter.</item>
 /// </list>
@@ -292,19 +292,23 @@ public sealed class PreviewSandboxInformer
 
     /// <summary>What we compare to decide whether a MODIFIED event matters to the reconciler.</summary>
     private sealed record ObjectSnapshot(
-        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Phase, string? FilesPush = null, string? SandboxId = null)
+        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Retention,
+        string? Phase, string? FilesPush = null, string? SandboxId = null)
     {
         public static ObjectSnapshot Of(ObjectKey key, V1Alpha1PreviewSandbox item)
         {
             var metadata = item.Metadata;
             string? heartbeat = null;
             string? recreate = null;
+            string? retention = null;
             metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out heartbeat);
             metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out recreate);
+            // Retention decides whether a finished preview is deleted: a change must be acted on now, not at the next resync.
+            metadata.Annotations?.TryGetValue(GroupVersion.RetentionAnnotation, out retention);
             string? filesPush = null;
             metadata.Annotations?.TryGetValue(GroupVersion.FilesPushAnnotation, out filesPush);
-            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, item.Status?.Phase,
-                filesPush, item.Status?.SandboxId);
+            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, retention,
+                item.Status?.Phase, filesPush, item.Status?.SandboxId);
         }
 
         public bool SameTrigger(ObjectSnapshot other) =>
@@ -313,6 +317,7 @@ public sealed class PreviewSandboxInformer
             && Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal)
             && string.Equals(Heartbeat, other.Heartbeat, StringComparison.Ordinal)
             && string.Equals(Recreate, other.Recreate, StringComparison.Ordinal)
+            && string.Equals(Retention, other.Retention, StringComparison.Ordinal)
             && string.Equals(FilesPush, other.FilesPush, StringComparison.Ordinal);
     }
 }

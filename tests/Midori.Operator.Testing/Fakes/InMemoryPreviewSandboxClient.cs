@@ -21,6 +21,9 @@ public sealed class InMemoryPreviewSandboxClient(TimeProvider time) : IPreviewSa
 
     public int StatusWrites { get; private set; }
 
+    /// <summary>status.phase of every status write, in order.</summary>
+    public List<string?> WrittenPhases { get; } = [];
+
     public int MetadataWrites { get; private set; }
 
     public V1Alpha1PreviewSandbox Create(V1Alpha1PreviewSandbox resource)
@@ -122,6 +125,7 @@ public sealed class InMemoryPreviewSandboxClient(TimeProvider time) : IPreviewSa
             current.Status = KubernetesJson.Deserialize<PreviewSandboxStatus>(KubernetesJson.Serialize(status));
             current.Metadata.ResourceVersion = NextVersion();
             StatusWrites++;
+            WrittenPhases.Add(status.Phase);
             return Task.FromResult(Clone(current));
         }
     }

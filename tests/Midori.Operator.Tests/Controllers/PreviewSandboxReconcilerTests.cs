@@ -53,6 +53,20 @@ public sealed class PreviewSandboxReconcilerTests
     }
 
     [Fact]
+    public async Task Reconcile_FirstSight_PublishesPendingBeforeProvisioning()
+    {
+        // arrange
+        _h.Client.Create(new PreviewSandboxBuilder().Build());
+
+        // act
+        await _h.ReconcileAsync();
+
+        // assert: kubectl get shows a phase from the first moment
+        Assert.Equal(Phases.Pending, _h.Client.WrittenPhases[0]);
+        Assert.Equal(Phases.Running, _h.Client.WrittenPhases[^1]);
+    }
+
+    [Fact]
     public async Task Reconcile_Twice_IsIdempotentAndWritesStatusOnlyWhenChanged()
     {
         // arrange

@@ -27,7 +27,9 @@ public sealed class SandboxPoliciesTests
         string? RecreateAnnotation = null,
         string? ObservedRecreate = null,
         long Generation = 1,
-        long ObservedGeneration = 1);
+        long ObservedGeneration = 1,
+        string? HeartbeatAnnotation = null,
+        string? HeartbeatAtExpiry = null);
 
     public static TheoryData<string, Case, SandboxAction, string> Table => new()
     {
@@ -37,6 +39,10 @@ public sealed class SandboxPoliciesTests
         { "TTL reached wins over fresh activity", new Case(Phases.Running, StartedSecondsAgo: 1800, ActivitySecondsAgo: 1), SandboxAction.Expire, PreviewSandboxConditions.Reasons.TtlExpired },
         { "activity after idle expiry wakes it", new Case(Phases.Expired, ActivitySecondsAgo: 5, EndedSecondsAgo: 60, ReadyReason: PreviewSandboxConditions.Reasons.IdleExpired), SandboxAction.Recreate, PreviewSandboxConditions.Reasons.Recreating },
         { "activity older than the expiry does not wake it", new Case(Phases.Expired, ActivitySecondsAgo: 120, EndedSecondsAgo: 60, ReadyReason: PreviewSandboxConditions.Reasons.IdleExpired), SandboxAction.Wait, PreviewSandboxConditions.Reasons.IdleExpired },
+        { "a whole-second heartbeat in the same second as the expiry, written after it, wakes it", new Case(Phases.Expired, ActivitySecondsAgo: 60, EndedSecondsAgo: 60, ReadyReason: PreviewSandboxConditions.Reasons.IdleExpired, HeartbeatAnnotation: "2026-11-23T11:59:00Z", HeartbeatAtExpiry: "2026-11-23T11:53:10Z"), SandboxAction.Recreate, PreviewSandboxConditions.Reasons.Recreating },
+        { "a first heartbeat written after an expiry without one wakes it", new Case(Phases.Expired, ActivitySecondsAgo: 61, EndedSecondsAgo: 60, ReadyReason: PreviewSandboxConditions.Reasons.IdleExpired, HeartbeatAnnotation: "2026-11-23T11:58:59Z", HeartbeatAtExpiry: ""), SandboxAction.Recreate, PreviewSandboxConditions.Reasons.Recreating },
+        { "the heartbeat recorded at expiry does not wake it", new Case(Phases.Expired, ActivitySecondsAgo: 400, EndedSecondsAgo: 60, ReadyReason: PreviewSandboxConditions.Reasons.IdleExpired, HeartbeatAnnotation: "2026-11-23T11:53:20Z", HeartbeatAtExpiry: "2026-11-23T11:53:20Z"), SandboxAction.Wait, PreviewSandboxConditions.Reasons.IdleExpired },
+        { "an invalid heartbeat value written after the expiry does not wake it", new Case(Phases.Expired, ActivitySecondsAgo: 400, EndedSecondsAgo: 60, ReadyReason: PreviewSandboxConditions.Reasons.IdleExpired, HeartbeatAnnotation: "now", HeartbeatAtExpiry: "2026-11-23T11:53:20Z"), SandboxAction.Wait, PreviewSandboxConditions.Reasons.IdleExpired },
         { "expired with recreate disabled stays expired", new Case(Phases.Expired, ActivitySecondsAgo: 5, EndedSecondsAgo: 60, RecreateEnabled: false), SandboxAction.Wait, PreviewSandboxConditions.Reasons.RecreateDisabled },
         { "provider lost the sandbox: recreate", new Case(Phases.Running, Remote: RemoteObservation.Lost, ProbeHealthy: null), SandboxAction.Recreate, PreviewSandboxConditions.Reasons.SandboxLost },
         { "probe failures below threshold keep running", new Case(Phases.Running, ProbeHealthy: false, ProbeFailures: 1), SandboxAction.KeepRunning, PreviewSandboxConditions.Reasons.SandboxReady },
@@ -131,6 +137,11 @@ public sealed class SandboxPoliciesTests
             builder.WithAnnotation(GroupVersion.RecreateAnnotation, c.RecreateAnnotation);
         }
 
+        if (c.HeartbeatAnnotation is not null)
+        {
+            builder.WithAnnotation(GroupVersion.HeartbeatAnnotation, c.HeartbeatAnnotation);
+        }
+
         var resource = builder.Build();
         resource.Metadata.Generation = c.Generation;
         var conditions = new List<V1Condition>();
@@ -149,6 +160,7 @@ public sealed class SandboxPoliciesTests
             LastFailureTime = c.LastFailureSecondsAgo is { } f ? Now.AddSeconds(-f).UtcDateTime : null,
             EndedAt = c.EndedSecondsAgo is { } e ? Now.AddSeconds(-e).UtcDateTime : null,
             ObservedRecreateRequest = c.ObservedRecreate,
+            HeartbeatAtExpiry = c.HeartbeatAtExpiry,
             ObservedGeneration = c.ObservedGeneration,
             Conditions = conditions,
             LastRecreation = c.Phase == Phases.Recreating ? new RecreationRecord { Reason = RecreationReasons.Error, OldSandboxId = "sbx-0" } : null,

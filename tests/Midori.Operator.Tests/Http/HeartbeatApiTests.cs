@@ -144,13 +144,7 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
         Assert.NotNull(expired);
         var endedAt = PreviewStatusMapper.ToOffset(expired!.Status!.EndedAt)!.Value;
 
-        // Another replica's write just before the expiry: a plain heartbeat now would be inside idle/4 (2.5 s) of it.
-        await _host.Kubernetes.CustomObjects.PatchNamespacedCustomObjectAsync(
-            new V1Patch(new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [GroupVersion.HeartbeatAnnotation] = HeartbeatService.Format(endedAt.AddSeconds(-1)) } } }.ToJsonString(), V1Patch.PatchType.MergePatch),
-            GroupVersion.Group, GroupVersion.Version, TeamA, GroupVersion.Plural, name);
-        await _host.WaitForAsync(TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == HeartbeatService.Format(endedAt.AddSeconds(-1)));
         _host.Time.Advance(TimeSpan.FromMilliseconds(500));
-        Assert.True(_host.Time.GetUtcNow() - endedAt.AddSeconds(-1) < TimeSpan.FromSeconds(2.5));
 
         var body = await HeartbeatAsync(client, name);
 
@@ -184,6 +178,66 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
         Assert.Equal(0, racing.RacingWrites);
         var resource = await host.GetResourceAsync(TeamA, name);
         Assert.Equal(HeartbeatService.Format(host.Time.GetUtcNow()), resource.Metadata.Annotations[GroupVersion.HeartbeatAnnotation]);
+    }
+
+    [Fact]
+    public async Task WholeSecondHeartbeat_InTheSameSecondAsTheExpiry_WakesIt()
+    {
+        // arrange: an expired preview whose endedAt has a sub-second part
+        using var client = _host.Client();
+        var start = _host.Time.GetUtcNow();
+        _host.Time.SetUtcNow(new DateTimeOffset(start.Year, start.Month, start.Day, start.Hour, start.Minute, start.Second, TimeSpan.Zero).AddSeconds(1).AddMilliseconds(100));
+        var response = await client.PostAsJsonAsync($"{Previews(TeamA)}?wait=true&timeoutSeconds=30",
+            new { projectId = "hb-whole-second", idleTimeoutSeconds = 10, files = new[] { TextFile("index.html", "x") } });
+        var name = (string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["name"]!;
+        _host.Time.Advance(TimeSpan.FromSeconds(10.5));
+        V1Alpha1PreviewSandbox? expired = null;
+        for (var nudge = 0; nudge < 50 && expired is null; nudge++)
+        {
+            var (resource, matched) = await _host.TryWaitForAsync(TeamA, name, r => r?.Status?.Phase == Phases.Expired, TimeSpan.FromSeconds(1));
+            expired = matched ? resource : null;
+            if (expired is null)
+            {
+                _host.Time.Advance(TimeSpan.FromMilliseconds(100));
+            }
+        }
+
+        Assert.NotNull(expired);
+        var endedAt = PreviewStatusMapper.ToOffset(expired!.Status!.EndedAt)!.Value;
+        var wholeSecond = new DateTimeOffset(endedAt.Year, endedAt.Month, endedAt.Day, endedAt.Hour, endedAt.Minute, endedAt.Second, TimeSpan.Zero);
+        Assert.True(wholeSecond < endedAt, $"endedAt {endedAt:O} has no sub-second part");
+
+        // act: what `kubectl annotate … heartbeat=$(date -u +%FT%TZ)` writes in that same second
+        await _host.AnnotateAsync(TeamA, name, GroupVersion.HeartbeatAnnotation, wholeSecond.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
+
+        // assert
+        var woken = await _host.WaitForAsync(TeamA, name, PreviewStatusMapper.IsReady);
+        Assert.Equal(RecreationReasons.IdleWake, woken!.Status!.LastRecreation!.Reason);
+        Assert.Null(woken.Status.HeartbeatAtExpiry);
+    }
+
+    [Fact]
+    public async Task InvalidHeartbeat_IsReportedOnTheResource_WithAnEventAndInTheReadyMessage()
+    {
+        // arrange
+        var name = (string)(await _host.CreateReadyAsync(TeamA, "hb-invalid", TextFile("index.html", "x")))["name"]!;
+
+        // act
+        await _host.AnnotateAsync(TeamA, name, GroupVersion.HeartbeatAnnotation, "now");
+
+        // assert
+        var reported = await _host.WaitForAsync(TeamA, name, r => r?.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Message?.Contains("\"now\"", StringComparison.Ordinal) == true);
+        Assert.Contains("not an RFC 3339 time", reported!.Status!.Conditions!.First(c => c.Type == "Ready").Message, StringComparison.Ordinal);
+        // bounded poll of observable state: the event sender posts in the background
+        using var deadline = new CancellationTokenSource(Midori.Operator.Testing.TestWaits.Bound);
+        var events = await _host.Kubernetes.CoreV1.ListNamespacedEventAsync(TeamA);
+        while (!events.Items.Any(e => e.Reason == "InvalidHeartbeat" && e.InvolvedObject.Name == name) && !deadline.IsCancellationRequested)
+        {
+            await Task.Delay(50);
+            events = await _host.Kubernetes.CoreV1.ListNamespacedEventAsync(TeamA);
+        }
+
+        Assert.Contains(events.Items, e => e.Reason == "InvalidHeartbeat" && e.Type == "Warning" && e.Message.Contains("\"now\"", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -45,13 +45,14 @@ public sealed class ProjectCrdTests : IAsyncLifetime
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":30}""", "spec.ttlSeconds", "Invalid value: \"integer\": ttlSeconds must be between 60 and 86400")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":90000,"idleTimeoutSeconds":10}""", "spec.ttlSeconds", "Invalid value: \"integer\": ttlSeconds must be between 60 and 86400")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"idleTimeoutSeconds":5}""", "spec.idleTimeoutSeconds", "Invalid value: \"integer\": idleTimeoutSeconds must be between 10 and 86400")]
-    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":600,"idleTimeoutSeconds":700}""", "spec", "Invalid value: \"object\": idleTimeoutSeconds must not exceed ttlSeconds")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":600,"idleTimeoutSeconds":700}""", "spec", "Invalid value: \"object\": idleTimeoutSeconds must not exceed ttlSeconds (1800 when not set)")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"idleTimeoutSeconds":3600}""", "spec", "Invalid value: \"object\": idleTimeoutSeconds must not exceed ttlSeconds (1800 when not set)")]
     [InlineData("""{"projectId":"p","source":{}}""", "spec.source", "Invalid value: \"object\": exactly one of snapshotId, inline or configMapRef must be set")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s","configMapRef":{"name":"c"}}}""", "spec.source", "Invalid value: \"object\": exactly one of snapshotId, inline or configMapRef must be set")]
-    [InlineData("""{"projectId":"p","source":{"inline":[{"path":"../etc/passwd","content":""}]}}""", "spec.source.inline[0].path", "Invalid value: \"string\": path must be relative, without '..' or backslashes")]
-    [InlineData("""{"projectId":"p","source":{"inline":[{"path":"/abs","content":""}]}}""", "spec.source.inline[0].path", "Invalid value: \"string\": path must be relative, without '..' or backslashes")]
-    [InlineData("""{"projectId":"p","source":{"inline":[{"path":"a\\\\b","content":""}]}}""", "spec.source.inline[0].path", "Invalid value: \"string\": path must be relative, without '..' or backslashes")]
-    [InlineData("""{"projectId":"p","source":{"configMapRef":{"name":"c","items":[{"key":"k","path":"x/../../y"}]}}}""", "spec.source.configMapRef.items[0].path", "Invalid value: \"string\": path must be relative, without '..' or backslashes")]
+    [InlineData("""{"projectId":"p","source":{"inline":[{"path":"../etc/passwd","content":""}]}}""", "spec.source.inline[0].path", "Invalid value: \"string\": path must be relative, without '..' segments or backslashes")]
+    [InlineData("""{"projectId":"p","source":{"inline":[{"path":"/abs","content":""}]}}""", "spec.source.inline[0].path", "Invalid value: \"string\": path must be relative, without '..' segments or backslashes")]
+    [InlineData("""{"projectId":"p","source":{"inline":[{"path":"a\\\\b","content":""}]}}""", "spec.source.inline[0].path", "Invalid value: \"string\": path must be relative, without '..' segments or backslashes")]
+    [InlineData("""{"projectId":"p","source":{"configMapRef":{"name":"c","items":[{"key":"k","path":"x/../../y"}]}}}""", "spec.source.configMapRef.items[0].path", "Invalid value: \"string\": path must be relative, without '..' segments or backslashes")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"recreate":{"maxAttempts":0}}""", "spec.recreate.maxAttempts", "Invalid value: \"integer\": maxAttempts must be between 1 and 100")]
     public async Task Create_RuleViolated_Returns422WithCause(string spec, string field, string message)
     {
@@ -63,6 +64,34 @@ public sealed class ProjectCrdTests : IAsyncLifetime
         Assert.Equal("Invalid", (string?)body["reason"]);
         var causes = body["details"]!["causes"]!.AsArray();
         Assert.Contains(causes, c => (string?)c!["field"] == field && (string?)c["message"] == message);
+    }
+
+    [Theory]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":-5}""", "spec.ttlSeconds")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"idleTimeoutSeconds":0}""", "spec.idleTimeoutSeconds")]
+    public async Task Create_OutOfRangeDuration_ReportsOnlyThatField(string spec, string field)
+    {
+        // act
+        var (code, body, _) = await _api.CreateAsync(RawApi.Sandboxes, Sandbox("bad-range", spec));
+
+        // assert: not also "idleTimeoutSeconds must not exceed ttlSeconds", which the user may never have set
+        Assert.Equal(422, code);
+        var causes = body["details"]!["causes"]!.AsArray();
+        Assert.Equal([field], causes.Select(c => (string?)c!["field"]));
+    }
+
+    [Theory]
+    [InlineData("js/app..min.js")]
+    [InlineData("..hidden/x")]
+    [InlineData("a/b..")]
+    public async Task Create_PathWithDotsInsideASegment_IsAccepted(string path)
+    {
+        // act
+        var (code, body, _) = await _api.CreateAsync(RawApi.Sandboxes,
+            Sandbox("dots-" + Math.Abs(path.GetHashCode(StringComparison.Ordinal)), $$$"""{"projectId":"p","source":{"inline":[{"path":"{{{path}}}","content":""}]}}"""));
+
+        // assert
+        Assert.True(code == 201, body.ToJsonString());
     }
 
     [Theory]

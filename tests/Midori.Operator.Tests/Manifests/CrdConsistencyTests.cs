@@ -32,7 +32,75 @@ public sealed class CrdConsistencyTests
         Assert.Equal(GroupVersion.Version, version.Name);
         Assert.True(version.Served && version.Storage);
         Assert.NotNull(version.Subresources.Status);
-        Assert.Equal(["Phase", "Ready", "Provider", "URL", "Expires", "Age"], version.AdditionalPrinterColumns.Select(c => c.Name));
+        Assert.Equal(["Phase", "Ready", "Provider", "URL", "Expires", "Age"], version.AdditionalPrinterColumns.Where(c => (c.Priority ?? 0) == 0).Select(c => c.Name));
+    }
+
+    [Fact]
+    public void PrinterColumns_ExpiresIsNoDateColumn_AndWideAddsProjectSandboxRecreationsIdleDeadline()
+    {
+        // arrange
+        var columns = Crd.Spec.Versions.Single().AdditionalPrinterColumns;
+
+        // assert: the server renders a future time in a date column as "<invalid>"
+        Assert.Equal(("string", "date-time"), (columns.Single(c => c.Name == "Expires").Type, columns.Single(c => c.Name == "Expires").Format));
+        Assert.Equal(
+            [("Project", ".spec.projectId"), ("Sandbox", ".status.sandboxId"), ("Recreations", ".status.recreations"), ("Idle-Deadline", ".status.idleDeadline")],
+            columns.Where(c => c.Priority == 1).Select(c => (c.Name, c.JsonPath)));
+    }
+
+    [Fact]
+    public void Schema_EverySpecField_IsDescribed_WithItsDefaultAndBounds()
+    {
+        // arrange
+        var problems = new List<string>();
+        void Walk(string path, V1JSONSchemaProps node)
+        {
+            var description = node.Description ?? string.Empty;
+            if (description.Length == 0)
+            {
+                problems.Add($"{path}: no description");
+            }
+
+            if (node.Type != "object" && node.DefaultProperty is { } value && value.ToString() is { Length: > 0 } text
+                && !description.Contains($"Default {text}", StringComparison.OrdinalIgnoreCase))
+            {
+                problems.Add($"{path}: description does not state its default {text}");
+            }
+
+            var bounds = new List<string>();
+            foreach (var rule in node.XKubernetesValidations ?? [])
+            {
+                if (System.Text.RegularExpressions.Regex.Match(rule.Rule, @"^self >= (\d+) && self <= (\d+)$") is { Success: true } range)
+                {
+                    bounds.Add($"{range.Groups[1].Value} to {range.Groups[2].Value}");
+                }
+            }
+
+            if (node.Minimum is { } min && node.Maximum is { } max)
+            {
+                bounds.Add($"{min} to {max}");
+            }
+
+            problems.AddRange(bounds.Where(b => !description.Contains(b, StringComparison.Ordinal)).Select(b => $"{path}: description does not state the range {b}"));
+            foreach (var (name, child) in node.Properties ?? new Dictionary<string, V1JSONSchemaProps>())
+            {
+                Walk($"{path}.{name}", child);
+            }
+
+            if (node.Items is V1JSONSchemaProps items)
+            {
+                foreach (var (name, child) in items.Properties ?? new Dictionary<string, V1JSONSchemaProps>())
+                {
+                    Walk($"{path}[].{name}", child);
+                }
+            }
+        }
+
+        // act
+        Walk("spec", Root.Properties["spec"]);
+
+        // assert
+        Assert.Empty(problems);
     }
 
     [Theory]

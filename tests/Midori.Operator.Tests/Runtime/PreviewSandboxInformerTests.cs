@@ -73,7 +73,7 @@ public sealed class PreviewSandboxInformerTests : IAsyncDisposable
         Assert.Equal("11", _informer.LastResourceVersion);
     }
 
-    public static TheoryData<string> SignificantChanges => ["generation", "heartbeat", "recreate", "finalizers", "deletionTimestamp"];
+    public static TheoryData<string> SignificantChanges => ["generation", "heartbeat", "recreate", "retention", "finalizers", "deletionTimestamp"];
 
     [Theory]
     [MemberData(nameof(SignificantChanges))]
@@ -86,6 +86,7 @@ public sealed class PreviewSandboxInformerTests : IAsyncDisposable
             "generation" => Sandbox("a", generation: 2, resourceVersion: "11"),
             "heartbeat" => Sandbox("a", resourceVersion: "11", annotations: new Dictionary<string, string> { [GroupVersion.HeartbeatAnnotation] = "2026-01-01T00:00:00Z" }),
             "recreate" => Sandbox("a", resourceVersion: "11", annotations: new Dictionary<string, string> { [GroupVersion.RecreateAnnotation] = "1" }),
+            "retention" => Sandbox("a", resourceVersion: "11", annotations: new Dictionary<string, string> { [GroupVersion.RetentionAnnotation] = "delete" }),
             "finalizers" => Sandbox("a", resourceVersion: "11", finalizers: [GroupVersion.FinalizerName]),
             _ => Sandbox("a", resourceVersion: "11", deletionTimestamp: new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc)),
         };

@@ -21,6 +21,9 @@ public static class GroupVersion
     /// <summary>Setting this to a new value replaces the running sandbox (reason <c>manual</c>).</summary>
     public const string RecreateAnnotation = Group + "/recreate";
 
+    /// <summary><c>delete</c> opts a finished preview in to retention, <c>keep</c> out (see Controllers/SandboxRetention).</summary>
+    public const string RetentionAnnotation = Group + "/retention";
+
     /// <summary>
     /// Written by the HTTP API when a direct push failed, or succeeded after the status said the files were behind:
     /// <c>&lt;revision&gt;:&lt;ok|failed&gt;</c>. It only wakes the reconciler, so FilesInSync follows what the sandbox holds.

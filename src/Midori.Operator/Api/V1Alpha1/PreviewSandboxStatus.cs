@@ -62,6 +62,14 @@ public sealed class PreviewSandboxStatus
     [JsonPropertyName("probeFailures")]
     public int? ProbeFailures { get; set; }
 
+    /// <summary>
+    /// The heartbeat annotation as it was when the preview expired (empty: there was none). Any other valid value
+    /// written later wakes the preview, whatever its precision: a whole-second time from the same second as
+    /// <see cref="EndedAt"/> would otherwise read as older than the expiry.
+    /// </summary>
+    [JsonPropertyName("heartbeatAtExpiry")]
+    public string? HeartbeatAtExpiry { get; set; }
+
     /// <summary>Last value of the recreate annotation acted upon.</summary>
     [JsonPropertyName("observedRecreateRequest")]
     public string? ObservedRecreateRequest { get; set; }
