@@ -76,8 +76,22 @@ function client(fetchImpl = nodeFetch) {
   return new MidoriClient({ baseUrl, token, namespace, fetch: fetchImpl });
 }
 
+// Opens the preview as a browser does: the signed link (?token=) sets the preview's session cookie and redirects to
+// the clean URL, which is then fetched with that cookie.
 async function page(url, previewToken, path = "") {
-  const response = await nodeFetch(new URL(path, url), { headers: previewToken ? { "X-Midori-Preview-Token": previewToken } : {} });
+  const clean = new URL(url);
+  const token = clean.searchParams.get("token") ?? previewToken;
+  clean.searchParams.delete("token");
+  const target = new URL(path, clean);
+  const headers = {};
+  if (token) {
+    const signed = new URL(target);
+    signed.searchParams.set("token", token);
+    const first = await nodeFetch(signed, { redirect: "manual" });
+    const cookies = first.headers.getSetCookie().map((cookie) => cookie.split(";")[0]);
+    if (cookies.length > 0) headers.cookie = cookies.join("; ");
+  }
+  const response = await nodeFetch(target, { headers });
   return { status: response.status, text: await response.text() };
 }
 

@@ -115,8 +115,10 @@ public static partial class MidoriApiEndpoints
 
         var timeout = timeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : limits.DefaultWait;
         var readiness = await previews.WaitUntilReadyAsync(result.Preview, timeout, cancellationToken);
-        var link = readiness.Ready ? null : await previews.LinkAsync(readiness.Resource ?? result.Resource, cancellationToken);
-        var response = ToResponse(result, readiness.Resource ?? result.Resource, readiness.Ready, readiness.Token ?? link?.Token, time, readiness.Url ?? link?.Url);
+        // With the gateway the caller gets a signed link to the stable URL, never the provider's token; without it, the
+        // provider's URL and token as before.
+        var link = await previews.LinkAsync(readiness.Resource ?? result.Resource, cancellationToken);
+        var response = ToResponse(result, readiness.Resource ?? result.Resource, readiness.Ready, link?.Token ?? readiness.Token, time, link?.Url ?? readiness.Url);
         if (!readiness.Ready)
         {
             return TypedResults.Accepted(location, response);
