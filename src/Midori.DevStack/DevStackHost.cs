@@ -9,7 +9,6 @@ using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Midori.DevApiServer;
-using Midori.DevStack.Playground;
 using Midori.DevStack.Store;
 using Midori.Operator;
 using Midori.Operator.Persistence;
@@ -19,8 +18,8 @@ namespace Midori.DevStack;
 /// <summary>
 /// The whole preview stack in one process: the development Kubernetes API server (HTTPS on loopback, every shipped CRD
 /// installed), the operator and its HTTP API wired exactly as in production (<see cref="HostingExtensions.AddMidoriOperator"/>)
-/// but pointed at that server, the local provider, a store (PostgreSQL with <c>ConnectionStrings__Midori</c>, else in memory)
-/// and the playground at <c>/ui</c>. Disposing it stops the operator first (sandboxes stopped), then the API server.
+/// but pointed at that server, the local provider and a store (PostgreSQL with <c>ConnectionStrings__Midori</c>, else in memory).
+/// Disposing it stops the operator first (sandboxes stopped), then the API server.
 /// </summary>
 public sealed class DevStackHost : IAsyncDisposable
 {
@@ -105,7 +104,6 @@ public sealed class DevStackHost : IAsyncDisposable
             configure?.Invoke(builder);
             var app = builder.Build();
             app.MapMidoriEndpoints();
-            app.MapPlayground();
             await app.StartAsync();
             return new DevStackHost(app, apiServer, certificates, options, apiToken, persistent);
         }
@@ -128,7 +126,6 @@ public sealed class DevStackHost : IAsyncDisposable
               Kubernetes API  {ApiServer.BaseAddress.ToString().TrimEnd('/')}  (development API server, in memory)
               kubeconfig      {KubeconfigPath}
               HTTP API        {api}/v1  (token: {ApiToken})
-              Playground      {api}/ui#token={ApiToken}
               Store           {(PersistentStore ? "PostgreSQL (ConnectionStrings__Midori)" : "in memory: previews' files and history are lost when the stack stops")}
               Sandboxes       {Path.Combine(Options.FullDataDirectory, "sandboxes")}  (local provider; preview URLs in `kubectl get psb`)
 

@@ -56,7 +56,7 @@ public sealed class DevStackProcessTests(ITestOutputHelper output)
             await banner.Task.WaitAsync(Generous);
             var kubeconfig = Path.Combine(data, "kubeconfig");
             Assert.Contains(kubeconfig, log.ToString());
-            Assert.Contains("/ui#token=", log.ToString());
+            Assert.Contains("HTTP API", log.ToString());
 
             // act: a sandbox process through the written kubeconfig (HTTPS with its CA and token), then Ctrl-C
             using var client = new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig));
