@@ -15,6 +15,14 @@ public sealed class DevStackOptions
     [Range(0, 65535)]
     public int ApiServerPort { get; set; }
 
+    /// <summary>Loopback port of the HTTP API and the playground (when <c>Urls</c> is not set); 0 picks a free one.</summary>
+    [Range(0, 65535)]
+    public int Port { get; set; } = 8080;
+
+    /// <summary>Loopback port of the preview gateway's own origin (when <c>Urls</c> is not set); 0 picks a free one.</summary>
+    [Range(0, 65535)]
+    public int PreviewPort { get; set; } = 8081;
+
     /// <summary>Namespace the kubeconfig's context points at (created at start).</summary>
     [Required]
     public string Namespace { get; set; } = "default";
