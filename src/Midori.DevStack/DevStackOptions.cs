@@ -7,7 +7,7 @@ public sealed class DevStackOptions
 {
     public const string SectionName = "DevStack";
 
-    /// <summary>Where the kubeconfig, the sandboxes and the API server's certificate go; relative to the working directory.</summary>
+    /// <summary>Where the kubeconfig, the sandboxes and the API server's certificate go; relative to the directory the command was started from (<c>dotnet run</c> keeps it, see the project file).</summary>
     [Required]
     public string DataDirectory { get; set; } = ".midori-dev";
 
