@@ -270,10 +270,14 @@ public sealed class PreviewSandboxCache
     internal static PreviewKey? KeyOf(V1Alpha1PreviewSandbox item) =>
         item.Metadata is { Name: { Length: > 0 } name, NamespaceProperty: { Length: > 0 } ns } ? new PreviewKey(ns, name) : null;
 
-    // Callers hold _write.
+    // Callers hold _write. The object is replaced in place: lock-free readers never see the key missing meanwhile.
     private void Put(PreviewKey key, V1Alpha1PreviewSandbox item)
     {
-        Drop(key);
+        if (_objects.TryGetValue(key, out var previous))
+        {
+            Unindex(key, previous);
+        }
+
         _objects[key] = item;
         if (item.Spec?.ProjectId is { Length: > 0 } project)
         {
@@ -295,11 +299,15 @@ public sealed class PreviewSandboxCache
     // Callers hold _write.
     private void Drop(PreviewKey key)
     {
-        if (!_objects.TryRemove(key, out var previous))
+        if (_objects.TryRemove(key, out var previous))
         {
-            return;
+            Unindex(key, previous);
         }
+    }
 
+    // Callers hold _write.
+    private void Unindex(PreviewKey key, V1Alpha1PreviewSandbox previous)
+    {
         if (previous.Spec?.ProjectId is { Length: > 0 } project && _byProject.TryGetValue((key.Namespace, project), out var set))
         {
             set.Remove(key);
