@@ -27,8 +27,7 @@ WORKDIR /app
 # Writable places for a non-root user; in Kubernetes the chart mounts emptyDirs here (read-only root filesystem).
 RUN mkdir -p /var/lib/midori/sandboxes && chown -R 65532:65532 /var/lib/midori
 COPY --from=build --chown=0:0 /app ./
-# "Urls", not ASPNETCORE_URLS: appsettings.json sets Urls (loopback, for development), and it outranks ASPNETCORE_-prefixed
-# variables but not unprefixed ones.
+# All interfaces inside the container (the built-in default is loopback, for development); ASPNETCORE_URLS works as well.
 ENV Urls=http://+:8080 \
     DOTNET_EnableDiagnostics=0 \
     DOTNET_NOLOGO=1 \

@@ -33,6 +33,7 @@ public sealed class PreviewSandboxInformer
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<PreviewSandboxInformer> _logger;
     private readonly RetryBackoff _backoff;
+    private readonly CrdPresence? _crd;
     // What the last watch event of each object (by UID) carried that matters to the reconciler. Kept apart from the
     // cache because the cache also takes this replica's own writes (Observe): compared with those, the watch event of
     // a heartbeat this replica wrote would look unchanged and never reach the reconciler.
@@ -51,8 +52,10 @@ public sealed class PreviewSandboxInformer
         TimeProvider timeProvider,
         ILogger<PreviewSandboxInformer> logger,
         RetryBackoff? backoff = null,
-        MidoriMetrics? metrics = null)
+        MidoriMetrics? metrics = null,
+        CrdPresence? crd = null)
     {
+        _crd = crd;
         _client = client;
         _cache = cache;
         metrics?.ObserveSandboxPhases(PhaseCounts);
@@ -124,6 +127,7 @@ public sealed class PreviewSandboxInformer
                     if (_lastResourceVersion is null)
                     {
                         _lastResourceVersion = await ListAndEnqueueAsync(@namespace, cancellationToken).ConfigureAwait(false);
+                        _crd?.ReportPresent();
                         _hasSynced = true;
                         failures = 0;
                     }
@@ -144,7 +148,15 @@ public sealed class PreviewSandboxInformer
                 {
                     failures++;
                     var delay = _backoff.Compute(failures);
-                    _logger.InformerWatchFailed(ex, failures, delay);
+                    if (_crd is not null && CrdPresence.IsMissing(ex))
+                    {
+                        _crd.ReportMissing(delay); // a setup step, said once: no stack trace per retry
+                    }
+                    else
+                    {
+                        _logger.InformerWatchFailed(ex, failures, delay);
+                    }
+
                     await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
                 }
             }
