@@ -116,20 +116,19 @@ public sealed class OperatorRuntimeHostTests : IDisposable
     {
         // arrange
         var runs = 0;
+        var firstRun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var secondRun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _reconcile = (_, _) =>
         {
-            if (Interlocked.Increment(ref runs) == 2)
-            {
-                secondRun.TrySetResult();
-            }
-
+            var run = Interlocked.Increment(ref runs);
+            (run == 1 ? firstRun : secondRun).TrySetResult();
             return Task.FromResult(ReconcileResult.Done());
         };
         _client.EnqueueList("10", [Sandbox("a")]);
         await _host.StartAsync(CancellationToken.None); // the informer (every replica)
         _leadership.Become();
         await _client.WaitForWatchCallsAsync(1).WithTimeout();
+        await firstRun.Task.WithTimeout(); // else losing at once could clear the first term's key before a worker took it
         _leadership.Lose();
         await _host.CurrentTermCompletion.WithTimeout();
 
