@@ -6,6 +6,7 @@ using Midori.Operator.Http;
 using Midori.Operator.Http.Auth;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
+using Midori.Operator.Runtime;
 
 namespace Midori.DevStack.Playground;
 
