@@ -40,7 +40,8 @@ public sealed class OperatorFirstRunTests(ITestOutputHelper output)
 
         // ASPNETCORE_URLS chose the address (appsettings.json no longer shadows it)
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-        Assert.Equal("ok", await http.GetStringAsync("/healthz"));
+        // (the loops start before Kestrel listens, so on a busy machine the port may open a moment after the message)
+        await PollAsync(async () => (await http.GetAsync("/healthz")).StatusCode == HttpStatusCode.OK, "/healthz on the ASPNETCORE_URLS port");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/readyz")).StatusCode);
 
         // installing the CRD needs no restart
