@@ -9,6 +9,7 @@ using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Midori.DevApiServer;
+using Midori.DevStack.Playground;
 using Midori.DevStack.Store;
 using Midori.Operator;
 using Midori.Operator.Persistence;
@@ -25,7 +26,7 @@ public sealed class DevStackHost : IAsyncDisposable
 {
     private readonly DevCertificates _certificates;
 
-    private DevStackHost(WebApplication app, DevKubeApiServer apiServer, DevCertificates certificates, DevStackOptions options, string apiToken, bool persistent)
+    private DevStackHost(WebApplication app, DevKubeApiServer apiServer, DevCertificates certificates, DevStackOptions options, string apiToken, bool persistent, string? previewOrigin)
     {
         App = app;
         ApiServer = apiServer;
@@ -33,7 +34,9 @@ public sealed class DevStackHost : IAsyncDisposable
         Options = options;
         ApiToken = apiToken;
         PersistentStore = persistent;
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        PreviewOrigin = previewOrigin;
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var address = addresses.FirstOrDefault(a => previewOrigin is null || !a.StartsWith(previewOrigin, StringComparison.Ordinal)) ?? addresses.First();
         ApiBaseAddress = new Uri(address.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
     }
 
@@ -48,10 +51,16 @@ public sealed class DevStackHost : IAsyncDisposable
 
     public Uri ApiBaseAddress { get; }
 
+    /// <summary>The gateway's own origin for previews (null when <c>Urls</c> was given and previews share the API's origin).</summary>
+    public string? PreviewOrigin { get; }
+
     /// <summary>Whether previews' files and history survive a restart (PostgreSQL) or not (the in-memory store).</summary>
     public bool PersistentStore { get; }
 
     public string KubeconfigPath => Options.KubeconfigPath;
+
+    /// <summary>The playground with the API token in the fragment (browsers send fragments nowhere).</summary>
+    public string PlaygroundUrl => $"{ApiBaseAddress.ToString().TrimEnd('/')}{PlaygroundEndpoints.Path}#token={Uri.EscapeDataString(ApiToken)}";
 
     public static async Task<DevStackHost> StartAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
@@ -85,8 +94,20 @@ public sealed class DevStackHost : IAsyncDisposable
             WriteOwnerOnly(options.KubeconfigPath, apiServer.CreateKubeconfig("midori-dev", options.Namespace));
 
             var apiToken = string.IsNullOrEmpty(options.ApiToken) ? Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant() : options.ApiToken;
+            // Previews get their own origin (a second port; the same site, so the gateway's cookie still works in a frame):
+            // a preview framed by the playground can then never script the page that holds the API token. Whoever sets
+            // Urls themselves gets one origin, and the playground runs previews with an opaque origin instead.
+            var ownUrls = builder.Configuration["Urls"] is null;
+            var previewOrigin = ownUrls ? $"http://127.0.0.1:{FreeOrGiven(options.PreviewPort)}" : null;
+            var defaults = Defaults(options, apiToken);
+            if (previewOrigin is not null)
+            {
+                defaults["Urls"] = $"http://127.0.0.1:{FreeOrGiven(options.Port)};{previewOrigin}";
+                defaults["Gateway:PublicBaseUrl"] = previewOrigin;
+            }
+
             // Lowest precedence: appsettings, environment and arguments all override these.
-            builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = Defaults(options, apiToken) });
+            builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = defaults });
             builder.Services.AddSingleton(kubernetesConfiguration);
             builder.Services.AddSingleton(options);
             builder.AddMidoriOperator();
@@ -104,8 +125,9 @@ public sealed class DevStackHost : IAsyncDisposable
             configure?.Invoke(builder);
             var app = builder.Build();
             app.MapMidoriEndpoints();
+            app.MapPlayground(builder.Configuration["Gateway:PublicBaseUrl"] is { Length: > 0 } gateway ? new Uri(gateway).GetLeftPart(UriPartial.Authority) : null);
             await app.StartAsync();
-            return new DevStackHost(app, apiServer, certificates, options, apiToken, persistent);
+            return new DevStackHost(app, apiServer, certificates, options, apiToken, persistent, previewOrigin);
         }
         catch
         {
@@ -125,7 +147,8 @@ public sealed class DevStackHost : IAsyncDisposable
             Midori dev stack is running (Ctrl-C stops it and every sandbox).
               Kubernetes API  {ApiServer.BaseAddress.ToString().TrimEnd('/')}  (development API server, in memory)
               kubeconfig      {KubeconfigPath}
-              HTTP API        {api}/v1  (token: {ApiToken})
+              Playground      {PlaygroundUrl}
+              HTTP API        {api}/api/v1  (token: {ApiToken})
               Store           {(PersistentStore ? "PostgreSQL (ConnectionStrings__Midori)" : "in memory: previews' files and history are lost when the stack stops")}
               Sandboxes       {Path.Combine(Options.FullDataDirectory, "sandboxes")}  (local provider; preview URLs in `kubectl get psb`)
 
@@ -133,6 +156,7 @@ public sealed class DevStackHost : IAsyncDisposable
               export KUBECONFIG={KubeconfigPath}
               kubectl apply -f {sample}
               kubectl wait --for=condition=Ready psb/hello-preview --timeout=60s && kubectl get psb
+              then open the playground (link above) to edit its files and watch the preview change
 
             """;
     }
@@ -148,10 +172,22 @@ public sealed class DevStackHost : IAsyncDisposable
         _certificates.Dispose();
     }
 
+    private static int FreeOrGiven(int port)
+    {
+        if (port != 0)
+        {
+            return port;
+        }
+
+        // Kestrel would pick a free port too, but the gateway's public origin must be known before it starts.
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     private static Dictionary<string, string?> Defaults(DevStackOptions options, string apiToken) => new()
     {
         // Only what differs from the operator's own defaults; anything set in environment or arguments still wins below.
-        ["Urls"] = "http://127.0.0.1:8080",
         ["LeaderElection:Enabled"] = "false",
         ["Operator:DefaultProvider"] = "local",
         ["Providers:Local:RootDirectory"] = Path.Combine(options.FullDataDirectory, "sandboxes"),

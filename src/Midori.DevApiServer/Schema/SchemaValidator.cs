@@ -189,20 +189,29 @@ public static class SchemaValidator
 
     private static void ValidateNumber(JsonValue value, SchemaNode schema, string path, List<FieldError> errors)
     {
-        var number = decimal.Parse(value.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
+        // As double, like the real server's JSON decoding: 1e300 is a number to compare, not an overflow (a 500).
+        var number = double.Parse(value.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
         var formatted = value.ToJsonString();
-        if (schema.Maximum is { } max && (schema.ExclusiveMaximum ? number >= max : number > max))
+        if (schema.Maximum is { } max && (schema.ExclusiveMaximum ? number >= (double)max : number > (double)max))
         {
             var op = schema.ExclusiveMaximum ? "less than" : "less than or equal to";
             errors.Add(FieldError.Invalid(path, formatted, $"{path} in body should be {op} {max.ToString(CultureInfo.InvariantCulture)}"));
         }
 
-        if (schema.Minimum is { } min && (schema.ExclusiveMinimum ? number <= min : number < min))
+        if (schema.Minimum is { } min && (schema.ExclusiveMinimum ? number <= (double)min : number < (double)min))
         {
             var op = schema.ExclusiveMinimum ? "greater than" : "greater than or equal to";
             errors.Add(FieldError.Invalid(path, formatted, $"{path} in body should be {op} {min.ToString(CultureInfo.InvariantCulture)}"));
         }
     }
+
+    /// <summary>
+    /// An integer is what fits int64 once written out (1e2 does, 1.5 and 1e300 do not): the real server decodes an
+    /// integer field into int64 and refuses the rest as a number, a 422, never a 500.
+    /// </summary>
+    private static bool IsInteger(string text) =>
+        long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
+        || (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d % 1 == 0 && d >= long.MinValue && d < 9.2233720368547758E+18);
 
     private static bool HasValidType(JsonNode value, SchemaNode schema, out string actualType)
     {
@@ -214,7 +223,7 @@ public static class SchemaValidator
             {
                 JsonValueKind.String => "string",
                 JsonValueKind.True or JsonValueKind.False => "boolean",
-                JsonValueKind.Number when decimal.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture) % 1 == 0 => "integer",
+                JsonValueKind.Number when IsInteger(v.ToJsonString()) => "integer",
                 JsonValueKind.Number => "number",
                 _ => "null",
             },

@@ -103,6 +103,8 @@ public sealed class ProjectCrdTests : IAsyncLifetime
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"env":[{"name":"A"},{"name":"A"}]}""", "FieldValueDuplicate", "spec.env[1]")]
     [InlineData("""{"projectId":"p","source":{"inline":[]}}""", "FieldValueInvalid", "spec.source.inline")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"port":"80"}""", "FieldValueTypeInvalid", "spec.port")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":1e300}""", "FieldValueTypeInvalid", "spec.ttlSeconds")] // beyond int64 (and decimal): a number, not a 500
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"port":1.5}""", "FieldValueTypeInvalid", "spec.port")]
     public async Task Create_SchemaViolated_Returns422WithReason(string spec, string reason, string field)
     {
         // act
