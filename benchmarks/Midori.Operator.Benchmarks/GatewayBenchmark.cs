@@ -21,7 +21,7 @@ internal static class GatewayBenchmark
         var concurrency = Int(settings, "concurrency", 32);
         var seconds = Int(settings, "seconds", 5);
         var recreations = Int(settings, "recreations", 100);
-        Console.WriteLine($"Gateway benchmark — {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+        Console.WriteLine($"Gateway benchmark — {Environment.ProcessorCount} cores, .NET {Environment.Version}, load average {LoadAverage()}");
 
         await using (var stack = await GatewayTestStack.StartAsync(new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Error" }))
         {
@@ -41,7 +41,7 @@ internal static class GatewayBenchmark
             // 2. throughput
             var directRate = await ThroughputAsync(direct, directUrl, concurrency, seconds);
             var gatewayRate = await ThroughputAsync(gateway, gatewayUrl, concurrency, seconds);
-            Console.WriteLine($"throughput ({concurrency} in flight, {seconds} s): direct {directRate:N0} req/s, through the gateway {gatewayRate:N0} req/s");
+            Console.WriteLine($"throughput ({concurrency} in flight, {seconds} s): direct {directRate:N0} req/s, through the gateway {gatewayRate:N0} req/s; load average {LoadAverage()}");
 
             // 3. recreations under steady traffic
             using var stop = new CancellationTokenSource();
@@ -190,6 +190,10 @@ internal static class GatewayBenchmark
         var index = (int)Math.Min(gateway.Length - 1, quantile * gateway.Length);
         return $"{gateway[index] - direct[index]:F2} ms";
     }
+
+    /// <summary>The 1/5/15-minute load average (Linux): the figures mean little without it on a shared machine.</summary>
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
     private static int Int(IReadOnlyDictionary<string, string> settings, string key, int fallback) =>
         settings.TryGetValue(key, out var value) ? int.Parse(value, CultureInfo.InvariantCulture) : fallback;
