@@ -42,6 +42,7 @@ public static class RuntimeServiceCollectionExtensions
         services.TryAddSingleton<KubernetesEventRecorder>();
         services.TryAddSingleton<IEventRecorder>(sp => sp.GetRequiredService<KubernetesEventRecorder>());
 
+        services.TryAddSingleton<CrdPresence>();
         services.TryAddSingleton(sp => new ReconcileQueue(sp.GetRequiredService<TimeProvider>(), sp.GetService<MidoriMetrics>()));
         services.TryAddSingleton(sp => new PreviewSandboxInformer(
             sp.GetRequiredService<IPreviewSandboxClient>(),
@@ -49,7 +50,8 @@ public static class RuntimeServiceCollectionExtensions
             sp.GetRequiredService<IOptions<OperatorOptions>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PreviewSandboxInformer>>(),
-            metrics: sp.GetService<MidoriMetrics>()));
+            metrics: sp.GetService<MidoriMetrics>(),
+            crd: sp.GetRequiredService<CrdPresence>()));
         services.TryAddSingleton(sp => new ReconcileWorkers(
             sp.GetRequiredService<ReconcileQueue>(),
             sp.GetRequiredService<IServiceScopeFactory>(),
