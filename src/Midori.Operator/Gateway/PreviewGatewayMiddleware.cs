@@ -10,6 +10,7 @@ using Midori.Operator.Http.Services;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Persistence;
 using Yarp.ReverseProxy.Forwarder;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Gateway;
 
