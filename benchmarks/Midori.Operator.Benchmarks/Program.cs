@@ -22,6 +22,12 @@ if (args.Contains("upload"))
     return;
 }
 
+if (args.Contains("lifecycle"))
+{
+    await LifecycleBenchmark.RunAsync(settings); // time to Ready: cold create, warm claim, resume, recreate: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- lifecycle
+    return;
+}
+
 if (args.Contains("gateway"))
 {
     await GatewayBenchmark.RunAsync(settings); // preview gateway figures: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- gateway

@@ -1,4 +1,5 @@
 using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Providers;
 
 namespace Midori.Operator.Controllers;
 
@@ -253,4 +254,173 @@ public static class SandboxPolicies
 
     private static string? ReadyReason(SandboxSnapshot s) =>
         ConditionSet.Find(s.Status.Conditions, PreviewSandboxConditions.Ready)?.Reason;
+}
+
+/// <summary>Which of the two cuts ends a running sandbox.</summary>
+public enum SandboxCut
+{
+    /// <summary>No activity within the idle timeout (<c>spec.lifecycle.onIdle</c>).</summary>
+    Idle,
+
+    /// <summary>The sandbox's TTL elapsed (<c>spec.lifecycle.onExpire</c>).</summary>
+    Ttl,
+}
+
+/// <summary>What a cut does to the sandbox.</summary>
+public enum CutOutcome
+{
+    /// <summary>The sandbox is removed; a wake creates a new one and transfers every file.</summary>
+    Delete,
+
+    /// <summary>The sandbox is paused (E2B) or stopped (Daytona, local) and kept; a wake resumes it.</summary>
+    Pause,
+}
+
+/// <summary>The next cut of a running sandbox, what it does, and when the heads-up before it is due.</summary>
+public sealed record PlannedCut(SandboxCut Cut, DateTimeOffset At, CutOutcome Outcome, DateTimeOffset? WarnAt);
+
+/// <summary>What to do with a paused sandbox now.</summary>
+public enum PausedOutcome
+{
+    /// <summary>Keep it paused until <see cref="PausedVerdict.Until"/>.</summary>
+    Keep,
+
+    /// <summary>The retention elapsed and the provider archives (Daytona): archive it, and delete at the end of the retention.</summary>
+    Archive,
+
+    /// <summary>The retention elapsed: delete the sandbox; the preview becomes Expired and a wake creates a new one.</summary>
+    Delete,
+}
+
+public sealed record PausedVerdict(PausedOutcome Outcome, DateTimeOffset? Until);
+
+/// <summary>
+/// Pure decisions of the retention tiers (run → pause → archive/delete): which cut comes first, whether it pauses or
+/// deletes, when the heads-up is due, how long a paused sandbox is kept. No IO, no clock: callers pass the times.
+/// </summary>
+public static class SandboxLifecyclePolicy
+{
+    /// <summary>
+    /// End of the idle window: last activity plus the idle timeout, but never before the sandbox has run
+    /// <c>minRunningSeconds</c> (a slow first boot sends no heartbeats, and cutting it would just start the boot over).
+    /// </summary>
+    public static DateTimeOffset? IdleDeadline(DateTimeOffset? lastActivity, DateTimeOffset? startedAt, PreviewSandboxSpec spec)
+    {
+        if (lastActivity is not { } activity)
+        {
+            return null;
+        }
+
+        var deadline = activity.AddSeconds(spec.EffectiveIdleTimeoutSeconds());
+        var minRunning = spec.EffectiveLifecycle().EffectiveMinRunningSeconds();
+        return minRunning > 0 && startedAt?.AddSeconds(minRunning) is { } graceEnd && graceEnd > deadline ? graceEnd : deadline;
+    }
+
+    /// <summary>
+    /// Pause or delete at <paramref name="cut"/>. Pause needs a provider that can pause; without one the cut deletes,
+    /// as it did before lifecycle policies existed.
+    /// </summary>
+    public static CutOutcome OutcomeOf(SandboxCut cut, PreviewSandboxLifecycle lifecycle, bool providerCanPause)
+    {
+        var action = cut == SandboxCut.Idle ? lifecycle.EffectiveOnIdle() : lifecycle.EffectiveOnExpire();
+        return action == LifecycleActions.Pause && providerCanPause ? CutOutcome.Pause : CutOutcome.Delete;
+    }
+
+    /// <summary>
+    /// The earlier of the idle and TTL cuts of a running sandbox (TTL wins a tie: it is the harder limit), with the time
+    /// of its heads-up. Null when neither deadline is known yet.
+    /// </summary>
+    public static PlannedCut? NextCut(SandboxSnapshot s, bool providerCanPause)
+    {
+        var idle = s.IdleDeadline;
+        var ttl = s.ExpiresAt;
+        (SandboxCut Cut, DateTimeOffset At)? next = (idle, ttl) switch
+        {
+            ({ } i, { } t) => i < t ? (SandboxCut.Idle, i) : (SandboxCut.Ttl, t),
+            ({ } i, null) => (SandboxCut.Idle, i),
+            (null, { } t) => (SandboxCut.Ttl, t),
+            _ => null,
+        };
+        if (next is not { } n)
+        {
+            return null;
+        }
+
+        var lifecycle = s.Spec.EffectiveLifecycle();
+        return new PlannedCut(n.Cut, n.At, OutcomeOf(n.Cut, lifecycle, providerCanPause), WarnAt(n.Cut, n.At, s.Spec));
+    }
+
+    /// <summary>
+    /// When the heads-up before a cut at <paramref name="cutAt"/> is due; null when warnings are off. For the idle cut
+    /// the warning is at most half the idle timeout, so a warning never fires right after fresh activity.
+    /// </summary>
+    public static DateTimeOffset? WarnAt(SandboxCut cut, DateTimeOffset cutAt, PreviewSandboxSpec spec)
+    {
+        var seconds = spec.EffectiveLifecycle().EffectiveExpiryWarningSeconds();
+        if (seconds <= 0)
+        {
+            return null;
+        }
+
+        if (cut == SandboxCut.Idle)
+        {
+            seconds = Math.Min(seconds, spec.EffectiveIdleTimeoutSeconds() / 2);
+        }
+
+        return seconds <= 0 ? null : cutAt.AddSeconds(-seconds);
+    }
+
+    /// <summary>
+    /// Heads-up to send now, if any: due, its cut not yet reached, and not already sent for this cut (identified by the
+    /// cut time the last warning carried, so a heartbeat that moves the deadline earns a new warning later).
+    /// </summary>
+    public static TimeSpan? WarningDue(PlannedCut? cut, DateTimeOffset now, DateTimeOffset? lastWarnedCutAt)
+    {
+        if (cut is not { WarnAt: { } warnAt } || now < warnAt || now >= cut.At || lastWarnedCutAt == cut.At)
+        {
+            return null;
+        }
+
+        return cut.At - now;
+    }
+
+    /// <summary>
+    /// A paused sandbox is kept for <c>pausedRetentionSeconds</c> after <paramref name="pausedAt"/>. After that a provider
+    /// that archives (Daytona) archives it and keeps it as long again; otherwise it is deleted.
+    /// </summary>
+    public static PausedVerdict Paused(DateTimeOffset pausedAt, DateTimeOffset now, PreviewSandboxLifecycle lifecycle, bool providerCanArchive, bool archived)
+    {
+        var retention = TimeSpan.FromSeconds(lifecycle.EffectivePausedRetentionSeconds());
+        var keepUntil = pausedAt + retention;
+        if (now < keepUntil)
+        {
+            return new PausedVerdict(PausedOutcome.Keep, keepUntil);
+        }
+
+        if (providerCanArchive)
+        {
+            var archiveUntil = keepUntil + retention;
+            if (!archived && now < archiveUntil)
+            {
+                return new PausedVerdict(PausedOutcome.Archive, archiveUntil);
+            }
+
+            if (now < archiveUntil)
+            {
+                return new PausedVerdict(PausedOutcome.Keep, archiveUntil);
+            }
+        }
+
+        return new PausedVerdict(PausedOutcome.Delete, null);
+    }
+
+    /// <summary>
+    /// How a wake brings a paused preview back: resume when the provider still holds the paused sandbox (paused,
+    /// stopped or already running again), otherwise recreate (new sandbox, every file transferred).
+    /// </summary>
+    public static string WakeKind(SandboxState? pausedSandbox) => pausedSandbox switch
+    {
+        SandboxState.Stopped or SandboxState.Running or SandboxState.Pending => StartKinds.Resume,
+        _ => StartKinds.Recreate,
+    };
 }

@@ -68,7 +68,8 @@ public sealed record SandboxSnapshot(
         ? (Status.ExpiresAt is { } reported && ToOffset(reported) < ttlEnd ? ToOffset(reported) : ttlEnd)
         : null;
 
-    public DateTimeOffset? IdleDeadline => LastActivity?.AddSeconds(Spec.EffectiveIdleTimeoutSeconds());
+    /// <summary>End of the idle window, never before the boot grace (<c>spec.lifecycle.minRunningSeconds</c>) has passed.</summary>
+    public DateTimeOffset? IdleDeadline => SandboxLifecyclePolicy.IdleDeadline(LastActivity, StartedAt, Spec);
 
     public DateTimeOffset? EndedAt => Status.EndedAt is { } t ? ToOffset(t) : null;
 

@@ -57,6 +57,20 @@ internal sealed class TracedSandboxProvider(ISandboxProvider inner) : ISandboxPr
             return true;
         });
 
+    public SandboxCapabilities Capabilities => inner.Capabilities;
+
+    public Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken) =>
+        TraceAsync("pause", sandboxId, () => inner.PauseAsync(sandboxId, cancellationToken));
+
+    public Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken) =>
+        TraceAsync("resume", sandboxId, () => inner.ResumeAsync(sandboxId, until, cancellationToken));
+
+    public Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken) =>
+        TraceAsync("archive", sandboxId, () => inner.ArchiveAsync(sandboxId, cancellationToken));
+
+    public Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken) =>
+        TraceAsync("file_manifest", sandboxId, () => inner.GetFileManifestAsync(sandboxId, cancellationToken));
+
     private async Task<T> TraceAsync<T>(string operation, string? sandboxId, Func<Task<T>> call)
     {
         using var activity = MidoriTracing.StartProviderCall(inner.Name, operation, sandboxId);

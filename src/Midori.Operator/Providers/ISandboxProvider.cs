@@ -35,6 +35,46 @@ public interface ISandboxProvider
 
     /// <summary>Deletes the sandbox. Already gone counts as done.</summary>
     Task DeleteAsync(string sandboxId, CancellationToken cancellationToken);
+
+    /// <summary>What this backend can do beyond create, run and delete; callers check before pausing, archiving or reading a manifest.</summary>
+    SandboxCapabilities Capabilities { get; }
+
+    /// <summary>
+    /// Pauses the sandbox and keeps its files (E2B pause keeps memory too; Daytona and local stop the processes and keep
+    /// the disk). Idempotent: an already paused sandbox counts as done. False when the sandbox is gone.
+    /// </summary>
+    Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Brings a paused (or archived) sandbox back and keeps it alive until at least <paramref name="until"/>. Running
+    /// already counts as done. Null when the sandbox is gone; the dev server may need <see cref="StartAsync"/> again.
+    /// </summary>
+    Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken);
+
+    /// <summary>Moves a paused sandbox to cold storage (Daytona archive); a resume restores it, slower. False when gone.</summary>
+    Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The files under the project directory as the sandbox holds them, path (relative, '/'-separated) →
+    /// <see cref="Files.ContentHash"/> form. Dependency and VCS folders are left out. Null when the sandbox is gone.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken);
+}
+
+/// <summary>Optional abilities of a backend (<see cref="ISandboxProvider.Capabilities"/>).</summary>
+[Flags]
+public enum SandboxCapabilities
+{
+    None = 0,
+
+    /// <summary><see cref="ISandboxProvider.PauseAsync"/> and <see cref="ISandboxProvider.ResumeAsync"/> work.</summary>
+    Pause = 1,
+
+    /// <summary><see cref="ISandboxProvider.ArchiveAsync"/> works.</summary>
+    Archive = 2,
+
+    /// <summary><see cref="ISandboxProvider.GetFileManifestAsync"/> works.</summary>
+    FileManifest = 4,
 }
 
 public enum SandboxState

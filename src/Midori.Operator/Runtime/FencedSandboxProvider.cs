@@ -54,6 +54,29 @@ public sealed class FencedSandboxProvider(ISandboxProvider inner, ILeadershipFen
         fence.EnsureHeld($"delete {inner.Name} sandbox {sandboxId}");
         return inner.DeleteAsync(sandboxId, cancellationToken);
     }
+
+    public SandboxCapabilities Capabilities => inner.Capabilities;
+
+    public Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        fence.EnsureHeld($"pause {inner.Name} sandbox {sandboxId}");
+        return inner.PauseAsync(sandboxId, cancellationToken);
+    }
+
+    public Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        fence.EnsureHeld($"resume {inner.Name} sandbox {sandboxId}");
+        return inner.ResumeAsync(sandboxId, until, cancellationToken);
+    }
+
+    public Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        fence.EnsureHeld($"archive {inner.Name} sandbox {sandboxId}");
+        return inner.ArchiveAsync(sandboxId, cancellationToken);
+    }
+
+    public Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken) =>
+        inner.GetFileManifestAsync(sandboxId, cancellationToken);
 }
 
 /// <summary>The provider registry of the leader-only side: the same providers, each behind a <see cref="FencedSandboxProvider"/>.</summary>

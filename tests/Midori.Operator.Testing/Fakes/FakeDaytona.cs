@@ -217,6 +217,9 @@ public sealed partial class FakeDaytona : IAsyncDisposable
         ("POST", ["api", "sandbox", _, "start"]) => ("start", StartSandboxAsync),
         ("POST", ["api", "sandbox", _, "stop"]) => ("stop", StopSandboxAsync),
         ("POST", ["api", "sandbox", _, "last-activity"]) => ("keep_alive", LastActivityAsync),
+        ("POST", ["api", "sandbox", _, "archive"]) => ("archive", ArchiveSandboxAsync),
+        ("POST", ["api", "sandbox", _, "autodelete", _]) => ("autodelete", AutoDeleteAsync),
+        ("POST", ["toolbox", _, "process", "execute"]) => ("execute", ExecuteAsync),
         ("GET", ["api", "sandbox", _, "ports", _, "preview-url"]) => ("preview_url", PreviewUrlAsync),
         ("POST", ["toolbox", _, "files", "bulk-upload"]) => ("upload", UploadAsync),
         ("DELETE", ["toolbox", _, "files"]) => ("delete_file", DeleteFileAsync),
@@ -355,7 +358,7 @@ public sealed partial class FakeDaytona : IAsyncDisposable
             {
                 if (sandbox.State != "started")
                 {
-                    sandbox.Start(_time.GetUtcNow());
+                    sandbox.Start(_time.GetUtcNow()); // from stopped or archived alike: the disk comes back
                 }
             }
 
@@ -372,6 +375,90 @@ public sealed partial class FakeDaytona : IAsyncDisposable
 
             return Json(context, 200, ToJson(sandbox));
         });
+
+    /// <summary>As Daytona: only a stopped sandbox can be archived (its disk moves to object storage; start restores it).</summary>
+    private Task ArchiveSandboxAsync(HttpContext context, string[] s) =>
+        WithSandboxAsync(context, s[2], byName: true, sandbox =>
+        {
+            lock (_lock)
+            {
+                if (sandbox.State is not ("stopped" or "archived"))
+                {
+                    return Error(context, 400, $"Sandbox is {sandbox.State}; stop it before archiving");
+                }
+
+                sandbox.State = "archived";
+                sandbox.DesiredState = "archived";
+            }
+
+            return Json(context, 200, ToJson(sandbox));
+        });
+
+    private Task AutoDeleteAsync(HttpContext context, string[] s) =>
+        WithSandboxAsync(context, s[2], byName: true, sandbox =>
+        {
+            if (!int.TryParse(s[4], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var minutes))
+            {
+                return Error(context, 400, "interval must be an integer");
+            }
+
+            lock (_lock)
+            {
+                sandbox.AutoDeleteMinutes = minutes < 0 ? -1 : minutes;
+            }
+
+            return Json(context, 200, ToJson(sandbox));
+        });
+
+    /// <summary>
+    /// <c>POST /process/execute</c> for the one command the operator runs synchronously, the file manifest
+    /// (<c>cd '…' &amp;&amp; find … | xargs -0 -r sha256sum</c>): answers what sha256sum would print for the files held.
+    /// </summary>
+    private async Task ExecuteAsync(HttpContext context, string[] s)
+    {
+        var body = await JsonNode.ParseAsync(context.Request.Body);
+        var command = (string?)body?["command"];
+        if (string.IsNullOrEmpty(command))
+        {
+            await Error(context, 400, "command is required");
+            return;
+        }
+
+        await WithToolboxAsync(context, s[1], sandbox =>
+        {
+            if (!command.Contains("sha256sum", StringComparison.Ordinal) || CdDirectory().Match(command) is not { Success: true } cd)
+            {
+                return Json(context, 200, new JsonObject { ["exitCode"] = 127, ["result"] = "fake daytona: command not supported" });
+            }
+
+            string output;
+            lock (_lock)
+            {
+                output = Sha256SumOutput(sandbox.Files, cd.Groups[1].Value);
+            }
+
+            return Json(context, 200, new JsonObject { ["exitCode"] = 0, ["result"] = output });
+        });
+    }
+
+    /// <summary>What <c>sha256sum</c> prints for the files under <paramref name="root"/>, skipping node_modules and .git.</summary>
+    internal static string Sha256SumOutput(IEnumerable<KeyValuePair<string, byte[]>> files, string root)
+    {
+        var prefix = root.TrimEnd('/') + "/";
+        var lines = new System.Text.StringBuilder();
+        foreach (var (path, content) in files.Where(f => f.Key.StartsWith(prefix, StringComparison.Ordinal)).OrderBy(f => f.Key, StringComparer.Ordinal))
+        {
+            var relative = path[prefix.Length..];
+            if (relative.Split('/').Any(segment => segment is "node_modules" or ".git"))
+            {
+                continue;
+            }
+
+            lines.Append(Convert.ToHexStringLower(SHA256.HashData(content))).Append("  ./").Append(relative).Append('\n');
+        }
+
+        return lines.ToString();
+    }
 
     private Task LastActivityAsync(HttpContext context, string[] s) =>
         WithSandboxAsync(context, s[2], byName: false, sandbox =>
@@ -802,7 +889,7 @@ public sealed partial class FakeDaytona : IAsyncDisposable
         public string? Snapshot { get; init; }
         public string? Dockerfile { get; init; }
         public int AutoStopMinutes { get; init; }
-        public int AutoDeleteMinutes { get; init; }
+        public int AutoDeleteMinutes { get; set; }
         public bool Public { get; init; }
         public string State { get; set; } = "creating";
         public string DesiredState { get; set; } = "started";

@@ -140,6 +140,66 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
         return Task.CompletedTask;
     }
 
+    /// <summary>Pause and manifest by default, as the local provider; tests narrow it to drive the delete fallback.</summary>
+    public SandboxCapabilities Capabilities { get; set; } = SandboxCapabilities.Pause | SandboxCapabilities.FileManifest;
+
+    public int PauseCalls => _pauseCalls;
+    public int ResumeCalls => _resumeCalls;
+
+    private int _pauseCalls;
+    private int _resumeCalls;
+
+    public Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _pauseCalls);
+        if (!_sandboxes.TryGetValue(sandboxId, out var sandbox))
+        {
+            return Task.FromResult(false);
+        }
+
+        sandbox.State = SandboxState.Stopped;
+        sandbox.Paused = true;
+        sandbox.StartRequest = null;
+        return Task.FromResult(true);
+    }
+
+    public Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _resumeCalls);
+        if (!_sandboxes.TryGetValue(sandboxId, out var sandbox))
+        {
+            return Task.FromResult<SandboxInfo?>(null);
+        }
+
+        var now = time.GetUtcNow();
+        sandbox.Paused = false;
+        sandbox.Archived = false;
+        sandbox.EndAt = until > now ? until : sandbox.EndAt;
+        sandbox.State = SandboxState.Pending;
+        return Task.FromResult<SandboxInfo?>(sandbox.ToInfo(now));
+    }
+
+    public Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        if (!Capabilities.HasFlag(SandboxCapabilities.Archive))
+        {
+            throw new SandboxProviderException(Name, "this fake has no archive tier", isTransient: false);
+        }
+
+        if (!_sandboxes.TryGetValue(sandboxId, out var sandbox))
+        {
+            return Task.FromResult(false);
+        }
+
+        sandbox.Archived = true;
+        return Task.FromResult(true);
+    }
+
+    public Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyDictionary<string, string>?>(_sandboxes.TryGetValue(sandboxId, out var sandbox)
+            ? sandbox.Files.ToDictionary(kv => kv.Key, kv => Midori.Operator.Files.ContentHash.Compute(kv.Value), StringComparer.Ordinal)
+            : null);
+
     /// <summary>Completes at the next <see cref="DeleteAsync"/> (a signal for background work such as the orphan sweep).</summary>
     public Task WaitForDeletionAsync() => Volatile.Read(ref _deleted).Task;
 
@@ -162,6 +222,8 @@ public sealed class FakeSandbox(string id, string ownerUid, SandboxCreateRequest
     public SandboxStartRequest? StartRequest { get; set; }
     public string? Token { get; set; }
     public int Starts { get; set; }
+    public bool Paused { get; set; }
+    public bool Archived { get; set; }
     public ConcurrentDictionary<string, byte[]> Files { get; } = new(StringComparer.Ordinal);
 
     public SandboxInfo ToInfo(DateTimeOffset now) =>

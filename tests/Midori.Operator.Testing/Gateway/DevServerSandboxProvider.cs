@@ -86,6 +86,19 @@ public sealed class DevServerSandboxProvider(string name = "local") : ISandboxPr
 
     public Task<DateTimeOffset?> ExtendAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken) => Task.FromResult<DateTimeOffset?>(null);
 
+    /// <summary>A real HTTP server per sandbox for gateway tests; lifecycle tiers are exercised on the other fakes.</summary>
+    public SandboxCapabilities Capabilities => SandboxCapabilities.None;
+
+    public Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken) => throw Unsupported("pause");
+
+    public Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken) => throw Unsupported("resume");
+
+    public Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken) => throw Unsupported("archive");
+
+    public Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken) => throw Unsupported("read a file manifest");
+
+    private SandboxProviderException Unsupported(string what) => new(Name, $"the gateway test provider cannot {what}", isTransient: false);
+
     public async Task DeleteAsync(string sandboxId, CancellationToken cancellationToken)
     {
         if (_servers.TryRemove(sandboxId, out var server))

@@ -266,6 +266,20 @@ public sealed class PausedLeaderTests(ITestOutputHelper output) : IAsyncLifetime
         public Task DeleteAsync(string sandboxId, CancellationToken cancellationToken) =>
             Write("delete " + sandboxId, async () => { await inner.DeleteAsync(sandboxId, cancellationToken); return true; });
 
+        public SandboxCapabilities Capabilities => inner.Capabilities;
+
+        public Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken) =>
+            Write("pause " + sandboxId, () => inner.PauseAsync(sandboxId, cancellationToken));
+
+        public Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken) =>
+            Write("resume " + sandboxId, () => inner.ResumeAsync(sandboxId, until, cancellationToken));
+
+        public Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken) =>
+            Write("archive " + sandboxId, () => inner.ArchiveAsync(sandboxId, cancellationToken));
+
+        public Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken) =>
+            inner.GetFileManifestAsync(sandboxId, cancellationToken);
+
         private Task FreezeAsync() => _gate.PassAsync(); // a stopped process ignores cancellation too
 
         private Task<T> Write<T>(string what, Func<Task<T>> call)

@@ -38,6 +38,8 @@ public sealed class ProjectCrdTests : IAsyncLifetime
         Assert.Equal(3000, (int)spec["port"]!);
         Assert.False((bool)spec["suspend"]!);
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"enabled":true,"maxAttempts":5,"cooldownSeconds":30}"""), spec["recreate"]));
+        Assert.True(JsonNode.DeepEquals(
+            JsonNode.Parse("""{"onIdle":"Delete","onExpire":"Delete","pausedRetentionSeconds":86400,"minRunningSeconds":0,"expiryWarningSeconds":60}"""), spec["lifecycle"]));
         Assert.Equal(1, (int)body["metadata"]!["generation"]!);
     }
 
@@ -54,6 +56,10 @@ public sealed class ProjectCrdTests : IAsyncLifetime
     [InlineData("""{"projectId":"p","source":{"inline":[{"path":"a\\\\b","content":""}]}}""", "spec.source.inline[0].path", "Invalid value: \"string\": path must be relative, without '..' segments or backslashes")]
     [InlineData("""{"projectId":"p","source":{"configMapRef":{"name":"c","items":[{"key":"k","path":"x/../../y"}]}}}""", "spec.source.configMapRef.items[0].path", "Invalid value: \"string\": path must be relative, without '..' segments or backslashes")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"recreate":{"maxAttempts":0}}""", "spec.recreate.maxAttempts", "Invalid value: \"integer\": maxAttempts must be between 1 and 100")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"lifecycle":{"pausedRetentionSeconds":30}}""", "spec.lifecycle.pausedRetentionSeconds", "Invalid value: \"integer\": pausedRetentionSeconds must be between 60 and 2592000")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"lifecycle":{"minRunningSeconds":-1}}""", "spec.lifecycle.minRunningSeconds", "Invalid value: \"integer\": minRunningSeconds must be between 0 and 3600")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"lifecycle":{"expiryWarningSeconds":4000}}""", "spec.lifecycle.expiryWarningSeconds", "Invalid value: \"integer\": expiryWarningSeconds must be between 0 and 3600")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":600,"idleTimeoutSeconds":60,"lifecycle":{"minRunningSeconds":600}}""", "spec", "Invalid value: \"object\": lifecycle.minRunningSeconds must be below ttlSeconds (1800 when not set)")]
     public async Task Create_RuleViolated_Returns422WithCause(string spec, string field, string message)
     {
         // act
@@ -69,6 +75,8 @@ public sealed class ProjectCrdTests : IAsyncLifetime
     [Theory]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":-5}""", "spec.ttlSeconds")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"idleTimeoutSeconds":0}""", "spec.idleTimeoutSeconds")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"lifecycle":{"minRunningSeconds":5000}}""", "spec.lifecycle.minRunningSeconds")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"lifecycle":{"expiryWarningSeconds":5000}}""", "spec.lifecycle.expiryWarningSeconds")]
     public async Task Create_OutOfRangeDuration_ReportsOnlyThatField(string spec, string field)
     {
         // act
@@ -105,6 +113,7 @@ public sealed class ProjectCrdTests : IAsyncLifetime
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"port":"80"}""", "FieldValueTypeInvalid", "spec.port")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":1e300}""", "FieldValueTypeInvalid", "spec.ttlSeconds")] // beyond int64 (and decimal): a number, not a 500
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"port":1.5}""", "FieldValueTypeInvalid", "spec.port")]
+    [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"lifecycle":{"onIdle":"Hibernate"}}""", "FieldValueNotSupported", "spec.lifecycle.onIdle")]
     public async Task Create_SchemaViolated_Returns422WithReason(string spec, string reason, string field)
     {
         // act

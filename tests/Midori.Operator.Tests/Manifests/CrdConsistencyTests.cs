@@ -44,8 +44,31 @@ public sealed class CrdConsistencyTests
         // assert: the server renders a future time in a date column as "<invalid>"
         Assert.Equal(("string", "date-time"), (columns.Single(c => c.Name == "Expires").Type, columns.Single(c => c.Name == "Expires").Format));
         Assert.Equal(
-            [("Project", ".spec.projectId"), ("Sandbox", ".status.sandboxId"), ("Recreations", ".status.recreations"), ("Idle-Deadline", ".status.idleDeadline")],
+            [("Project", ".spec.projectId"), ("Sandbox", ".status.sandboxId"), ("Recreations", ".status.recreations"), ("Idle-Deadline", ".status.idleDeadline"),
+             ("On-Idle", ".spec.lifecycle.onIdle"), ("Paused-At", ".status.pausedAt")],
             columns.Where(c => c.Priority == 1).Select(c => (c.Name, c.JsonPath)));
+        Assert.Equal(("string", "date-time"), (columns.Single(c => c.Name == "Paused-At").Type, columns.Single(c => c.Name == "Paused-At").Format));
+    }
+
+    [Fact]
+    public void Schema_Lifecycle_DefaultsKeepTodaysBehaviour_AndPhasePausedExists()
+    {
+        // arrange
+        var lifecycle = Root.Properties["spec"].Properties["lifecycle"];
+        string Default(string property) => KubernetesJson.Serialize(lifecycle.Properties[property].DefaultProperty);
+
+        // assert: both cuts delete unless asked otherwise, and the C# defaults agree with the schema's
+        Assert.Equal("{}", KubernetesJson.Serialize(lifecycle.DefaultProperty));
+        Assert.Equal(("\"Delete\"", "\"Delete\""), (Default("onIdle"), Default("onExpire")));
+        Assert.All(new[] { "onIdle", "onExpire" }, p => Assert.Equal(["Delete", "Pause"], lifecycle.Properties[p].EnumProperty.Select(e => e.ToString())));
+        var effective = new PreviewSandboxLifecycle();
+        Assert.Equal((LifecycleActions.Delete, LifecycleActions.Delete), (effective.EffectiveOnIdle(), effective.EffectiveOnExpire()));
+        Assert.Equal(
+            (Default("pausedRetentionSeconds"), Default("minRunningSeconds"), Default("expiryWarningSeconds")),
+            (effective.EffectivePausedRetentionSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+             effective.EffectiveMinRunningSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+             effective.EffectiveExpiryWarningSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Contains(Phases.Paused, Root.Properties["status"].Properties["phase"].EnumProperty.Select(e => e.ToString()));
     }
 
     [Fact]
@@ -140,6 +163,9 @@ public sealed class CrdConsistencyTests
         Assert.Contains(rules, r => r.Contains("oldSelf.provider", StringComparison.Ordinal));
         Assert.Contains(rules, r => r.Contains("has(self.snapshotId)", StringComparison.Ordinal) && r.Contains("has(self.configMapRef)", StringComparison.Ordinal));
         Assert.All(new[] { "ttlSeconds", "idleTimeoutSeconds" }, p => Assert.NotEmpty(spec.Properties[p].XKubernetesValidations));
+        Assert.All(new[] { "pausedRetentionSeconds", "minRunningSeconds", "expiryWarningSeconds" },
+            p => Assert.NotEmpty(spec.Properties["lifecycle"].Properties[p].XKubernetesValidations));
+        Assert.Contains(rules, r => r.Contains("self.lifecycle.minRunningSeconds < self.ttlSeconds", StringComparison.Ordinal));
     }
 
     public static TheoryData<string> Samples() => [.. Directory.GetFiles(RepositoryPaths.SamplesDirectory, "*.yaml").Where(f => !f.EndsWith("kustomization.yaml", StringComparison.Ordinal) && !f.Contains("previewsandboxpolicy", StringComparison.Ordinal)).Select(f => Path.GetFileName(f))];

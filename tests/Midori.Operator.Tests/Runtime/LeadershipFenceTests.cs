@@ -187,9 +187,9 @@ public sealed class LeadershipFenceTests : IDisposable
         var refused = CallEveryMethod(fenced, typeof(ISandboxProvider));
 
         // assert
-        string[] writes = ["CreateAsync", "UploadFilesAsync", "DeleteFilesAsync", "StartAsync", "ExtendAsync", "DeleteAsync"];
+        string[] writes = ["CreateAsync", "UploadFilesAsync", "DeleteFilesAsync", "StartAsync", "ExtendAsync", "DeleteAsync", "PauseAsync", "ResumeAsync", "ArchiveAsync"];
         Assert.Equal(string.Join(",", writes.Order(StringComparer.Ordinal)), string.Join(",", refused.Order(StringComparer.Ordinal)));
-        Assert.Equal("GetAsync,GetPreviewAsync,ListAsync", string.Join(",", calls.Order(StringComparer.Ordinal)));
+        Assert.Equal("GetAsync,GetFileManifestAsync,GetPreviewAsync,ListAsync,get_Capabilities", string.Join(",", calls.Order(StringComparer.Ordinal)));
     }
 
     [Fact]

@@ -10,6 +10,9 @@ public static class Phases
     public const string Expired = "Expired";
     public const string Stopped = "Stopped";
     public const string Failed = "Failed";
+
+    /// <summary>The sandbox is paused or stopped at the provider and kept (spec.lifecycle Pause); a wake resumes it.</summary>
+    public const string Paused = "Paused";
 }
 
 /// <summary>Condition types and CamelCase reasons (kubebuilder conditions.go).</summary>
@@ -37,6 +40,12 @@ public static class PreviewSandboxConditions
         public const string IdleExpired = "IdleExpired";
         public const string TtlExpired = "TTLExpired";
         public const string Suspended = "Suspended";
+
+        /// <summary>Ready=False while the sandbox is paused at the provider (spec.lifecycle Pause).</summary>
+        public const string Paused = "Paused";
+
+        /// <summary>Event reason of the heads-up before an idle or TTL cut.</summary>
+        public const string ExpiryWarning = "ExpiryWarning";
         public const string ProviderError = "ProviderError";
 
         /// <summary>The provider cannot confine spec.command (no working sandbox such as bubblewrap), so it refuses to run it.</summary>
@@ -69,6 +78,19 @@ public static class RecreationReasons
     public const string IdleWake = "idle_wake";
     public const string Error = "error";
     public const string Manual = "manual";
+}
+
+/// <summary>How a sandbox came to run, as history rows and the <c>kind</c> metric label say.</summary>
+public static class StartKinds
+{
+    /// <summary>A new sandbox for a preview that had none (first start, or claimed from a warm pool).</summary>
+    public const string Create = "create";
+
+    /// <summary>A paused sandbox resumed; only files changed since the pause were pushed.</summary>
+    public const string Resume = "resume";
+
+    /// <summary>A new sandbox replacing a lost, expired or unusable one; every file was transferred.</summary>
+    public const string Recreate = "recreate";
 }
 
 /// <summary>Provider names accepted in spec.provider.</summary>

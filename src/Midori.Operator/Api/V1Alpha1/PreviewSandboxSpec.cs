@@ -51,6 +51,10 @@ public sealed class PreviewSandboxSpec
     [JsonPropertyName("suspend")]
     public bool? Suspend { get; set; }
 
+    /// <summary>What happens at the idle and TTL cuts (delete or pause), retention of a paused sandbox, boot grace, heads-up.</summary>
+    [JsonPropertyName("lifecycle")]
+    public PreviewSandboxLifecycle? Lifecycle { get; set; }
+
     // Effective values (methods, so no serializer mistakes them for fields): the CRD defaults these, but objects
     // built in code or stored before a default existed may omit them.
     public int EffectiveTtlSeconds() => TtlSeconds ?? DefaultTtlSeconds;
@@ -58,6 +62,7 @@ public sealed class PreviewSandboxSpec
     public int EffectivePort() => Port ?? DefaultPort;
     public bool IsSuspended() => Suspend == true;
     public PreviewSandboxRecreatePolicy EffectiveRecreate() => Recreate ?? new PreviewSandboxRecreatePolicy();
+    public PreviewSandboxLifecycle EffectiveLifecycle() => Lifecycle ?? new PreviewSandboxLifecycle();
 }
 
 public sealed class PreviewSandboxSource
@@ -132,4 +137,52 @@ public sealed class PreviewSandboxRecreatePolicy
     public bool IsEnabled() => Enabled ?? true;
     public int EffectiveMaxAttempts() => MaxAttempts ?? DefaultMaxAttempts;
     public int EffectiveCooldownSeconds() => CooldownSeconds ?? DefaultCooldownSeconds;
+}
+
+/// <summary>Values of <c>spec.lifecycle.onIdle</c> and <c>spec.lifecycle.onExpire</c>.</summary>
+public static class LifecycleActions
+{
+    /// <summary>Remove the sandbox (today's behaviour); a wake creates a new one and uploads every file.</summary>
+    public const string Delete = "Delete";
+
+    /// <summary>Pause (E2B) or stop (Daytona, local) the sandbox and keep it; a wake resumes it and pushes only what changed.</summary>
+    public const string Pause = "Pause";
+}
+
+/// <summary>Retention tiers of one preview: run, then pause (kept <see cref="PausedRetentionSeconds"/>), then delete.</summary>
+public sealed class PreviewSandboxLifecycle
+{
+    public const int DefaultPausedRetentionSeconds = 86400;
+    public const int DefaultMinRunningSeconds = 0;
+    public const int DefaultExpiryWarningSeconds = 60;
+
+    /// <summary><see cref="LifecycleActions.Delete"/> or <see cref="LifecycleActions.Pause"/> when the idle timeout elapses.</summary>
+    [JsonPropertyName("onIdle")]
+    public string? OnIdle { get; set; }
+
+    /// <summary><see cref="LifecycleActions.Delete"/> or <see cref="LifecycleActions.Pause"/> when the TTL elapses.</summary>
+    [JsonPropertyName("onExpire")]
+    public string? OnExpire { get; set; }
+
+    /// <summary>How long a paused sandbox is kept before it is deleted (Daytona archives it after this).</summary>
+    [JsonPropertyName("pausedRetentionSeconds")]
+    public int? PausedRetentionSeconds { get; set; }
+
+    /// <summary>No idle cut before the sandbox has run this long (a slow boot sends no heartbeats).</summary>
+    [JsonPropertyName("minRunningSeconds")]
+    public int? MinRunningSeconds { get; set; }
+
+    /// <summary>Heads-up (Event and SSE event) this long before an idle or TTL cut; 0 disables it.</summary>
+    [JsonPropertyName("expiryWarningSeconds")]
+    public int? ExpiryWarningSeconds { get; set; }
+
+    public string EffectiveOnIdle() => Normalize(OnIdle);
+    public string EffectiveOnExpire() => Normalize(OnExpire);
+    public int EffectivePausedRetentionSeconds() => PausedRetentionSeconds ?? DefaultPausedRetentionSeconds;
+    public int EffectiveMinRunningSeconds() => MinRunningSeconds ?? DefaultMinRunningSeconds;
+    public int EffectiveExpiryWarningSeconds() => ExpiryWarningSeconds ?? DefaultExpiryWarningSeconds;
+
+    // The CRD's enum admits only the two values; objects built in code may carry anything, and anything else deletes.
+    private static string Normalize(string? value) =>
+        string.Equals(value, LifecycleActions.Pause, StringComparison.Ordinal) ? LifecycleActions.Pause : LifecycleActions.Delete;
 }

@@ -45,6 +45,14 @@ public sealed class PreviewSandboxStatus
     [JsonPropertyName("endedAt")]
     public DateTime? EndedAt { get; set; }
 
+    /// <summary>When the sandbox was paused (phase Paused); the paused retention counts from here.</summary>
+    [JsonPropertyName("pausedAt")]
+    public DateTime? PausedAt { get; set; }
+
+    /// <summary>Files revision the paused sandbox holds; a resume pushes only what changed after it.</summary>
+    [JsonPropertyName("pausedFilesRevision")]
+    public long? PausedFilesRevision { get; set; }
+
     [JsonPropertyName("recreations")]
     public int? Recreations { get; set; }
 

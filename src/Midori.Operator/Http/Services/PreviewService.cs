@@ -451,7 +451,7 @@ public sealed partial class PreviewService
             updated = await _client.PatchSpecAsync(key.Namespace, key.Name, new JsonObject { ["suspend"] = false }, cancellationToken).ConfigureAwait(false);
         }
 
-        if (resource.Status?.Phase is Phases.Expired or Phases.Stopped)
+        if (resource.Status?.Phase is Phases.Expired or Phases.Stopped or Phases.Paused)
         {
             updated = await _client.PatchAnnotationsAsync(key.Namespace, key.Name,
                 new Dictionary<string, string?> { [GroupVersion.HeartbeatAnnotation] = now }, cancellationToken).ConfigureAwait(false);

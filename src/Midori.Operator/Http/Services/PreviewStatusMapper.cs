@@ -37,6 +37,7 @@ public static class PreviewStatusMapper
             Phases.Running => (SeedStatus.Running, "none", ready ? "Sandbox is running" : "Sandbox is running but not ready"),
             Phases.Expired => (SeedStatus.Expired, "sync_needed", "Sandbox expired; a heartbeat or new files wake it"),
             Phases.Stopped => (SeedStatus.Expired, "sync_needed", "Preview is stopped"),
+            Phases.Paused => (SeedStatus.Expired, "sync_needed", "Sandbox paused; a heartbeat or new files resume it"),
             Phases.Failed => (SeedStatus.Failed, "sync_needed", ReadyMessage(resource) ?? "Preview failed"),
             _ => (SeedStatus.Creating, "none", suspended ? "Preview is stopping" : "Sandbox is being created"),
         };

@@ -97,6 +97,30 @@ internal sealed class DaytonaApiClient(HttpClient http)
         }
     }
 
+    /// <summary>
+    /// <c>POST /sandbox/{id}/stop</c> (keeps the disk, clears memory; does not wait), <c>/start</c> (starts a stopped or
+    /// archived sandbox, waits up to 30 s for started) or <c>/archive</c> (moves a stopped sandbox's disk to object
+    /// storage). Null when the sandbox is gone; a state change already under way (409) reads as the current sandbox.
+    /// </summary>
+    public async Task<DaytonaSandbox?> ChangeStateAsync(string id, string verb, CancellationToken cancellationToken)
+    {
+        var what = $"{verb} sandbox {id}";
+        using var request = DaytonaHttp.Request(HttpMethod.Post, Relative($"sandbox/{Escape(id)}/{verb}"), verb, idempotent: true);
+        using var response = await DaytonaHttp.SendAsync(http, request, what, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        if (response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return await GetSandboxAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+
+        await EnsureSuccessAsync(response, what, cancellationToken).ConfigureAwait(false);
+        return await DaytonaHttp.ReadAsync<DaytonaSandbox>(response, what, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Resets the auto-stop timer (keep-alive). False when the sandbox is gone.</summary>
     public async Task<bool> UpdateLastActivityAsync(string id, CancellationToken cancellationToken)
     {

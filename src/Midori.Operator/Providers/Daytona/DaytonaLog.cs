@@ -54,4 +54,10 @@ internal static partial class DaytonaLog
     [LoggerMessage(EventId = 3312, Level = LogLevel.Warning,
         Message = "Could not delete unusable Daytona Sandbox {SandboxId} of owner {OwnerUid}: {Error}")]
     public static partial void CleanupFailed(this ILogger logger, string sandboxId, string ownerUid, string error);
+
+    [LoggerMessage(EventId = 3313, Level = LogLevel.Information, Message = "Paused (stopped) Daytona Sandbox {SandboxId}: {State}")]
+    public static partial void Paused(this ILogger logger, string sandboxId, string? state);
+
+    [LoggerMessage(EventId = 3314, Level = LogLevel.Information, Message = "Resumed (started) Daytona Sandbox {SandboxId}: {State}")]
+    public static partial void Resumed(this ILogger logger, string sandboxId, string? state);
 }

@@ -93,3 +93,11 @@ internal static class DaytonaJson
         NumberHandling = JsonNumberHandling.AllowReadingFromString,
     };
 }
+
+/// <summary><c>ExecuteResponse</c> of the toolbox's <c>POST /process/execute</c>.</summary>
+internal sealed record DaytonaCommandResult
+{
+    public int? ExitCode { get; init; }
+
+    public string Result { get; init; } = string.Empty;
+}

@@ -323,6 +323,83 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
         _logger.Deleted(sandboxId, outcome == DeleteOutcome.NotFound ? "already gone" : "destroying");
     }
 
+    public SandboxCapabilities Capabilities => SandboxCapabilities.Pause | SandboxCapabilities.Archive | SandboxCapabilities.FileManifest;
+
+    /// <summary>
+    /// Stop keeps the disk and clears memory. Auto-delete is switched off first: with the configured interval (0 is
+    /// ephemeral) Daytona would delete the stopped sandbox, and the operator owns the paused retention.
+    /// </summary>
+    public async Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        EnsureCredentials();
+        _readyToolbox.TryRemove(sandboxId, out _);
+        if (await _api.ChangeStateAsync(sandboxId, "autodelete/-1", cancellationToken).ConfigureAwait(false) is null)
+        {
+            return false;
+        }
+
+        var stopped = await _api.ChangeStateAsync(sandboxId, "stop", cancellationToken).ConfigureAwait(false);
+        if (stopped is null || DaytonaStates.IsGone(stopped))
+        {
+            return false;
+        }
+
+        _logger.Paused(sandboxId, stopped.State);
+        return true;
+    }
+
+    /// <summary>Start restores a stopped or archived sandbox (Daytona waits up to 30 s); auto-delete goes back to the configured value.</summary>
+    public async Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        EnsureCredentials();
+        var current = await _api.GetSandboxAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        if (current is null || DaytonaStates.IsGone(current) || DaytonaStates.Map(current.State) == SandboxState.Error)
+        {
+            return null;
+        }
+
+        var started = DaytonaStates.Map(current.State) == SandboxState.Running
+            ? current
+            : await _api.ChangeStateAsync(sandboxId, "start", cancellationToken).ConfigureAwait(false);
+        if (started is null || DaytonaStates.IsGone(started))
+        {
+            return null;
+        }
+
+        await _api.ChangeStateAsync(sandboxId, $"autodelete/{_options.AutoDeleteMinutes.ToString(System.Globalization.CultureInfo.InvariantCulture)}", cancellationToken)
+            .ConfigureAwait(false);
+        _logger.Resumed(sandboxId, started.State);
+        return ToInfo(started);
+    }
+
+    public async Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        EnsureCredentials();
+        var archived = await _api.ChangeStateAsync(sandboxId, "archive", cancellationToken).ConfigureAwait(false);
+        return archived is not null && !DaytonaStates.IsGone(archived);
+    }
+
+    public async Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        EnsureCredentials();
+        var sandbox = await _api.GetSandboxAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        if (sandbox is null || DaytonaStates.IsGone(sandbox))
+        {
+            return null;
+        }
+
+        var toolbox = await ReadyToolboxAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        DaytonaCommandResult? result = null;
+        await ToolboxCallAsync(sandboxId, async () => result = await _toolbox.ExecuteAsync(toolbox, FileManifests.Command(_options.ProjectDirectory), cwd: null,
+            timeoutSeconds: 60, sandboxId, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        if (result!.ExitCode is { } code && code != 0)
+        {
+            throw new SandboxProviderException(Name, $"Reading the file manifest of Daytona sandbox {sandboxId} failed with exit code {code}", isTransient: true);
+        }
+
+        return FileManifests.Parse(result.Result);
+    }
+
     // ---- helpers ------------------------------------------------------------------------------------------------
 
     /// <summary>

@@ -109,6 +109,20 @@ internal sealed class DaytonaToolboxClient(HttpClient http)
         return await DaytonaHttp.ReadAsync<DaytonaCommand>(response, what, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// <c>POST /process/execute</c>: runs a short shell command and returns its output and exit code. Used only for
+    /// read-only commands (the file manifest), so a retry is harmless.
+    /// </summary>
+    public async Task<DaytonaCommandResult> ExecuteAsync(Uri toolbox, string command, string? cwd, int timeoutSeconds, string sandboxId, CancellationToken cancellationToken)
+    {
+        var what = $"run a command in sandbox {sandboxId}";
+        using var request = DaytonaHttp.Request(HttpMethod.Post, new Uri(toolbox, "process/execute"), "execute", idempotent: true,
+            json: new { command, cwd, timeout = timeoutSeconds });
+        using var response = await DaytonaHttp.SendAsync(http, request, what, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, what, cancellationToken).ConfigureAwait(false);
+        return await DaytonaHttp.ReadAsync<DaytonaCommandResult>(response, what, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary><c>GET /port/{port}/in-use</c> (the spec documents ports 3000–9999).</summary>
     public async Task<bool> IsPortInUseAsync(Uri toolbox, int port, string sandboxId, CancellationToken cancellationToken)
     {

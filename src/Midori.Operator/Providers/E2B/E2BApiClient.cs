@@ -120,6 +120,28 @@ public sealed class E2BApiClient(HttpClient http)
         return await ReadAsync<E2BSandbox>(response, "connect to the sandbox", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// <c>POST /pause</c> (keeps memory and filesystem): 204 paused, 409 already paused or pausing (done, as the SDK reads
+    /// it). False on 404.
+    /// </summary>
+    internal async Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"sandboxes/{Uri.EscapeDataString(sandboxId)}/pause");
+        request.WithOperation("pause", idempotent: true);
+        using var response = await SendAsync(request, "pause the sandbox", cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+
+        if (response.StatusCode != HttpStatusCode.Conflict)
+        {
+            await EnsureSuccessAsync(response, "pause the sandbox", cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
     /// <summary>False on 404.</summary>
     private async Task<bool> PostNoContentAsync<T>(string path, T body, string operation, string what, CancellationToken cancellationToken)
     {

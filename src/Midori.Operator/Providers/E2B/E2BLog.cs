@@ -46,4 +46,10 @@ internal static partial class E2BLog
     [LoggerMessage(EventId = 3510, Level = LogLevel.Debug,
         Message = "E2B Sandbox {SandboxId} was already gone")]
     public static partial void AlreadyGone(this ILogger logger, string sandboxId);
+
+    [LoggerMessage(EventId = 3511, Level = LogLevel.Information, Message = "Paused E2B sandbox {SandboxId}")]
+    public static partial void Paused(this ILogger logger, string sandboxId);
+
+    [LoggerMessage(EventId = 3512, Level = LogLevel.Information, Message = "Resumed (connected) E2B sandbox {SandboxId}")]
+    public static partial void Resumed(this ILogger logger, string sandboxId);
 }

@@ -320,6 +320,84 @@ public sealed class E2BSandboxProvider : ISandboxProvider
         }
     }
 
+    public SandboxCapabilities Capabilities => SandboxCapabilities.Pause | SandboxCapabilities.FileManifest;
+
+    public async Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        EnsureCredentials();
+        var paused = await _api.PauseAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        if (paused)
+        {
+            _logger.Paused(sandboxId);
+        }
+        else
+        {
+            _access.TryRemove(sandboxId, out _);
+        }
+
+        return paused;
+    }
+
+    /// <summary>
+    /// <c>POST /connect</c> resumes a paused sandbox (201) or just extends a running one (200); either way it returns the
+    /// tokens, which may be new after a resume, so they replace the remembered ones.
+    /// </summary>
+    public async Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        EnsureCredentials();
+        var seconds = (int)Math.Clamp(Math.Ceiling((until - _time.GetUtcNow()).TotalSeconds), 1, int.MaxValue);
+        var connected = await _api.ConnectAsync(sandboxId, seconds, cancellationToken).ConfigureAwait(false);
+        if (connected is null)
+        {
+            _access.TryRemove(sandboxId, out _);
+            return null;
+        }
+
+        _access[sandboxId] = new SandboxAccess(connected.EnvdAccessToken, connected.TrafficAccessToken, connected.Domain);
+        _logger.Resumed(sandboxId);
+        return await GetAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>E2B keeps a paused sandbox's snapshot itself; there is no colder tier to move it to.</summary>
+    public Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken) =>
+        throw new SandboxProviderException(ProviderName, "E2B has no archive tier; a paused sandbox stays paused until it is resumed or killed", isTransient: false);
+
+    /// <summary>One <c>sha256sum</c> over the project directory, run through envd like the dev server, its stdout collected.</summary>
+    public async Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        EnsureCredentials();
+        if (await _api.GetAsync(sandboxId, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return null;
+        }
+
+        var envd = await TargetAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        var config = new ProcessConfig("/bin/bash", ["-c", FileManifests.Command(_options.ProjectDirectory)], new Dictionary<string, string>(), _options.ProjectDirectory);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMinutes(1));
+        await using var stream = await _envd.StartProcessAsync(envd, new ProcessStartRequest(config, Tag: null, Stdin: false), timeout.Token).ConfigureAwait(false);
+        using var stdout = new MemoryStream();
+        while (await stream.ReadAsync(timeout.Token).ConfigureAwait(false) is { } processEvent)
+        {
+            if (processEvent.Data?.Stdout is { Length: > 0 } chunk)
+            {
+                stdout.Write(chunk);
+            }
+
+            if (processEvent.End is { } end)
+            {
+                if (end.ExitCode != 0)
+                {
+                    throw new SandboxProviderException(ProviderName, $"Reading the file manifest of E2B sandbox {sandboxId} failed with exit code {end.ExitCode}", isTransient: true);
+                }
+
+                break;
+            }
+        }
+
+        return FileManifests.Parse(System.Text.Encoding.UTF8.GetString(stdout.GetBuffer(), 0, (int)stdout.Length));
+    }
+
     // ---- helpers ------------------------------------------------------------------------------------------------
 
     private void EnsureCredentials()

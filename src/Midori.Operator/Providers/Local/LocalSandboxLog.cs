@@ -66,4 +66,10 @@ internal static partial class LocalSandboxLog
     [LoggerMessage(EventId = 3115, Level = LogLevel.Warning,
         Message = "Refused the dev-server command of local Sandbox {SandboxId}: no working sandbox ({Problem})")]
     public static partial void IsolationUnavailable(this ILogger logger, string sandboxId, string problem);
+
+    [LoggerMessage(EventId = 3116, Level = LogLevel.Information, Message = "Paused local Sandbox {SandboxId}: server stopped, directory kept")]
+    public static partial void Paused(this ILogger logger, string sandboxId);
+
+    [LoggerMessage(EventId = 3117, Level = LogLevel.Information, Message = "Resumed local Sandbox {SandboxId} until {EndAt}")]
+    public static partial void Resumed(this ILogger logger, string sandboxId, DateTimeOffset endAt);
 }

@@ -295,6 +295,103 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         return endAt;
     }
 
+    public SandboxCapabilities Capabilities => SandboxCapabilities.Pause | SandboxCapabilities.FileManifest;
+
+    /// <summary>Stops the dev server (or static server) and keeps the directory, so a resume needs no upload.</summary>
+    public async Task<bool> PauseAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        var sandbox = await FindAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        if (sandbox is null)
+        {
+            return false;
+        }
+
+        await sandbox.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (sandbox.Deleted)
+            {
+                return false;
+            }
+
+            await StopServerAsync(sandbox, cancellationToken).ConfigureAwait(false);
+            sandbox.State = SandboxState.Stopped;
+            _logger.Paused(sandbox.Id);
+            return true;
+        }
+        finally
+        {
+            sandbox.Gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Moves the end time to <paramref name="until"/> (a pause ends the old lifetime, so the cap counts from now) and
+    /// reports Pending: the files are in place, and <see cref="StartAsync"/> starts the server again.
+    /// </summary>
+    public async Task<SandboxInfo?> ResumeAsync(string sandboxId, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        var sandbox = await FindAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        if (sandbox is null)
+        {
+            return null;
+        }
+
+        await sandbox.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (sandbox.Deleted || sandbox.State == SandboxState.Error || !System.IO.Directory.Exists(sandbox.ProjectDirectory))
+            {
+                return null;
+            }
+
+            var endAt = Min(until, _timeProvider.GetUtcNow() + _options.MaxLifetime);
+            if (endAt != sandbox.Metadata.EndAt)
+            {
+                TryPersist(sandbox, sandbox.Metadata with { EndAt = endAt });
+                ArmEndTimer(sandbox);
+            }
+
+            if (sandbox.Server is null)
+            {
+                sandbox.State = SandboxState.Pending;
+            }
+
+            _logger.Resumed(sandbox.Id, endAt);
+            return ToInfo(sandbox);
+        }
+        finally
+        {
+            sandbox.Gate.Release();
+        }
+    }
+
+    /// <summary>A local directory has no colder tier.</summary>
+    public Task<bool> ArchiveAsync(string sandboxId, CancellationToken cancellationToken) =>
+        throw new SandboxProviderException(ProviderName, "The local provider has no archive tier", isTransient: false);
+
+    public async Task<IReadOnlyDictionary<string, string>?> GetFileManifestAsync(string sandboxId, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        var sandbox = await FindAsync(sandboxId, cancellationToken).ConfigureAwait(false);
+        if (sandbox is null || sandbox.Deleted)
+        {
+            return null;
+        }
+
+        await sandbox.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return sandbox.Deleted ? null : FileManifests.OfDirectory(sandbox.ProjectDirectory);
+        }
+        finally
+        {
+            sandbox.Gate.Release();
+        }
+    }
+
     /// <summary>Finds a sandbox and holds its gate; unknown or deleted while waiting → not found.</summary>
     private async Task<SandboxLease> AcquireLiveAsync(string sandboxId, CancellationToken cancellationToken)
     {

@@ -72,6 +72,12 @@ public sealed class FakeE2BSandbox
 
     public bool Killed { get; internal set; }
 
+    /// <summary>Paused by <c>POST /pause</c>: kept past its end time, envd and previews unreachable until <c>/connect</c>.</summary>
+    public bool Paused { get; internal set; }
+
+    /// <summary>How often <c>/connect</c> resumed it.</summary>
+    public int Resumes { get; internal set; }
+
     /// <summary>Absolute path → content.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Files { get; } = new(StringComparer.Ordinal);
 

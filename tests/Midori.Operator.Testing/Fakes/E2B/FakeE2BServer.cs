@@ -32,7 +32,7 @@ namespace Midori.Operator.Testing.Fakes.E2B;
 /// One port serves three surfaces: the control-plane API (no routing header), envd (requests carrying
 /// <c>E2b-Sandbox-Id</c>, as E2B's proxy routes on IP hosts) and previews at <c>/preview/{sandboxId}/{port}/…</c>.
 /// </remarks>
-public sealed class FakeE2BServer : IAsyncDisposable
+public sealed partial class FakeE2BServer : IAsyncDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private static readonly Lazy<ProtoContract> Protos = new(() => ProtoContract.Load("e2b-envd-process.proto", "e2b-envd-filesystem.proto"));
@@ -145,7 +145,11 @@ public sealed class FakeE2BServer : IAsyncDisposable
 
     private DateTimeOffset Now => _options.Time.GetUtcNow();
 
-    private bool IsAlive(FakeE2BSandbox sandbox) => !sandbox.Killed && Now < sandbox.EndAt;
+    // A paused sandbox is kept however long ago its end time passed (E2B keeps the snapshot until it is resumed or killed).
+    private bool IsAlive(FakeE2BSandbox sandbox) => !sandbox.Killed && (sandbox.Paused || Now < sandbox.EndAt);
+
+    /// <summary>Envd and previews answer only while the sandbox runs: paused, its VM is not there.</summary>
+    private bool IsRunning(FakeE2BSandbox sandbox) => IsAlive(sandbox) && !sandbox.Paused;
 
     private async Task HandleAsync(HttpContext context)
     {
@@ -322,11 +326,34 @@ public sealed class FakeE2BServer : IAsyncDisposable
                     return;
                 }
 
-                var extended = Cap(sandbox, Now.AddSeconds(seconds));
-                sandbox.EndAt = extended > sandbox.EndAt ? extended : sandbox.EndAt;
-                await WriteJsonAsync(context, 200, Created(sandbox));
+                // 201 when it was paused and has been resumed (its end time starts over), 200 when it was running
+                var resumed = sandbox.Paused;
+                if (resumed)
+                {
+                    sandbox.Paused = false;
+                    sandbox.Resumes++;
+                    sandbox.EndAt = Now.AddSeconds(seconds);
+                }
+                else
+                {
+                    var extended = Cap(sandbox, Now.AddSeconds(seconds));
+                    sandbox.EndAt = extended > sandbox.EndAt ? extended : sandbox.EndAt;
+                }
+
+                await WriteJsonAsync(context, resumed ? 201 : 200, Created(sandbox));
                 return;
             }
+
+            case ("POST", "pause"):
+                if (sandbox.Paused)
+                {
+                    await ErrorAsync(context, 409, $"Sandbox \"{sandbox.Id}\" is already paused");
+                    return;
+                }
+
+                sandbox.Paused = true; // memory and files are kept: processes come back on resume
+                context.Response.StatusCode = 204;
+                return;
         }
 
         await ErrorAsync(context, 404, "no such route in the fake");
@@ -474,7 +501,7 @@ public sealed class FakeE2BServer : IAsyncDisposable
             ["diskSizeMB"] = 1024,
             ["envdVersion"] = "0.2.4",
             ["metadata"] = s.Metadata,
-            ["state"] = "running",
+            ["state"] = s.Paused ? "paused" : "running",
         };
         if (withSecrets)
         {
@@ -500,7 +527,7 @@ public sealed class FakeE2BServer : IAsyncDisposable
             _violations.Enqueue($"{request.Method} {request.Path}: E2b-Sandbox-Port must be {E2BEnvdClient.EnvdPort}");
         }
 
-        if (!_sandboxes.TryGetValue(id, out var sandbox) || !IsAlive(sandbox))
+        if (!_sandboxes.TryGetValue(id, out var sandbox) || !IsRunning(sandbox))
         {
             await WriteJsonAsync(context, 502, new { sandboxId = id, message = "The sandbox was not found", code = 502 });
             return;
@@ -732,6 +759,17 @@ public sealed class FakeE2BServer : IAsyncDisposable
         context.Response.ContentType = "application/connect+json";
         await WriteEnvelopeAsync(context, new { @event = new { start = new { pid = started.Pid } } });
         var commandLine = string.Join(' ', started.Args.Prepend(started.Cmd));
+        if (commandLine.Contains("sha256sum", StringComparison.Ordinal) && ManifestDirectory().Match(commandLine) is { Success: true } cd)
+        {
+            // the file manifest: answer what sha256sum would print for the files held
+            started.ExitCode = 0;
+            var output = Sha256SumOutput(sandbox.Files, cd.Groups[1].Value);
+            await WriteEnvelopeAsync(context, new { @event = new { data = new { stdout = Convert.ToBase64String(Encoding.UTF8.GetBytes(output)) } } });
+            await WriteEnvelopeAsync(context, new { @event = new { end = new { exitCode = 0, exited = true, status = "exit status 0" } } });
+            await WriteEnvelopeAsync(context, new { }, ConnectEnvelope.EndStreamFlag);
+            return;
+        }
+
         if (ExitingCommands.FirstOrDefault(kv => commandLine.Contains(kv.Key, StringComparison.Ordinal)) is { Key: not null } exit)
         {
             started.ExitCode = exit.Value.ExitCode;
@@ -753,6 +791,25 @@ public sealed class FakeE2BServer : IAsyncDisposable
             // client closed the stream
         }
     }
+
+    private static string Sha256SumOutput(IEnumerable<KeyValuePair<string, byte[]>> files, string root)
+    {
+        var prefix = root.TrimEnd('/') + "/";
+        var lines = new StringBuilder();
+        foreach (var (path, content) in files.Where(f => f.Key.StartsWith(prefix, StringComparison.Ordinal)).OrderBy(f => f.Key, StringComparer.Ordinal))
+        {
+            var relative = path[prefix.Length..];
+            if (!relative.Split('/').Any(segment => segment is "node_modules" or ".git"))
+            {
+                lines.Append(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content))).Append("  ./").Append(relative).Append('\n');
+            }
+        }
+
+        return lines.ToString();
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"cd '([^']+)'")]
+    private static partial System.Text.RegularExpressions.Regex ManifestDirectory();
 
     private async Task UnaryAsync(HttpContext context, string messageType, Func<JsonElement, Task<object>> handle)
     {
@@ -824,7 +881,7 @@ public sealed class FakeE2BServer : IAsyncDisposable
         }
 
         var id = parts[2];
-        if (!_sandboxes.TryGetValue(id, out var sandbox) || !IsAlive(sandbox))
+        if (!_sandboxes.TryGetValue(id, out var sandbox) || !IsRunning(sandbox))
         {
             await WriteJsonAsync(context, 502, new { sandboxId = id, message = "The sandbox was not found", code = 502 });
             return;

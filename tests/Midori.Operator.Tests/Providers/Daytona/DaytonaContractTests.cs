@@ -115,6 +115,38 @@ public sealed class DaytonaContractTests(DaytonaContractFixture mocks) : IClassF
     }
 
     [PrismFact]
+    public async Task PauseArchiveResumeAndManifest_ConformToTheOfficialSpecs()
+    {
+        var calls = new ConcurrentQueue<string>();
+
+        // a started sandbox (the shim shows progress): pause, then the manifest through the toolbox
+        await using (var started = await ContractHarnessAsync(calls, emulateProgress: true))
+        {
+            Assert.True(await started.Provider.PauseAsync("sandbox123", None));
+            Assert.NotNull(await started.Provider.GetFileManifestAsync("sandbox123", None));
+        }
+
+        // a stopped sandbox (Prism's own example reads as destroyed): archive, then resume must call start
+        await using (var stopped = await ContractHarnessAsync(calls, emulateProgress: true, state: "stopped"))
+        {
+            Assert.True(await stopped.Provider.ArchiveAsync("sandbox123", None));
+            Assert.NotNull(await stopped.Provider.ResumeAsync("sandbox123", DateTimeOffset.UtcNow.AddMinutes(30), None));
+        }
+
+        Assert.Empty(mocks.Api.Violations);
+        Assert.Empty(mocks.Toolbox.Violations);
+        var sent = calls.ToArray();
+        foreach (var expected in new[]
+        {
+            "POST /sandbox/sandbox123/autodelete/-1", "POST /sandbox/sandbox123/stop", "POST /process/execute",
+            "POST /sandbox/sandbox123/archive", "POST /sandbox/sandbox123/start", "POST /sandbox/sandbox123/autodelete/0",
+        })
+        {
+            Assert.Contains(sent, c => c.StartsWith(expected, StringComparison.Ordinal));
+        }
+    }
+
+    [PrismFact]
     public async Task PreviewUrl_TheSpecExampleIsATemplateNotAUrl_IsRefusedClearly()
     {
         await using var harness = await ContractHarnessAsync(new ConcurrentQueue<string>(), emulateProgress: false);
@@ -126,7 +158,7 @@ public sealed class DaytonaContractTests(DaytonaContractFixture mocks) : IClassF
         Assert.Empty(mocks.Api.Violations);
     }
 
-    private async Task<DaytonaHarness> ContractHarnessAsync(ConcurrentQueue<string> calls, bool emulateProgress) =>
+    private async Task<DaytonaHarness> ContractHarnessAsync(ConcurrentQueue<string> calls, bool emulateProgress, string state = "started") =>
         await DaytonaHarness.StartAsync(new Dictionary<string, string?>
         {
             ["Providers:Daytona:ApiUrl"] = mocks.Api.BaseUri.ToString(),
@@ -137,18 +169,18 @@ public sealed class DaytonaContractTests(DaytonaContractFixture mocks) : IClassF
         }, configure: services =>
         {
             services.AddHttpClient<DaytonaApiClient>().ConfigurePrimaryHttpMessageHandler(() =>
-                new StaticExampleShim(calls, emulateProgress) { InnerHandler = mocks.Api.CreateViolationRecorder() });
+                new StaticExampleShim(calls, emulateProgress, state) { InnerHandler = mocks.Api.CreateViolationRecorder() });
             services.AddHttpClient<DaytonaToolboxClient>().ConfigurePrimaryHttpMessageHandler(() =>
-                new StaticExampleShim(calls, emulateProgress) { InnerHandler = mocks.Toolbox.CreateViolationRecorder() });
+                new StaticExampleShim(calls, emulateProgress, state) { InnerHandler = mocks.Toolbox.CreateViolationRecorder() });
         });
 
     /// <summary>
     /// Records each request, and (when asked) stands in for the progress a static mock cannot show: Prism answers every
     /// read with the spec's example (<c>state: creating</c>, <c>desiredState: destroyed</c>, a preview URL with
     /// <c>{port}-{sandboxId}.{proxyDomain}</c> placeholders). Only those response fields are rewritten — to
-    /// <c>started</c> and to the filled-in template; requests reach Prism untouched, so validation is unaffected.
+    /// <paramref name="state"/> (<c>started</c> unless a test needs a stopped sandbox) and to the filled-in template; requests reach Prism untouched, so validation is unaffected.
     /// </summary>
-    private sealed class StaticExampleShim(ConcurrentQueue<string> calls, bool emulateProgress) : DelegatingHandler
+    private sealed class StaticExampleShim(ConcurrentQueue<string> calls, bool emulateProgress, string state) : DelegatingHandler
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
@@ -170,8 +202,8 @@ public sealed class DaytonaContractTests(DaytonaContractFixture mocks) : IClassF
             {
                 if (sandbox.ContainsKey("state"))
                 {
-                    sandbox["state"] = "started";
-                    sandbox["desiredState"] = "started";
+                    sandbox["state"] = state;
+                    sandbox["desiredState"] = state;
                 }
 
                 if (sandbox["url"] is JsonValue url && request.RequestUri.Segments is [.., _, var port, "preview-url"])

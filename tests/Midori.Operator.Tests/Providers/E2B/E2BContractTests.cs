@@ -71,6 +71,46 @@ public sealed class E2BContractTests
         Assert.Contains(fake.Requests, r => r.Path == "/process.Process/Start" && r.ConnectTimeoutMs is null);
     }
 
+    [PrismFact]
+    public async Task PauseResumeAndManifest_ConformToTheOfficialSpecs()
+    {
+        // arrange
+        await using var api = await PrismMock.StartAsync("e2b-api.openapi.yml");
+        await using var envd = await PrismMock.StartAsync("e2b-envd.openapi.yaml");
+        await using var fake = await FakeE2BServer.StartAsync();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Providers:E2B:ApiUrl"] = api.BaseUri.ToString(),
+            ["Providers:E2B:ApiKey"] = "e2b_contract_test_key",
+            ["Providers:E2B:EnvdUrl"] = envd.BaseUri.ToString(),
+            ["Providers:E2B:Http:MaxRetries"] = "0",
+        };
+        var rpcCalls = new List<string>();
+        await using var services = E2BProviderHarness.BuildServices(settings, TimeProvider.System, s =>
+        {
+            s.AddHttpClient(E2BApiClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => api.CreateViolationRecorder());
+            s.AddHttpClient(E2BEnvdClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() =>
+                new ConnectRouter(fake.BaseUri, rpcCalls) { InnerHandler = envd.CreateViolationRecorder() });
+        });
+        var provider = services.GetRequiredService<E2BSandboxProvider>();
+        var id = (await provider.CreateAsync(E2BProviderHarness.CreateRequest(), CancellationToken.None)).Id;
+        await RegisterInFakeAsync(fake, id);
+
+        // act: POST /pause, POST /connect (resume), then the manifest as one process Start
+        var paused = await provider.PauseAsync(id, CancellationToken.None);
+        var resumed = await provider.ResumeAsync(id, DateTimeOffset.UtcNow.AddMinutes(30), CancellationToken.None);
+        var manifest = await provider.GetFileManifestAsync(id, CancellationToken.None);
+
+        // assert
+        Assert.True(paused);
+        Assert.NotNull(resumed);
+        Assert.NotNull(manifest);
+        Assert.Empty(api.Violations);
+        Assert.Empty(envd.Violations);
+        Assert.Empty(fake.Violations);
+        Assert.Equal(["process.Process/Start"], rpcCalls);
+    }
+
     /// <summary>Creates a sandbox in the fake and renames it to Prism's id, so envd calls for that id find it.</summary>
     private static async Task RegisterInFakeAsync(FakeE2BServer fake, string id)
     {
