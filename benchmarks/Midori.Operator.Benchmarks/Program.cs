@@ -22,6 +22,12 @@ if (args.Contains("upload"))
     return;
 }
 
+if (args.Contains("requests"))
+{
+    await RequestBudgetBenchmark.RunAsync(settings); // API-server requests per preview: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- requests [count=100]
+    return;
+}
+
 if (args.Contains("gateway"))
 {
     await GatewayBenchmark.RunAsync(settings); // preview gateway figures: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- gateway
