@@ -57,7 +57,7 @@ internal static class RequestBudgetBenchmark
         }, services =>
         {
             services.RemoveAll<IKubernetes>();
-            services.AddSingleton<IKubernetes>(sp => new k8s.Kubernetes(sp.GetRequiredService<KubernetesClientConfiguration>(), counter));
+            services.AddSingleton<IKubernetes>(sp => RuntimeServiceCollectionExtensions.CreateKubernetesClient(sp, counter));
             services.RemoveAll<ISandboxProvider>();
             services.AddSingleton<ISandboxProvider>(provider);
             services.RemoveAll<IPreviewProbe>();

@@ -9,13 +9,14 @@ using Midori.Operator.Options;
 namespace Midori.Operator.Runtime;
 
 /// <summary>
-/// List + watch loop for PreviewSandboxes (KubeOps ResourceWatcher shape, client-go reflector semantics). It only
-/// enqueues keys; the reconciler re-reads everything. Started and stopped per leadership term by
+/// List + watch loop for PreviewSandboxes (KubeOps ResourceWatcher shape, client-go reflector semantics). It keeps
+/// the objects in <see cref="PreviewSandboxObjectStore"/> (what the reconciler starts from) and enqueues keys. Started and stopped per leadership term by
 /// <see cref="OperatorRuntimeHost"/> through <see cref="RunAsync"/>.
 /// <list type="bullet">
 /// <item>list every page → enqueue every key (plus keys that vanished since the last list) → watch from the list's resourceVersion with bookmarks;</item>
 /// <item>ADDED → enqueue; MODIFIED → enqueue unless only status changed (generation, deletionTimestamp, finalizers,
-/// heartbeat, recreate and retention annotations all unchanged vs. the last seen object, keyed by UID);</item>
+/// heartbeat, recreate and retention annotations all unchanged vs. the last seen object, keyed by UID) or the only
+/// other change is our finalizer being added (the reconcile that added it goes on with the object it wrote);</item>
 /// <item>DELETED → forget the key; BOOKMARK → remember its resourceVersion;</item>
 /// <item>watch closed by the server → re-watch from the last resourceVersion; 410 → relist; other errors → backoff 2^min(n,5) s + jitter.</item>
 /// </list>
@@ -33,6 +34,7 @@ public sealed class PreviewSandboxInformer
     private readonly RetryBackoff _backoff;
     // Written only by the list/watch loop; concurrent so the metrics callback can count phases meanwhile.
     private readonly ConcurrentDictionary<string, ObjectSnapshot> _cache = new(StringComparer.Ordinal);
+    private readonly PreviewSandboxObjectStore? _store;
     private volatile bool _hasSynced;
     private volatile string? _lastResourceVersion;
 
@@ -43,9 +45,11 @@ public sealed class PreviewSandboxInformer
         TimeProvider timeProvider,
         ILogger<PreviewSandboxInformer> logger,
         RetryBackoff? backoff = null,
-        MidoriMetrics? metrics = null)
+        MidoriMetrics? metrics = null,
+        PreviewSandboxObjectStore? store = null)
     {
         _client = client;
+        _store = store;
         metrics?.ObserveSandboxPhases(PhaseCounts);
         _queue = queue;
         _options = options.Value;
@@ -99,6 +103,7 @@ public sealed class PreviewSandboxInformer
         _hasSynced = false;
         _lastResourceVersion = null;
         _cache.Clear();
+        _store?.Reset();
         _logger.InformerStarted(@namespace ?? "(all)");
         var failures = 0;
         try
@@ -142,6 +147,7 @@ public sealed class PreviewSandboxInformer
         finally
         {
             _hasSynced = false;
+            _store?.Reset();
             _logger.InformerStopped();
         }
     }
@@ -181,6 +187,7 @@ public sealed class PreviewSandboxInformer
             }
         }
 
+        _store?.Replace(items); // before the keys go out: a reconcile reads at least what this list saw
         foreach (var key in keys)
         {
             _queue.Add(key);
@@ -254,6 +261,7 @@ public sealed class PreviewSandboxInformer
             return;
         }
 
+        _store?.Upsert(item); // before the key goes out, as for the list
         var snapshot = ObjectSnapshot.Of(key, item);
         var uid = item.Metadata.Uid;
         var hasUid = !string.IsNullOrEmpty(uid);
@@ -281,6 +289,7 @@ public sealed class PreviewSandboxInformer
         }
 
         _queue.Forget(key);
+        _store?.Remove(item);
         if (item.Metadata.Uid is { Length: > 0 } uid)
         {
             _cache.TryRemove(uid, out _);
@@ -314,10 +323,15 @@ public sealed class PreviewSandboxInformer
         public bool SameTrigger(ObjectSnapshot other) =>
             Generation == other.Generation
             && DeletionTimestamp == other.DeletionTimestamp
-            && Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal)
+            && (Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal) || OnlyOwnFinalizerAdded(other))
             && string.Equals(Heartbeat, other.Heartbeat, StringComparison.Ordinal)
             && string.Equals(Recreate, other.Recreate, StringComparison.Ordinal)
             && string.Equals(Retention, other.Retention, StringComparison.Ordinal)
             && string.Equals(FilesPush, other.FilesPush, StringComparison.Ordinal);
+
+        private bool OnlyOwnFinalizerAdded(ObjectSnapshot next) =>
+            next.DeletionTimestamp is null
+            && !Finalizers.Contains(GroupVersion.FinalizerName, StringComparer.Ordinal)
+            && next.Finalizers.SequenceEqual([.. Finalizers, GroupVersion.FinalizerName], StringComparer.Ordinal);
     }
 }
