@@ -24,11 +24,15 @@ LABEL org.opencontainers.image.title="midori-operator" \
       org.opencontainers.image.description="Kubernetes operator for PreviewSandbox live previews, with the editor's HTTP API" \
       org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
-# Writable places for a non-root user; in Kubernetes the chart mounts emptyDirs here (read-only root filesystem).
-RUN mkdir -p /var/lib/midori/sandboxes && chown -R 65532:65532 /var/lib/midori
+# bubblewrap confines the local provider's dev-server commands (namespaces, read-only system, no operator secrets);
+# without it the local provider refuses command mode. Writable places for a non-root user; in Kubernetes the chart
+# mounts emptyDirs here (read-only root filesystem).
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/* \
+    && mkdir -p /var/lib/midori/sandboxes && chown -R 65532:65532 /var/lib/midori
 COPY --from=build --chown=0:0 /app ./
-# "Urls", not ASPNETCORE_URLS: appsettings.json sets Urls (loopback, for development), and it outranks ASPNETCORE_-prefixed
-# variables but not unprefixed ones.
+# All interfaces inside the container (the built-in default is loopback, for development); ASPNETCORE_URLS works as well.
 ENV Urls=http://+:8080 \
     DOTNET_EnableDiagnostics=0 \
     DOTNET_NOLOGO=1 \

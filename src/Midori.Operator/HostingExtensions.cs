@@ -28,15 +28,15 @@ public static class HostingExtensions
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<OperatorOptions>().BindConfiguration(OperatorOptions.SectionName)
-            .ValidateDataAnnotations().ValidateOnStart();
+            .ValidateSettings(OperatorOptions.SectionName);
         services.AddOptions<LeaderElectionOptions>().BindConfiguration(LeaderElectionOptions.SectionName)
-            .ValidateDataAnnotations().ValidateOnStart();
+            .ValidateSettings(LeaderElectionOptions.SectionName);
 
         // Controller runtime: IKubernetes (current kubeconfig or in-cluster), informer, queue, workers, leadership, events.
         services.AddOperatorRuntime();
 
         // Namespace policy (cluster-scoped PreviewSandboxPolicy): cached list + watch on every replica; the API and the reconciler enforce it.
-        services.AddOptions<PolicyOptions>().BindConfiguration(PolicyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<PolicyOptions>().BindConfiguration(PolicyOptions.SectionName).ValidateSettings(PolicyOptions.SectionName);
         services.TryAddSingleton<PreviewSandboxPolicyCache>();
         services.AddHostedService(sp => sp.GetRequiredService<PreviewSandboxPolicyCache>());
         services.TryAddSingleton<NamespacePolicyGate>();
@@ -48,7 +48,7 @@ public static class HostingExtensions
             services.AddLocalSandboxProvider(); // off in-cluster unless Providers:Local:Enabled=true
         }
 
-        services.AddE2BSandboxProvider();
+        services.AddE2BSandboxProvider(builder.Configuration); // only when configured (Providers:E2B or E2B_API_KEY)
         services.AddDaytonaSandboxProvider(builder.Configuration); // only when configured (Providers:Daytona or DAYTONA_API_KEY)
         services.AddOrphanSweeper();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
@@ -72,6 +72,31 @@ public static class HostingExtensions
         services.AddPreviewGateway(builder.Configuration);
         return builder;
     }
+
+    /// <summary>The address used when nothing else sets one: loopback port 8080, for development.</summary>
+    public const string DefaultUrls = "http://127.0.0.1:8080";
+
+    /// <summary>
+    /// Listens on <see cref="DefaultUrls"/> unless any standard .NET setting chooses the endpoints (<c>ASPNETCORE_URLS</c>,
+    /// <c>--urls</c>, <c>Urls</c>, <c>ASPNETCORE_HTTP_PORTS</c>/<c>HTTPS_PORTS</c>, <c>Kestrel:Endpoints</c>). The default
+    /// is applied in code rather than in appsettings.json, where it would outrank the ASPNETCORE_ variables.
+    /// </summary>
+    public static WebApplicationBuilder UseMidoriDefaultUrls(this WebApplicationBuilder builder)
+    {
+        if (!ChoosesEndpoints(builder.Configuration))
+        {
+            builder.WebHost.UseUrls(DefaultUrls);
+        }
+
+        return builder;
+    }
+
+    /// <summary>Whether <paramref name="configuration"/> already says where Kestrel listens.</summary>
+    public static bool ChoosesEndpoints(IConfiguration configuration) =>
+        !string.IsNullOrWhiteSpace(configuration[WebHostDefaults.ServerUrlsKey])
+        || !string.IsNullOrWhiteSpace(configuration[WebHostDefaults.HttpPortsKey])
+        || !string.IsNullOrWhiteSpace(configuration[WebHostDefaults.HttpsPortsKey])
+        || configuration.GetSection("Kestrel:Endpoints").GetChildren().Any();
 
     public static WebApplication MapMidoriEndpoints(this WebApplication app)
     {

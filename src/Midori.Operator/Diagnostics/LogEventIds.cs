@@ -20,6 +20,9 @@ internal static class LogEventIds
     public const int InformerEventEnqueued = 1008;
     public const int InformerEventFailed = 1009;
     public const int InformerShortWatch = 1010;
+    public const int CrdMissing = 1011;
+    public const int CrdStillMissing = 1012;
+    public const int CrdInstalled = 1013;
 
     // 1100–1199: workers
     public const int WorkersStarted = 1100;

@@ -37,6 +37,16 @@ internal static partial class RuntimeLog
     [LoggerMessage(EventId = LogEventIds.InformerEventFailed, Level = LogLevel.Warning, Message = "Failed to handle {EventType} watch event of PreviewSandbox {Namespace}/{Name}")]
     public static partial void InformerEventFailed(this ILogger logger, Exception exception, string eventType, string? @namespace, string? name);
 
+    [LoggerMessage(EventId = LogEventIds.CrdMissing, Level = LogLevel.Warning,
+        Message = "The PreviewSandbox CRD (previewsandboxes.preview.midori.dev) is not installed on this API server. Install it with `kubectl apply -k config/crd` (the Helm chart installs it too); the operator keeps retrying quietly and starts working once it appears (next try in {RetryIn})")]
+    public static partial void CrdMissing(this ILogger logger, TimeSpan retryIn);
+
+    [LoggerMessage(EventId = LogEventIds.CrdStillMissing, Level = LogLevel.Debug, Message = "PreviewSandbox CRD still not installed; next try in {RetryIn}")]
+    public static partial void CrdStillMissing(this ILogger logger, TimeSpan retryIn);
+
+    [LoggerMessage(EventId = LogEventIds.CrdInstalled, Level = LogLevel.Information, Message = "The PreviewSandbox CRD is installed now; listing PreviewSandboxes")]
+    public static partial void CrdInstalled(this ILogger logger);
+
     [LoggerMessage(EventId = LogEventIds.InformerShortWatch, Level = LogLevel.Debug, Message = "Watch of PreviewSandboxes closed immediately without events")]
     public static partial void InformerShortWatch(this ILogger logger);
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Midori.Operator.Options;
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication;
@@ -25,7 +26,7 @@ public static class HttpApiServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddMidoriHttpApi(this IServiceCollection services)
     {
-        services.AddOptions<HttpApiOptions>().BindConfiguration(HttpApiOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<HttpApiOptions>().BindConfiguration(HttpApiOptions.SectionName).ValidateSettings(HttpApiOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HttpApiOptions>, HttpApiOptionsValidator>());
 
         services.TryAddSingleton<PreviewSandboxCache>();

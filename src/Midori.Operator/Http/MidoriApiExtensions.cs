@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Midori.Operator.Options;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Controllers;
 using Midori.Operator.Http.Endpoints;
@@ -17,8 +18,8 @@ public static class MidoriApiExtensions
 {
     public static IServiceCollection AddMidoriApiExtensions(this IServiceCollection services)
     {
-        services.AddOptions<PreviewEventsOptions>().BindConfiguration(PreviewEventsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<SeedCompatOptions>().BindConfiguration(SeedCompatOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<PreviewEventsOptions>().BindConfiguration(PreviewEventsOptions.SectionName).ValidateSettings(PreviewEventsOptions.SectionName);
+        services.AddOptions<SeedCompatOptions>().BindConfiguration(SeedCompatOptions.SectionName).ValidateSettings(SeedCompatOptions.SectionName);
 
         services.TryAddSingleton<PreviewEventHub>();
         services.AddHostedService(sp => sp.GetRequiredService<PreviewEventHub>());

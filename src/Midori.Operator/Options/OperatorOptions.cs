@@ -22,10 +22,13 @@ public sealed class OperatorOptions
 
     /// <summary>
     /// Upper bound of concurrent reconciles while a backlog waits: extra workers start while keys are due and every
-    /// worker is busy, and stop once nothing is due. Equal to <see cref="Workers"/>: a fixed pool.
+    /// worker is busy, and stop once nothing is due. Equal to <see cref="Workers"/>: a fixed pool. Unset: the larger
+    /// of <see cref="Workers"/> and 32 (<see cref="EffectiveMaxWorkers"/>).
     /// </summary>
     [Range(1, 256)]
-    public int MaxWorkers { get; set; } = 32;
+    public int? MaxWorkers { get; set; }
+
+    public int EffectiveMaxWorkers => MaxWorkers ?? Math.Max(Workers, 32);
 
     /// <summary>Requests per second the operator's Kubernetes client sends at most, sustained (client-go's QPS).</summary>
     [Range(1.0, 100_000.0)]
@@ -93,7 +96,7 @@ internal sealed class OperatorOptionsValidator : IValidateOptions<OperatorOption
             errors.Add($"Operator:DefaultProvider must be one of {string.Join(", ", ProviderNames.All)}; got '{options.DefaultProvider}'.");
         }
 
-        if (options.MaxWorkers < options.Workers)
+        if (options.MaxWorkers is { } max && max < options.Workers)
         {
             errors.Add($"Operator:MaxWorkers ({options.MaxWorkers}) must be at least Operator:Workers ({options.Workers}).");
         }

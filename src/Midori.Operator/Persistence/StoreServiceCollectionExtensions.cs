@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Midori.Operator.Options;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Controllers;
 
@@ -36,7 +37,7 @@ public static class StoreServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddMidoriStoreConsumers(this IServiceCollection services)
     {
-        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateSettings(StoreOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IProjectStore>(sp => sp.GetRequiredService<IPreviewStore>());

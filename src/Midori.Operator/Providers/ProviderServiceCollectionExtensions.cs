@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Midori.Operator.Options;
 
 namespace Midori.Operator.Providers;
 
@@ -12,7 +13,7 @@ public static class ProviderServiceCollectionExtensions
         if (!services.Any(d => d.ServiceType == typeof(ProvidersOptionsMarker)))
         {
             services.AddSingleton<ProvidersOptionsMarker>();
-            services.AddOptions<ProvidersOptions>().BindConfiguration(ProvidersOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+            services.AddOptions<ProvidersOptions>().BindConfiguration(ProvidersOptions.SectionName).ValidateSettings(ProvidersOptions.SectionName);
         }
 
         return services;
@@ -27,7 +28,7 @@ public static class ProviderServiceCollectionExtensions
         }
 
         services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<OrphanSweepOptions>().BindConfiguration(OrphanSweepOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<OrphanSweepOptions>().BindConfiguration(OrphanSweepOptions.SectionName).ValidateSettings(OrphanSweepOptions.SectionName);
         // Deletes go through the fenced providers (Runtime.FencedSandboxProviderRegistry, registered by the operator runtime).
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<OrphanSweeper>(sp, sp.GetRequiredService<Runtime.FencedSandboxProviderRegistry>()));
         services.AddHostedService(sp => sp.GetRequiredService<OrphanSweeper>());

@@ -32,6 +32,7 @@ public sealed class PreviewSandboxInformer
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<PreviewSandboxInformer> _logger;
     private readonly RetryBackoff _backoff;
+    private readonly CrdPresence? _crd;
     // Written only by the list/watch loop; concurrent so the metrics callback can count phases meanwhile.
     private readonly ConcurrentDictionary<string, ObjectSnapshot> _cache = new(StringComparer.Ordinal);
     private readonly PreviewSandboxObjectStore? _store;
@@ -46,8 +47,10 @@ public sealed class PreviewSandboxInformer
         ILogger<PreviewSandboxInformer> logger,
         RetryBackoff? backoff = null,
         MidoriMetrics? metrics = null,
+        CrdPresence? crd = null,
         PreviewSandboxObjectStore? store = null)
     {
+        _crd = crd;
         _client = client;
         _store = store;
         metrics?.ObserveSandboxPhases(PhaseCounts);
@@ -115,6 +118,7 @@ public sealed class PreviewSandboxInformer
                     if (_lastResourceVersion is null)
                     {
                         _lastResourceVersion = await ListAndEnqueueAsync(@namespace, cancellationToken).ConfigureAwait(false);
+                        _crd?.ReportPresent();
                         _hasSynced = true;
                         failures = 0;
                     }
@@ -135,7 +139,15 @@ public sealed class PreviewSandboxInformer
                 {
                     failures++;
                     var delay = _backoff.Compute(failures);
-                    _logger.InformerWatchFailed(ex, failures, delay);
+                    if (_crd is not null && CrdPresence.IsMissing(ex))
+                    {
+                        _crd.ReportMissing(delay); // a setup step, said once: no stack trace per retry
+                    }
+                    else
+                    {
+                        _logger.InformerWatchFailed(ex, failures, delay);
+                    }
+
                     await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
                 }
             }

@@ -156,11 +156,11 @@ public sealed class ReconcileWorkers
         }
     }
 
-    /// <summary>Every loop busy and keys still due: one more loop, up to <see cref="OperatorOptions.MaxWorkers"/>.</summary>
+    /// <summary>Every loop busy and keys still due: one more loop, up to <see cref="OperatorOptions.EffectiveMaxWorkers"/>.</summary>
     private void ScaleUp(CancellationToken stopDequeuing, CancellationToken abortReconciles)
     {
         var loops = Volatile.Read(ref _loops);
-        if (loops >= _options.MaxWorkers || Volatile.Read(ref _inFlight) < loops || stopDequeuing.IsCancellationRequested || _queue.Depth == 0)
+        if (loops >= _options.EffectiveMaxWorkers || Volatile.Read(ref _inFlight) < loops || stopDequeuing.IsCancellationRequested || _queue.Depth == 0)
         {
             return;
         }

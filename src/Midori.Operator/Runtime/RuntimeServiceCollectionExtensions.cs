@@ -55,6 +55,7 @@ public static class RuntimeServiceCollectionExtensions
         services.TryAddSingleton<KubernetesEventRecorder>();
         services.TryAddSingleton<IEventRecorder>(sp => sp.GetRequiredService<KubernetesEventRecorder>());
 
+        services.TryAddSingleton<CrdPresence>();
         services.TryAddSingleton(sp => new ReconcileQueue(sp.GetRequiredService<TimeProvider>(), sp.GetService<MidoriMetrics>()));
         services.TryAddSingleton<PreviewSandboxObjectStore>();
         services.TryAddSingleton<IPreviewSandboxLookup>(sp => sp.GetRequiredService<PreviewSandboxObjectStore>());
@@ -65,6 +66,7 @@ public static class RuntimeServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PreviewSandboxInformer>>(),
             metrics: sp.GetService<MidoriMetrics>(),
+            crd: sp.GetRequiredService<CrdPresence>(),
             store: sp.GetRequiredService<PreviewSandboxObjectStore>()));
         services.TryAddSingleton(sp => new ReconcileWorkers(
             sp.GetRequiredService<ReconcileQueue>(),

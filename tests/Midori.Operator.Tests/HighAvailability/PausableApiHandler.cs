@@ -9,65 +9,24 @@ namespace Midori.Operator.Tests.HighAvailability;
 /// </summary>
 internal sealed class PausableApiHandler(string instance, ConcurrentQueue<RecordedWrite>? writes = null) : DelegatingHandler
 {
-    private readonly object _sync = new();
-    private TaskCompletionSource? _gate;
-    private int _stalled;
+    private readonly PauseGate _gate = new();
 
     /// <summary>Lease requests currently held.</summary>
-    public int Stalled => Volatile.Read(ref _stalled);
+    public int Stalled => _gate.Held;
 
-    public void Pause()
-    {
-        lock (_sync)
-        {
-            _gate ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-    }
+    public void Pause() => _gate.Pause();
 
-    public void Resume()
-    {
-        TaskCompletionSource? gate;
-        lock (_sync)
-        {
-            gate = _gate;
-            _gate = null;
-        }
-
-        gate?.TrySetResult();
-    }
+    public void Resume() => _gate.Resume();
 
     /// <summary>Completes at once unless paused; then when resumed (cancellation ignored, like a stopped process).</summary>
-    public Task WhileLeasesPausedAsync()
-    {
-        lock (_sync)
-        {
-            return _gate?.Task ?? Task.CompletedTask;
-        }
-    }
+    public Task WhileLeasesPausedAsync() => _gate.WhilePausedAsync();
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var path = request.RequestUri!.AbsolutePath;
         if (path.Contains("/leases", StringComparison.Ordinal))
         {
-            Task? gate;
-            lock (_sync)
-            {
-                gate = _gate?.Task;
-            }
-
-            if (gate is not null)
-            {
-                Interlocked.Increment(ref _stalled);
-                try
-                {
-                    await gate.ConfigureAwait(false);
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _stalled);
-                }
-            }
+            await _gate.PassAsync().ConfigureAwait(false);
         }
         else if (request.Method != HttpMethod.Get && writes is not null)
         {

@@ -225,33 +225,15 @@ public sealed class PausedLeaderTests(ITestOutputHelper output) : IAsyncLifetime
     /// <summary>One instance's view of the shared backend: writes recorded as they leave the operator; reads can be frozen.</summary>
     private sealed class PausableProvider(string instance, FakeSandboxProvider inner, ConcurrentQueue<RecordedWrite> writes) : ISandboxProvider
     {
-        private readonly object _sync = new();
-        private TaskCompletionSource? _gate;
-        private int _stalled;
+        private readonly PauseGate _gate = new();
 
         public string Name => inner.Name;
 
-        public int Stalled => Volatile.Read(ref _stalled);
+        public int Stalled => _gate.Held;
 
-        public void PauseReads()
-        {
-            lock (_sync)
-            {
-                _gate ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
+        public void PauseReads() => _gate.Pause();
 
-        public void Resume()
-        {
-            TaskCompletionSource? gate;
-            lock (_sync)
-            {
-                gate = _gate;
-                _gate = null;
-            }
-
-            gate?.TrySetResult();
-        }
+        public void Resume() => _gate.Resume();
 
         public Task<SandboxInfo> CreateAsync(SandboxCreateRequest request, CancellationToken cancellationToken) => Write("create", () => inner.CreateAsync(request, cancellationToken));
 
@@ -284,29 +266,7 @@ public sealed class PausedLeaderTests(ITestOutputHelper output) : IAsyncLifetime
         public Task DeleteAsync(string sandboxId, CancellationToken cancellationToken) =>
             Write("delete " + sandboxId, async () => { await inner.DeleteAsync(sandboxId, cancellationToken); return true; });
 
-        private async Task FreezeAsync()
-        {
-            Task? gate;
-            lock (_sync)
-            {
-                gate = _gate?.Task;
-            }
-
-            if (gate is null)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _stalled);
-            try
-            {
-                await gate; // a stopped process ignores cancellation too
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _stalled);
-            }
-        }
+        private Task FreezeAsync() => _gate.PassAsync(); // a stopped process ignores cancellation too
 
         private Task<T> Write<T>(string what, Func<Task<T>> call)
         {

@@ -143,6 +143,22 @@ public sealed class ApiTestHost : IAsyncDisposable
         return client;
     }
 
+    /// <summary>
+    /// Swaps the host's in-memory store for PostgreSQL at <paramref name="connectionString"/>, wired as AddMidoriOperator
+    /// wires it (Program reads ConnectionStrings:Midori while registering, before a factory's settings apply).
+    /// </summary>
+    public static void UsePostgresStore(IServiceCollection services, string connectionString)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Midori"] = connectionString })
+            .Build();
+        services.AddMidoriStore(configuration);
+        services.RemoveAll<IPreviewStore>();
+        services.AddSingleton<IPreviewStore, PostgresPreviewStore>();
+        services.RemoveAll<ISnapshotFileSource>();
+        services.AddSingleton<ISnapshotFileSource, StoreSnapshotFileSource>();
+    }
+
     public static string Previews(string ns) => $"/api/v1/namespaces/{ns}/previews";
 
     public static object TextFile(string path, string content) => new { path, content };

@@ -30,19 +30,7 @@ public sealed class PostgresApiTests(PostgresDatabase database) : IClassFixture<
 
         _host = await StartAsync(
             settings: null,
-            services =>
-            {
-                // Program reads ConnectionStrings:Midori while registering, before the factory's settings apply, so wire
-                // the store the way AddMidoriOperator does; then drop the host's in-memory store for the PostgreSQL one.
-                var configuration = new ConfigurationBuilder()
-                    .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Midori"] = database.ConnectionString })
-                    .Build();
-                services.AddMidoriStore(configuration);
-                services.RemoveAll<IPreviewStore>();
-                services.AddSingleton<IPreviewStore, PostgresPreviewStore>();
-                services.RemoveAll<ISnapshotFileSource>();
-                services.AddSingleton<ISnapshotFileSource, StoreSnapshotFileSource>();
-            });
+            services => ApiTestHost.UsePostgresStore(services, database.ConnectionString));
     }
 
     public async Task DisposeAsync()

@@ -39,6 +39,9 @@ public sealed partial class DockerfileTests(ITestOutputHelper output)
         Assert.Contains(build.Instructions, i => i.Keyword == "RUN" && i.Args.Contains("dotnet publish", StringComparison.Ordinal) && i.Args.Contains("--no-restore", StringComparison.Ordinal));
         Assert.Contains(final.Instructions, i => i.Keyword == "COPY" && i.Args.StartsWith("--from=build", StringComparison.Ordinal));
 
+        // assert: the local provider's confinement ships with the image (command mode refuses to run without bwrap)
+        Assert.Contains(final.Instructions, i => i.Keyword == "RUN" && i.Args.Contains("apt-get install", StringComparison.Ordinal) && i.Args.Contains("bubblewrap", StringComparison.Ordinal));
+
         // assert: non-root numeric user, exposed port = the port the app listens on, exec-form entrypoint
         var user = Assert.Single(final.Instructions, i => i.Keyword == "USER").Args;
         Assert.Matches(@"^[1-9][0-9]*(:[0-9]+)?$", user);

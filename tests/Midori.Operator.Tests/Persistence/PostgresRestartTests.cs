@@ -50,17 +50,7 @@ public sealed class PostgresRestartTests(ITestOutputHelper output) : IAsyncLifet
         }
 
         _cluster = await PrivatePostgresCluster.StartAsync();
-        _host = await StartAsync(settings: null, services =>
-        {
-            var configuration = new ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Midori"] = _cluster.ConnectionString })
-                .Build();
-            services.AddMidoriStore(configuration);
-            services.RemoveAll<IPreviewStore>();
-            services.AddSingleton<IPreviewStore, PostgresPreviewStore>();
-            services.RemoveAll<ISnapshotFileSource>();
-            services.AddSingleton<ISnapshotFileSource, StoreSnapshotFileSource>();
-        });
+        _host = await StartAsync(settings: null, services => ApiTestHost.UsePostgresStore(services, _cluster.ConnectionString));
     }
 
     public async Task DisposeAsync()

@@ -1,4 +1,5 @@
 using System.Reflection;
+using Midori.Operator.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Controllers;
 using OpenTelemetry.Exporter;
@@ -21,7 +22,7 @@ public static class TelemetryExtensions
     {
         var services = builder.Services;
         services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.SectionName)
-            .ValidateDataAnnotations().ValidateOnStart();
+            .ValidateSettings(TelemetryOptions.SectionName);
         services.AddMetrics();
         services.TryAddSingleton<MidoriMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxLifecycleObserver, MetricsLifecycleObserver>());

@@ -34,8 +34,11 @@ public sealed class PreviewSandboxCache : BackgroundService
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _isSynced;
 
-    public PreviewSandboxCache(IPreviewSandboxClient client, IOptions<OperatorOptions> options, TimeProvider time, ILogger<PreviewSandboxCache> logger)
+    private readonly CrdPresence? _crd;
+
+    public PreviewSandboxCache(IPreviewSandboxClient client, IOptions<OperatorOptions> options, TimeProvider time, ILogger<PreviewSandboxCache> logger, CrdPresence? crd = null)
     {
+        _crd = crd;
         _client = client;
         _options = options.Value;
         _time = time;
@@ -182,6 +185,7 @@ public sealed class PreviewSandboxCache : BackgroundService
                 if (resourceVersion is null)
                 {
                     resourceVersion = await ListAsync(@namespace, stoppingToken).ConfigureAwait(false);
+                    _crd?.ReportPresent();
                     failures = 0;
                 }
 
@@ -208,7 +212,14 @@ public sealed class PreviewSandboxCache : BackgroundService
             {
                 failures++;
                 var delay = _backoff.Compute(failures);
-                _logger.CacheWatchFailed(ex, failures, delay);
+                if (_crd is not null && CrdPresence.IsMissing(ex))
+                {
+                    _crd.ReportMissing(delay); // said once for the process (the informer shares it)
+                }
+                else
+                {
+                    _logger.CacheWatchFailed(ex, failures, delay);
+                }
                 try
                 {
                     await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using Midori.Operator.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
@@ -36,8 +37,7 @@ public static class DaytonaServiceCollectionExtensions
 
                 options.ApiKey = options.ApiKey?.Trim(); // a Secret written with `echo` ends in a newline
             })
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+            .ValidateSettings(DaytonaProviderOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DaytonaProviderOptions>, DaytonaProviderOptionsValidator>());
 
         services.AddHttpClient<DaytonaApiClient>((sp, http) =>

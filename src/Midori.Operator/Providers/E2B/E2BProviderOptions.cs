@@ -15,6 +15,12 @@ public sealed class E2BProviderOptions
     /// <summary>E2B's conventional variable, read when <see cref="ApiKey"/> is not set.</summary>
     public const string ApiKeyVariable = "E2B_API_KEY";
 
+    /// <summary>
+    /// Forces registration on or off; unset, the provider registers when <c>Providers:E2B</c> or <c>E2B_API_KEY</c> is set
+    /// (a missing key then surfaces as CredentialsMissing on the resources that ask for e2b).
+    /// </summary>
+    public bool? Enabled { get; set; }
+
     /// <summary>Control-plane API (spec <c>servers</c>).</summary>
     [Required]
     public Uri ApiUrl { get; set; } = new("https://api.e2b.app");

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Midori.Operator.Options;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Providers.Http;
@@ -8,11 +9,25 @@ namespace Midori.Operator.Providers.E2B;
 public static class E2BProviderServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the <c>e2b</c> provider (always, so a missing key surfaces as CredentialsMissing rather than as an
-    /// unknown provider), its options from <c>Providers:E2B</c> (validated on start, key falling back to
+    /// Registers the <c>e2b</c> provider unconditionally (the configuration-aware overload decides whether to), its options from <c>Providers:E2B</c> (validated on start, key falling back to
     /// <c>E2B_API_KEY</c>), and two typed HttpClients behind the provider resilience pipeline: the control-plane API
     /// and envd.
     /// </summary>
+    /// <summary>
+    /// Registers the <c>e2b</c> provider only when it is asked for (a <c>Providers:E2B</c> section, <c>E2B_API_KEY</c>, or
+    /// e2b as the default provider, where a missing key must show as CredentialsMissing), as Daytona does: an operator used with the local provider alone should not warn about a key nobody needs.
+    /// <c>Providers:E2B:Enabled</c> forces it either way.
+    /// </summary>
+    public static IServiceCollection AddE2BSandboxProvider(this IServiceCollection services, IConfiguration configuration)
+    {
+        var section = configuration.GetSection(E2BProviderOptions.SectionName);
+        var enabled = section.GetValue<bool?>(nameof(E2BProviderOptions.Enabled));
+        var configured = section.Exists()
+            || !string.IsNullOrWhiteSpace(configuration[E2BProviderOptions.ApiKeyVariable])
+            || string.Equals(configuration["Operator:DefaultProvider"], E2BSandboxProvider.ProviderName, StringComparison.Ordinal);
+        return enabled == false || (enabled is null && !configured) ? services : services.AddE2BSandboxProvider();
+    }
+
     public static IServiceCollection AddE2BSandboxProvider(this IServiceCollection services, Action<E2BProviderOptions>? configure = null)
     {
         if (services.Any(d => d.ServiceType == typeof(E2BSandboxProvider)))
@@ -30,7 +45,7 @@ public static class E2BProviderServiceCollectionExtensions
             options.Configure(configure);
         }
 
-        options.ValidateDataAnnotations().ValidateOnStart();
+        options.ValidateSettings(E2BProviderOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<E2BProviderOptions>, E2BProviderOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<E2BProviderOptions>, E2BApiKeyFallback>());
 

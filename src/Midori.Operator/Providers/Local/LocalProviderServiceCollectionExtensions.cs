@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Midori.Operator.Options;
 using Microsoft.Extensions.Options;
 
 namespace Midori.Operator.Providers.Local;
@@ -27,7 +28,7 @@ public static class LocalProviderServiceCollectionExtensions
             options.Configure(configure);
         }
 
-        options.ValidateDataAnnotations().ValidateOnStart();
+        options.ValidateSettings(LocalProviderOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LocalProviderOptions>, LocalProviderOptionsValidator>());
         services.AddSingleton<LocalSandboxProvider>();
         services.AddSingleton<ISandboxProvider>(sp => sp.GetRequiredService<LocalSandboxProvider>());
