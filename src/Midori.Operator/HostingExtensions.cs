@@ -65,7 +65,7 @@ public static class HostingExtensions
         services.TryAddScoped<IReconciler>(sp => ActivatorUtilities.CreateInstance<PreviewSandboxReconciler>(sp,
             sp.GetRequiredService<FencedPreviewSandboxClient>(), sp.GetRequiredService<FencedSandboxProviderRegistry>()));
 
-        // The editor's HTTP API (Http/): watch cache on every replica, services, auth, limits.
+        // The editor's HTTP API (Http/): services, auth, limits; it reads the runtime's PreviewSandboxCache.
         services.AddMidoriHttpApi();
 
         // The preview gateway (Gateway/): stable preview URLs on every replica, signed links, wake on traffic.

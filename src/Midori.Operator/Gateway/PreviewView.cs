@@ -1,6 +1,7 @@
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Gateway;
 

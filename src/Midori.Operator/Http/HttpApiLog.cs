@@ -5,15 +5,7 @@ namespace Midori.Operator.Http;
 /// <summary>HTTP API log messages (event ids 4000–4999, see <see cref="Diagnostics.LogEventIds"/>).</summary>
 internal static partial class HttpApiLog
 {
-    // 4000–4099: PreviewSandbox cache (list + watch on every replica)
-    [LoggerMessage(EventId = 4000, Level = LogLevel.Information, Message = "Listed {Count} PreviewSandboxes into the API cache at resourceVersion {ResourceVersion}")]
-    public static partial void CacheListed(this ILogger logger, int count, string resourceVersion);
-
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "API cache list/watch failed {Failures} times in a row; retrying in {Delay}")]
-    public static partial void CacheWatchFailed(this ILogger logger, Exception exception, int failures, TimeSpan delay);
-
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "ResourceVersion of the API cache watch expired; relisting")]
-    public static partial void CacheRelist(this ILogger logger);
+    // 4000–4099: were the API's own PreviewSandbox cache; the shared informer (Runtime) logs that now.
 
     // 4100–4199: previews and files
     [LoggerMessage(EventId = 4100, Level = LogLevel.Information, Message = "Created PreviewSandbox {Namespace}/{Name} for project {ProjectId} from snapshot {SnapshotId}")]

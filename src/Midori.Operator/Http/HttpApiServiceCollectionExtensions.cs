@@ -19,8 +19,7 @@ public static class HttpApiServiceCollectionExtensions
     public const string AuthorizationPolicy = "midori-api";
 
     /// <summary>
-    /// The editor API's services: options (<c>Api</c> section, validated), the PreviewSandbox watch cache (every
-    /// replica), heartbeat batching, the application services, bearer authentication, per-caller rate limiting,
+    /// The editor API's services: options (<c>Api</c> section, validated), heartbeat batching, the application services, bearer authentication, per-caller rate limiting,
     /// problem details and strict JSON (unknown members refused). Uses an <see cref="Persistence.IPreviewStore"/>
     /// when one is registered; without one, store-backed routes answer 503.
     /// </summary>
@@ -29,8 +28,6 @@ public static class HttpApiServiceCollectionExtensions
         services.AddOptions<HttpApiOptions>().BindConfiguration(HttpApiOptions.SectionName).ValidateSettings(HttpApiOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HttpApiOptions>, HttpApiOptionsValidator>());
 
-        services.TryAddSingleton<PreviewSandboxCache>();
-        services.AddHostedService(sp => sp.GetRequiredService<PreviewSandboxCache>());
         services.TryAddSingleton<ActivityRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<ActivityRecorder>());
         services.TryAddSingleton<WorkingCopyService>();

@@ -14,7 +14,7 @@ public interface IPreviewSandboxLookup
 
     /// <summary>
     /// Write-through of an object this replica just wrote (the API server's reply), so the next reconcile does not act
-    /// on the copy before it; ignored when the store already holds a newer one or no longer holds the object.
+    /// on the copy before it; ignored when the store already holds a newer one.
     /// </summary>
     void Observe(V1Alpha1PreviewSandbox written);
 }

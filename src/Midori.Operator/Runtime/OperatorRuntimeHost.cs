@@ -3,10 +3,11 @@ using Midori.Operator.Diagnostics;
 namespace Midori.Operator.Runtime;
 
 /// <summary>
-/// Ties the runtime to leadership: on <see cref="ILeadership.StartedLeading"/> it starts the informer and the
-/// workers under the leadership token (one "term"); on loss it cancels in-flight reconciles, stops both and clears
-/// the queue, so a former leader drops its backlog (KubeOps SuspendIntake/Clear). On host stop it stops taking
-/// keys, waits up to <see cref="DrainTimeout"/> for in-flight reconciles, then cancels them.
+/// Runs the replica's one informer from host start to host stop (every replica: the HTTP API and the gateway read its
+/// cache), and ties reconciling to leadership: on <see cref="ILeadership.StartedLeading"/> it attaches the queue to the
+/// informer and starts the workers under the leadership token (one "term"); on loss it cancels in-flight reconciles,
+/// detaches and clears the queue, so a former leader drops its backlog (KubeOps SuspendIntake/Clear). On host stop it
+/// stops taking keys, waits up to <see cref="DrainTimeout"/> for in-flight reconciles, cancels them, then stops the informer.
 /// </summary>
 public sealed class OperatorRuntimeHost : IHostedService, IDisposable
 {
@@ -22,6 +23,8 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
     private long _termCounter;
     private bool _stopped;
     private readonly IDisposable? _deathSubscription;
+    private readonly CancellationTokenSource _informerStop = new();
+    private Task _informerRun = Task.CompletedTask;
 
     public OperatorRuntimeHost(
         ILeadership leadership,
@@ -72,7 +75,7 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
     /// <summary>For <c>/readyz</c>: a leader is ready once its informer has synced; a follower is ready (the HTTP API still serves).</summary>
     public bool IsReady => !_leadership.IsLeader || _informer.HasSynced;
 
-    /// <summary>Completes when the current (or last) term's informer and workers have stopped.</summary>
+    /// <summary>Completes when the current (or last) term's workers have stopped.</summary>
     internal Task CurrentTermCompletion
     {
         get
@@ -84,7 +87,18 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
         }
     }
 
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_stopped && _informerRun.IsCompleted)
+            {
+                _informerRun = RunComponentAsync("informer", () => _informer.RunAsync(_informerStop.Token));
+            }
+        }
+
+        return Task.CompletedTask;
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -96,10 +110,27 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
             _term = null;
         }
 
-        if (term is null)
+        if (term is not null)
         {
-            return;
+            await StopTermAsync(term, cancellationToken).ConfigureAwait(false);
         }
+
+        // Reconciles have stopped: the informer goes last, and with it every subscription to its cache.
+        await _informerStop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _informerRun.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Host shutdown deadline.
+        }
+
+        _informer.Cache.CompleteSubscriptions();
+    }
+
+    private async Task StopTermAsync(Term term, CancellationToken cancellationToken)
+    {
 
         await term.Drain.CancelAsync().ConfigureAwait(false);
         var drained = false;
@@ -132,6 +163,7 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
 
     public void Dispose()
     {
+        _informerStop.Cancel();
         _deathSubscription?.Dispose();
         _leadership.StartedLeading -= OnStartedLeading;
         _leadership.StoppedLeading -= OnStoppedLeading;
@@ -195,9 +227,8 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
 
             _queue.Clear();
             _logger.RuntimeTermStarted(term.Id);
-            var informer = RunComponentAsync("informer", () => _informer.RunAsync(term.Drain.Token));
-            var workers = RunComponentAsync("workers", () => _workers.RunAsync(term.Drain.Token, term.Abort.Token));
-            await Task.WhenAll(informer, workers).ConfigureAwait(false);
+            using var intake = _informer.AttachQueue(_queue);
+            await RunComponentAsync("workers", () => _workers.RunAsync(term.Drain.Token, term.Abort.Token)).ConfigureAwait(false);
         }
         finally
         {

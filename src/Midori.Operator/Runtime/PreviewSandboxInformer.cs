@@ -5,18 +5,21 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Options;
+using Midori.Operator.Persistence;
 
 namespace Midori.Operator.Runtime;
 
 /// <summary>
-/// List + watch loop for PreviewSandboxes (KubeOps ResourceWatcher shape, client-go reflector semantics). It keeps
-/// the objects in <see cref="PreviewSandboxObjectStore"/> (what the reconciler starts from) and enqueues keys. Started and stopped per leadership term by
-/// <see cref="OperatorRuntimeHost"/> through <see cref="RunAsync"/>.
+/// The one list + watch loop for PreviewSandboxes a replica runs (KubeOps ResourceWatcher shape, client-go reflector
+/// semantics), on every replica for the life of the process (<see cref="OperatorRuntimeHost"/>). It fills the shared
+/// <see cref="PreviewSandboxCache"/> (what the HTTP API and the gateway read) and, while a leader's term has attached
+/// its <see cref="ReconcileQueue"/> (<see cref="AttachQueue"/>), enqueues keys; the reconciler starts from the cache
+/// (<see cref="PreviewSandboxCacheLookup"/>), which holds an object before its key is enqueued.
 /// <list type="bullet">
-/// <item>list every page → enqueue every key (plus keys that vanished since the last list) → watch from the list's resourceVersion with bookmarks;</item>
+/// <item>list every page → replace the cache → enqueue every key (plus keys that vanished since the last list) → watch from the list's resourceVersion with bookmarks;</item>
 /// <item>ADDED → enqueue; MODIFIED → enqueue unless only status changed (generation, deletionTimestamp, finalizers,
-/// heartbeat, recreate and retention annotations all unchanged vs. the last seen object, keyed by UID) or the only
-/// other change is our finalizer being added (the reconcile that added it goes on with the object it wrote);</item>
+/// heartbeat, recreate and retention annotations all unchanged vs. the last seen object, keyed by UID), or when the
+/// only other change is our finalizer being added;</item>
 /// <item>DELETED → forget the key; BOOKMARK → remember its resourceVersion;</item>
 /// <item>watch closed by the server → re-watch from the last resourceVersion; 410 → relist; other errors → backoff 2^min(n,5) s + jitter.</item>
 /// </list>
@@ -27,42 +30,69 @@ public sealed class PreviewSandboxInformer
     internal static readonly TimeSpan MinimumWatchDuration = TimeSpan.FromSeconds(1);
 
     private readonly IPreviewSandboxClient _client;
-    private readonly ReconcileQueue _queue;
+    private readonly PreviewSandboxCache _cache;
     private readonly OperatorOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<PreviewSandboxInformer> _logger;
     private readonly RetryBackoff _backoff;
     private readonly CrdPresence? _crd;
-    // Written only by the list/watch loop; concurrent so the metrics callback can count phases meanwhile.
-    private readonly ConcurrentDictionary<string, ObjectSnapshot> _cache = new(StringComparer.Ordinal);
-    private readonly PreviewSandboxObjectStore? _store;
+    // What the last watch event of each object (by UID) carried that matters to the reconciler. Kept apart from the
+    // cache because the cache also takes this replica's own writes (Observe): compared with those, the watch event of
+    // a heartbeat this replica wrote would look unchanged and never reach the reconciler.
+    private readonly ConcurrentDictionary<string, Trigger> _triggers = new(StringComparer.Ordinal);
+
+    // Guards the attached queue against a list or an event in flight: a key is enqueued by the loop or by AttachQueue.
+    private readonly Lock _intake = new();
+    private ReconcileQueue? _queue;
     private volatile bool _hasSynced;
     private volatile string? _lastResourceVersion;
 
     public PreviewSandboxInformer(
         IPreviewSandboxClient client,
-        ReconcileQueue queue,
+        PreviewSandboxCache cache,
         IOptions<OperatorOptions> options,
         TimeProvider timeProvider,
         ILogger<PreviewSandboxInformer> logger,
         RetryBackoff? backoff = null,
         MidoriMetrics? metrics = null,
-        CrdPresence? crd = null,
-        PreviewSandboxObjectStore? store = null)
+        CrdPresence? crd = null)
     {
         _crd = crd;
         _client = client;
-        _store = store;
+        _cache = cache;
         metrics?.ObserveSandboxPhases(PhaseCounts);
-        _queue = queue;
         _options = options.Value;
         _timeProvider = timeProvider;
         _logger = logger;
         _backoff = backoff ?? RetryBackoff.ForWatch();
     }
 
-    /// <summary>True once the first full list of the current run has been enqueued (readiness).</summary>
+    /// <summary>True once the first full list of the current run is in the cache (readiness).</summary>
     public bool HasSynced => _hasSynced;
+
+    /// <summary>The object store this informer fills.</summary>
+    public PreviewSandboxCache Cache => _cache;
+
+    /// <summary>
+    /// Sends keys to <paramref name="queue"/> until the result is disposed (a leader's term): every cached key now (when
+    /// synced; otherwise the first list does it), then every change that matters to the reconciler.
+    /// </summary>
+    public IDisposable AttachQueue(ReconcileQueue queue)
+    {
+        lock (_intake)
+        {
+            _queue = queue;
+            if (_hasSynced)
+            {
+                foreach (var key in _cache.Keys)
+                {
+                    queue.Add(ToObjectKey(key));
+                }
+            }
+        }
+
+        return new Detach(this, queue);
+    }
 
     /// <summary>PreviewSandboxes per status phase (no status yet counts as Pending); empty until the current run has synced.</summary>
     public IReadOnlyDictionary<string, int> PhaseCounts()
@@ -72,29 +102,11 @@ public sealed class PreviewSandboxInformer
             return new Dictionary<string, int>();
         }
 
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var snapshot in _cache.Values)
-        {
-            var phase = snapshot.Phase ?? Phases.Pending;
-            counts[phase] = counts.GetValueOrDefault(phase) + 1;
-        }
-
-        return counts;
+        return _cache.PhaseCounts();
     }
 
     /// <summary>The cached PreviewSandbox whose status names <paramref name="sandboxId"/>, for providers that only know the sandbox.</summary>
-    public ObjectKey? FindBySandboxId(string sandboxId)
-    {
-        foreach (var snapshot in _cache.Values)
-        {
-            if (string.Equals(snapshot.SandboxId, sandboxId, StringComparison.Ordinal))
-            {
-                return snapshot.Key;
-            }
-        }
-
-        return null;
-    }
+    public ObjectKey? FindBySandboxId(string sandboxId) => _cache.FindBySandboxId(sandboxId) is { } key ? ToObjectKey(key) : null;
 
     /// <summary>The resourceVersion the next watch starts from; null when a relist is due.</summary>
     public string? LastResourceVersion => _lastResourceVersion;
@@ -105,8 +117,7 @@ public sealed class PreviewSandboxInformer
         var @namespace = string.IsNullOrWhiteSpace(_options.WatchNamespace) ? null : _options.WatchNamespace;
         _hasSynced = false;
         _lastResourceVersion = null;
-        _cache.Clear();
-        _store?.Reset();
+        _triggers.Clear();
         _logger.InformerStarted(@namespace ?? "(all)");
         var failures = 0;
         try
@@ -159,7 +170,6 @@ public sealed class PreviewSandboxInformer
         finally
         {
             _hasSynced = false;
-            _store?.Reset();
             _logger.InformerStopped();
         }
     }
@@ -182,30 +192,32 @@ public sealed class PreviewSandboxInformer
         }
         while (!string.IsNullOrEmpty(continueToken));
 
-        // Keys that vanished while we were not watching are enqueued too, so the reconciler observes NotFound.
-        var keys = new HashSet<ObjectKey>(_cache.Values.Select(s => s.Key));
-        _cache.Clear();
+        _triggers.Clear();
         foreach (var item in items)
         {
-            if (KeyOf(item) is not { } key)
+            if (item.Metadata?.Uid is { Length: > 0 } uid)
             {
-                continue;
-            }
-
-            keys.Add(key);
-            if (item.Metadata.Uid is { Length: > 0 } uid)
-            {
-                _cache[uid] = ObjectSnapshot.Of(key, item);
+                _triggers[uid] = Trigger.Of(item);
             }
         }
 
-        _store?.Replace(items); // before the keys go out: a reconcile reads at least what this list saw
-        foreach (var key in keys)
+        int enqueued;
+        lock (_intake)
         {
-            _queue.Add(key);
+            // Keys that vanished while we were not watching are enqueued too, so the reconciler observes NotFound.
+            var vanished = _cache.Replace(items);
+            _hasSynced = true;
+            var keys = new HashSet<PreviewKey>(vanished);
+            keys.UnionWith(items.Select(PreviewSandboxCache.KeyOf).OfType<PreviewKey>());
+            foreach (var key in keys)
+            {
+                _queue?.Add(ToObjectKey(key));
+            }
+
+            enqueued = keys.Count;
         }
 
-        _logger.InformerListed(items.Count, resourceVersion, keys.Count);
+        _logger.InformerListed(items.Count, resourceVersion, enqueued);
         return resourceVersion;
     }
 
@@ -268,71 +280,90 @@ public sealed class PreviewSandboxInformer
 
     private void OnUpsert(WatchEventType type, V1Alpha1PreviewSandbox? item)
     {
-        if (item is null || KeyOf(item) is not { } key)
+        if (item is null || PreviewSandboxCache.KeyOf(item) is not { } key)
         {
             return;
         }
 
-        _store?.Upsert(item); // before the key goes out, as for the list
-        var snapshot = ObjectSnapshot.Of(key, item);
+        var trigger = Trigger.Of(item);
         var uid = item.Metadata.Uid;
         var hasUid = !string.IsNullOrEmpty(uid);
-        if (type == WatchEventType.Modified && hasUid && _cache.TryGetValue(uid!, out var previous) && previous.SameTrigger(snapshot))
-        {
-            _cache[uid!] = snapshot;
-            _logger.InformerEventSkipped(key.Namespace, key.Name, item.Metadata.ResourceVersion);
-            return;
-        }
-
+        var same = type == WatchEventType.Modified && hasUid && _triggers.TryGetValue(uid!, out var previous) && previous.Same(trigger);
         if (hasUid)
         {
-            _cache[uid!] = snapshot;
+            _triggers[uid!] = trigger;
         }
 
-        _queue.Add(key);
+        lock (_intake)
+        {
+            _cache.Upsert(key, type, item);
+            if (same)
+            {
+                _logger.InformerEventSkipped(key.Namespace, key.Name, item.Metadata.ResourceVersion);
+                return;
+            }
+
+            _queue?.Add(ToObjectKey(key));
+        }
+
         _logger.InformerEventEnqueued(key.Namespace, key.Name, type.ToString(), item.Metadata.ResourceVersion);
     }
 
     private void OnDeleted(V1Alpha1PreviewSandbox? item)
     {
-        if (item is null || KeyOf(item) is not { } key)
+        if (item is null || PreviewSandboxCache.KeyOf(item) is not { } key)
         {
             return;
         }
 
-        _queue.Forget(key);
-        _store?.Remove(item);
         if (item.Metadata.Uid is { Length: > 0 } uid)
         {
-            _cache.TryRemove(uid, out _);
+            _triggers.TryRemove(uid, out _);
+        }
+
+        lock (_intake)
+        {
+            _cache.Remove(key);
+            _queue?.Forget(ToObjectKey(key));
         }
     }
 
-    private static ObjectKey? KeyOf(V1Alpha1PreviewSandbox item) =>
-        item.Metadata is { Name: { Length: > 0 } name, NamespaceProperty: { Length: > 0 } ns } ? new ObjectKey(ns, name) : null;
+    private static ObjectKey ToObjectKey(PreviewKey key) => new(key.Namespace, key.Name);
+
+    private sealed class Detach(PreviewSandboxInformer informer, ReconcileQueue queue) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (informer._intake)
+            {
+                if (ReferenceEquals(informer._queue, queue))
+                {
+                    informer._queue = null;
+                }
+            }
+        }
+    }
 
     /// <summary>What we compare to decide whether a MODIFIED event matters to the reconciler.</summary>
-    private sealed record ObjectSnapshot(
-        ObjectKey Key, long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Retention,
-        string? Phase, string? FilesPush = null, string? SandboxId = null)
+    private sealed record Trigger(
+        long? Generation, DateTime? DeletionTimestamp, IReadOnlyList<string> Finalizers, string? Heartbeat, string? Recreate, string? Retention, string? FilesPush)
     {
-        public static ObjectSnapshot Of(ObjectKey key, V1Alpha1PreviewSandbox item)
+        public static Trigger Of(V1Alpha1PreviewSandbox item)
         {
             var metadata = item.Metadata;
             string? heartbeat = null;
             string? recreate = null;
             string? retention = null;
+            string? filesPush = null;
             metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out heartbeat);
             metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out recreate);
             // Retention decides whether a finished preview is deleted: a change must be acted on now, not at the next resync.
             metadata.Annotations?.TryGetValue(GroupVersion.RetentionAnnotation, out retention);
-            string? filesPush = null;
             metadata.Annotations?.TryGetValue(GroupVersion.FilesPushAnnotation, out filesPush);
-            return new ObjectSnapshot(key, metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, retention,
-                item.Status?.Phase, filesPush, item.Status?.SandboxId);
+            return new Trigger(metadata.Generation, metadata.DeletionTimestamp, metadata.Finalizers?.ToArray() ?? [], heartbeat, recreate, retention, filesPush);
         }
 
-        public bool SameTrigger(ObjectSnapshot other) =>
+        public bool Same(Trigger other) =>
             Generation == other.Generation
             && DeletionTimestamp == other.DeletionTimestamp
             && (Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal) || OnlyOwnFinalizerAdded(other))
@@ -341,7 +372,8 @@ public sealed class PreviewSandboxInformer
             && string.Equals(Retention, other.Retention, StringComparison.Ordinal)
             && string.Equals(FilesPush, other.FilesPush, StringComparison.Ordinal);
 
-        private bool OnlyOwnFinalizerAdded(ObjectSnapshot next) =>
+        // The reconcile that added our finalizer goes on with the object it wrote: its watch event needs no second run.
+        private bool OnlyOwnFinalizerAdded(Trigger next) =>
             next.DeletionTimestamp is null
             && !Finalizers.Contains(GroupVersion.FinalizerName, StringComparer.Ordinal)
             && next.Finalizers.SequenceEqual([.. Finalizers, GroupVersion.FinalizerName], StringComparer.Ordinal);

@@ -12,7 +12,7 @@ public static class RuntimeServiceCollectionExtensions
     /// <summary>
     /// Registers the controller runtime: <see cref="IKubernetes"/> (singleton, from a registered
     /// <see cref="KubernetesClientConfiguration"/> or <see cref="KubernetesClientConfiguration.BuildDefaultConfig"/>),
-    /// <see cref="IPreviewSandboxClient"/>, <see cref="IEventRecorder"/> (+ its background sender), the queue, informer,
+    /// <see cref="IPreviewSandboxClient"/>, <see cref="IEventRecorder"/> (+ its background sender), the queue, the informer and its <see cref="PreviewSandboxCache"/>,
     /// workers, <see cref="ILeadership"/>, the <see cref="ILeadershipFence"/> with the fenced views of the write seams
     /// (<see cref="FencedPreviewSandboxClient"/>, <see cref="FencedSandboxProviderRegistry"/>: what leader-only code takes) and the runtime host. Hosted services start in this order: event sender,
     /// leader election, runtime host (so the runtime host stops — and drains — before leadership is released).
@@ -57,17 +57,18 @@ public static class RuntimeServiceCollectionExtensions
 
         services.TryAddSingleton<CrdPresence>();
         services.TryAddSingleton(sp => new ReconcileQueue(sp.GetRequiredService<TimeProvider>(), sp.GetService<MidoriMetrics>()));
-        services.TryAddSingleton<PreviewSandboxObjectStore>();
-        services.TryAddSingleton<IPreviewSandboxLookup>(sp => sp.GetRequiredService<PreviewSandboxObjectStore>());
+        // One informer per replica, on every replica: its cache serves the HTTP API and the gateway; the leader's terms attach the queue.
+        services.TryAddSingleton(sp => new PreviewSandboxCache(sp.GetRequiredService<IPreviewSandboxClient>(), sp.GetRequiredService<TimeProvider>()));
+        // The reconciler starts from that cache instead of a GET (the informer stores an object before it enqueues the key).
+        services.TryAddSingleton<IPreviewSandboxLookup>(sp => new PreviewSandboxCacheLookup(sp.GetRequiredService<PreviewSandboxCache>()));
         services.TryAddSingleton(sp => new PreviewSandboxInformer(
             sp.GetRequiredService<IPreviewSandboxClient>(),
-            sp.GetRequiredService<ReconcileQueue>(),
+            sp.GetRequiredService<PreviewSandboxCache>(),
             sp.GetRequiredService<IOptions<OperatorOptions>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PreviewSandboxInformer>>(),
             metrics: sp.GetService<MidoriMetrics>(),
-            crd: sp.GetRequiredService<CrdPresence>(),
-            store: sp.GetRequiredService<PreviewSandboxObjectStore>()));
+            crd: sp.GetRequiredService<CrdPresence>()));
         services.TryAddSingleton(sp => new ReconcileWorkers(
             sp.GetRequiredService<ReconcileQueue>(),
             sp.GetRequiredService<IServiceScopeFactory>(),

@@ -201,6 +201,38 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
         Assert.Empty(_recorder.Violations); // includes "reconciled while not leading": requeues did not fire after the loss
     }
 
+    [Fact]
+    public async Task TwoInstances_EachRunsOnePreviewSandboxWatch_AndTheNewLeaderStartsNoOther()
+    {
+        // arrange
+        _server.Requests.Clear();
+        await StartAsync("op-a");
+        await StartAsync("op-b");
+        var leader = await WaitForLeaderAsync();
+        var follower = leader == "op-a" ? "op-b" : "op-a";
+        foreach (var host in _hosts.Values)
+        {
+            await WaitAsync(host.Services.GetRequiredService<PreviewSandboxCache>().Synced, "every replica's informer to sync");
+        }
+
+        await WaitAsync(_recorder.WaitUntilAsync(() => _recorder.KeysSeenBy(leader).Count == Names.Length), "the leader to reconcile every object");
+        var watchesWhileBothRun = PreviewSandboxWatches();
+
+        // act: the leader goes; the follower takes over with the informer it already runs
+        await StopAsync(leader);
+        await WaitAsync(LeadershipAcquired(follower), "the follower to take over");
+        await WaitAsync(_recorder.WaitUntilAsync(() => _recorder.KeysSeenBy(follower).Count == Names.Length), "the new leader to reconcile every object");
+
+        // assert: one watch per replica (the HTTP API, the gateway and the reconciler share it)
+        Assert.Equal(2, watchesWhileBothRun);
+        Assert.Equal(2, PreviewSandboxWatches());
+        Assert.Empty(_recorder.Violations);
+    }
+
+    private int PreviewSandboxWatches() => _server.Requests.Entries.Count(r =>
+        r.Method == "GET" && r.Path.EndsWith("/" + GroupVersion.Plural, StringComparison.Ordinal)
+        && (r.Query.Contains("watch=true", StringComparison.Ordinal) || r.Query.Contains("watch=1", StringComparison.Ordinal)));
+
     private async Task StartAsync(string instance, bool releaseOnShutdown = true)
     {
         var host = await OperatorTestHost.StartAsync(_server.CreateClientConfiguration(), new Dictionary<string, string?>

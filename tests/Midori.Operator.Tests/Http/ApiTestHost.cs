@@ -20,6 +20,7 @@ using Midori.Operator.Providers.Local;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Fakes;
 using Midori.DevApiServer;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Tests.Http;
 

@@ -138,7 +138,8 @@ public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
     {
         // arrange
         var queue = new ReconcileQueue(TimeProvider.System);
-        var informer = new PreviewSandboxInformer(_client, queue, MsOptions.Create(new OperatorOptions { WatchNamespace = "default" }), TimeProvider.System, NullLogger<PreviewSandboxInformer>.Instance);
+        var informer = new PreviewSandboxInformer(_client, new PreviewSandboxCache(_client, TimeProvider.System), MsOptions.Create(new OperatorOptions { WatchNamespace = "default" }), TimeProvider.System, NullLogger<PreviewSandboxInformer>.Instance);
+        using var intake = informer.AttachQueue(queue);
         using var cts = new CancellationTokenSource(TestWaits.Bound);
         var run = informer.RunAsync(cts.Token);
         var created = await CreateAsync("i1");

@@ -23,7 +23,7 @@ public sealed class OperatorRuntimeHostTests : IDisposable
     {
         _queue = new ReconcileQueue(_time);
         var options = TestSupport.Options();
-        _informer = new PreviewSandboxInformer(_client, _queue, options, _time, NullLogger<PreviewSandboxInformer>.Instance, TestSupport.NoJitterWatchBackoff());
+        _informer = new PreviewSandboxInformer(_client, new PreviewSandboxCache(_client, _time), options, _time, NullLogger<PreviewSandboxInformer>.Instance, TestSupport.NoJitterWatchBackoff());
         var services = new ServiceCollection();
         services.AddScoped<IReconciler>(_ => new DelegateReconciler((key, ct) => _reconcile(key, ct)));
         _services = services.BuildServiceProvider();
@@ -56,9 +56,9 @@ public sealed class OperatorRuntimeHostTests : IDisposable
             return Task.FromResult(ReconcileResult.Done());
         };
         _client.EnqueueList("10", [Sandbox("a")]);
-        await _host.StartAsync(CancellationToken.None).WithTimeout();
 
         // act
+        await _host.StartAsync(CancellationToken.None); // the informer (every replica)
         _leadership.Become();
         var key = await reconciled.Task.WithTimeout();
         await _client.WaitForWatchCallsAsync(1).WithTimeout();
@@ -91,6 +91,7 @@ public sealed class OperatorRuntimeHostTests : IDisposable
             return ReconcileResult.Done();
         };
         _client.EnqueueList("10", [Sandbox("a"), Sandbox("b"), Sandbox("c"), Sandbox("d")]);
+        await _host.StartAsync(CancellationToken.None); // the informer (every replica)
         _leadership.Become();
         await started.Task.WithTimeout();
         await _client.WaitForWatchCallsAsync(1).WithTimeout();
@@ -103,29 +104,31 @@ public sealed class OperatorRuntimeHostTests : IDisposable
         Assert.True(await sawCancellation.Task.WithTimeout());
         Assert.Equal(0, _queue.Count);
         Assert.Equal(0, _queue.InFlight);
-        await _client.Watches[0].Ended.WithTimeout();
-        Assert.False(_informer.HasSynced);
+        // The informer outlives the term: the follower's HTTP API keeps reading its cache.
+        Assert.False(_client.Watches[0].Ended.IsCompleted);
+        Assert.True(_informer.HasSynced);
+        Assert.Single(_client.Watches);
         Assert.True(_host.IsReady);
     }
 
     [Fact]
-    public async Task StartedLeadingAgain_AfterLoss_RelistsAndReconcilesAgain()
+    public async Task StartedLeadingAgain_AfterLoss_ReconcilesAgainFromTheSameInformer()
     {
         // arrange
         var runs = 0;
+        var firstRun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var secondRun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _reconcile = (_, _) =>
         {
-            if (Interlocked.Increment(ref runs) == 2)
-            {
-                secondRun.TrySetResult();
-            }
-
+            var run = Interlocked.Increment(ref runs);
+            (run == 1 ? firstRun : secondRun).TrySetResult();
             return Task.FromResult(ReconcileResult.Done());
         };
         _client.EnqueueList("10", [Sandbox("a")]);
+        await _host.StartAsync(CancellationToken.None); // the informer (every replica)
         _leadership.Become();
         await _client.WaitForWatchCallsAsync(1).WithTimeout();
+        await firstRun.Task.WithTimeout(); // else losing at once could clear the first term's key before a worker took it
         _leadership.Lose();
         await _host.CurrentTermCompletion.WithTimeout();
 
@@ -133,8 +136,9 @@ public sealed class OperatorRuntimeHostTests : IDisposable
         _leadership.Become();
         await secondRun.Task.WithTimeout();
 
-        // assert
-        Assert.Equal(2, _client.ListCalls.Count);
+        // assert: one list and one watch for both terms (the informer outlives them)
+        Assert.Single(_client.ListCalls);
+        Assert.Single(_client.Watches);
         await _host.StopAsync(CancellationToken.None).WithTimeout();
     }
 
@@ -153,6 +157,7 @@ public sealed class OperatorRuntimeHostTests : IDisposable
             return ReconcileResult.Done();
         };
         _client.EnqueueList("10", [Sandbox("a")]);
+        await _host.StartAsync(CancellationToken.None); // the informer (every replica)
         _leadership.Become();
         await started.Task.WithTimeout();
 
@@ -181,6 +186,7 @@ public sealed class OperatorRuntimeHostTests : IDisposable
         };
         _client.EnqueueList("10", [Sandbox("a")]);
         _host.DrainTimeout = TimeSpan.FromSeconds(8);
+        await _host.StartAsync(CancellationToken.None); // the informer (every replica)
         _leadership.Become();
         await started.Task.WithTimeout();
 

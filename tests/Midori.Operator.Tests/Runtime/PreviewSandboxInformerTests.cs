@@ -17,13 +17,15 @@ public sealed class PreviewSandboxInformerTests : IAsyncDisposable
     private readonly ScriptedPreviewSandboxClient _client = new();
     private readonly ReconcileQueue _queue;
     private readonly PreviewSandboxInformer _informer;
+    private readonly IDisposable _intake;
     private readonly CancellationTokenSource _cts = new();
     private Task? _run;
 
     public PreviewSandboxInformerTests()
     {
         _queue = new ReconcileQueue(_time);
-        _informer = new PreviewSandboxInformer(_client, _queue, TestSupport.Options(), _time, NullLogger<PreviewSandboxInformer>.Instance, TestSupport.NoJitterWatchBackoff());
+        _informer = new PreviewSandboxInformer(_client, new PreviewSandboxCache(_client, _time), TestSupport.Options(), _time, NullLogger<PreviewSandboxInformer>.Instance, TestSupport.NoJitterWatchBackoff());
+        _intake = _informer.AttachQueue(_queue);
     }
 
     public async ValueTask DisposeAsync()
@@ -34,6 +36,7 @@ public sealed class PreviewSandboxInformerTests : IAsyncDisposable
             await _run.WithTimeout();
         }
 
+        _intake.Dispose();
         _queue.Dispose();
         _cts.Dispose();
     }

@@ -25,7 +25,7 @@ public sealed class SandboxDeathEnqueueTests : IDisposable
     {
         _queue = new ReconcileQueue(_time);
         var options = TestSupport.Options();
-        var informer = new PreviewSandboxInformer(_client, _queue, options, _time, NullLogger<PreviewSandboxInformer>.Instance, TestSupport.NoJitterWatchBackoff());
+        var informer = new PreviewSandboxInformer(_client, new PreviewSandboxCache(_client, _time), options, _time, NullLogger<PreviewSandboxInformer>.Instance, TestSupport.NoJitterWatchBackoff());
         var services = new ServiceCollection();
         services.AddScoped<IReconciler>(_ => new DelegateReconciler((key, _) =>
         {
@@ -58,6 +58,7 @@ public sealed class SandboxDeathEnqueueTests : IDisposable
         var owned = Sandbox("a");
         owned.Status = new PreviewSandboxStatus { SandboxId = "sbx-1", Phase = Phases.Running };
         _client.EnqueueList("10", [owned, Sandbox("b")]);
+        await _host.StartAsync(CancellationToken.None); // the informer (every replica)
         _leadership.Become();
         await _client.WaitForWatchCallsAsync(1).WithTimeout();
         await WaitForReconcilesAsync(2); // the initial list
@@ -87,10 +88,11 @@ public sealed class SandboxDeathEnqueueTests : IDisposable
     }
 
     [Fact]
-    public void Report_UnknownSandbox_EnqueuesNothing()
+    public async Task Report_UnknownSandbox_EnqueuesNothing()
     {
         // arrange
         _client.EnqueueList("10", []);
+        await _host.StartAsync(CancellationToken.None); // the informer (every replica)
         _leadership.Become();
 
         // act

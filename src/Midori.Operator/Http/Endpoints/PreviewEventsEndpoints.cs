@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Http.Endpoints;
 

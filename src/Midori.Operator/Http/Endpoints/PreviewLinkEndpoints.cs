@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Http.Endpoints;
 

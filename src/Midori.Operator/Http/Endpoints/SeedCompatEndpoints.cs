@@ -5,6 +5,7 @@ using Midori.Operator.Http.Auth;
 using Midori.Operator.Http.Contracts;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Http.Endpoints;
 

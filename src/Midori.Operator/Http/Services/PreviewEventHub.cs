@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Http.Contracts;
 using Midori.Operator.Persistence;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Http.Services;
 

@@ -10,6 +10,7 @@ using Midori.Operator.Http.Contracts;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Http.Services;
 

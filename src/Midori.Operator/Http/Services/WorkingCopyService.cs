@@ -7,6 +7,7 @@ using Midori.Operator.Files;
 using Midori.Operator.Http.Contracts;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Http.Services;
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Tests.Http.Extensions;
 

@@ -13,6 +13,7 @@ using Midori.Operator.Testing.Fakes;
 using Npgsql;
 using MsOptions = Microsoft.Extensions.Options.Options;
 using Midori.Operator.Testing;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Tests.Http.Extensions;
 
@@ -159,7 +160,7 @@ public sealed class PreviewEventHubTests
     private static PreviewEventHub Hub(int bufferSize = 256)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero));
-        var cache = new PreviewSandboxCache(new ScriptedPreviewSandboxClient(), MsOptions.Create(new OperatorOptions()), time, NullLogger<PreviewSandboxCache>.Instance);
+        var cache = new PreviewSandboxCache(new ScriptedPreviewSandboxClient(), time);
         var options = new StaticOptionsMonitor<PreviewEventsOptions>(new PreviewEventsOptions { ClientBufferSize = bufferSize });
         return new PreviewEventHub(cache, options, time, NullLogger<PreviewEventHub>.Instance);
     }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Controllers;
 using Midori.Operator.Http.Services;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Tests.Http.Extensions;
 
