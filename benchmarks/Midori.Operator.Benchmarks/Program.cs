@@ -28,6 +28,12 @@ if (args.Contains("lifecycle"))
     return;
 }
 
+if (args.Contains("requests"))
+{
+    await RequestBudgetBenchmark.RunAsync(settings); // API-server requests per preview: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- requests [count=100]
+    return;
+}
+
 if (args.Contains("gateway"))
 {
     await GatewayBenchmark.RunAsync(settings); // preview gateway figures: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- gateway
@@ -45,6 +51,7 @@ await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
 var provider = new FakeSandboxProvider(TimeProvider.System);
 var observer = new RecordingLifecycleObserver();
 var counter = new ReconcileCounter();
+var requests = new CountingHandler();
 await using var host = await OperatorTestHost.StartAsync(server.CreateClientConfiguration(), new Dictionary<string, string?>
 {
     ["Operator:Workers"] = workers,
@@ -52,6 +59,8 @@ await using var host = await OperatorTestHost.StartAsync(server.CreateClientConf
     ["Logging:LogLevel:Default"] = settings.GetValueOrDefault("log", "Error"),
 }, services =>
 {
+    services.RemoveAll<IKubernetes>();
+    services.AddSingleton<IKubernetes>(sp => RuntimeServiceCollectionExtensions.CreateKubernetesClient(sp, requests));
     services.RemoveAll<ISandboxProvider>();
     services.AddSingleton<ISandboxProvider>(provider);
     services.RemoveAll<IPreviewProbe>();
@@ -63,29 +72,96 @@ await using var host = await OperatorTestHost.StartAsync(server.CreateClientConf
     services.AddScoped<IReconciler>(sp => new CountingReconciler(sp.GetRequiredService<PreviewSandboxReconciler>(), counter));
 });
 using var client = new Kubernetes(server.CreateClientConfiguration());
+var queueWaits = new System.Collections.Concurrent.ConcurrentQueue<double>();
+var meter = host.Services.GetRequiredService<Midori.Operator.Diagnostics.MidoriMetrics>().Meter;
+using var listener = new System.Diagnostics.Metrics.MeterListener
+{
+    InstrumentPublished = (instrument, l) =>
+    {
+        if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == "midori.queue.wait")
+        {
+            l.EnableMeasurementEvents(instrument);
+        }
+    },
+};
+listener.SetMeasurementEventCallback<double>((_, seconds, _, _) => queueWaits.Enqueue(seconds * 1000));
+listener.Start();
+var requestsBefore = requests.Total;
+var heapBefore = ForcedHeap();
 
 // 1. Time for N PreviewSandboxes to reach Ready.
 var ready = new TaskCompletionSource();
 var readyCount = 0;
-observer.BecameReady += _ =>
+var submitted = new System.Collections.Concurrent.ConcurrentDictionary<string, TimeSpan>(StringComparer.Ordinal);
+var timeToReady = new System.Collections.Concurrent.ConcurrentQueue<double>();
+var sw = Stopwatch.StartNew();
+observer.BecameReady += resource =>
 {
+    if (submitted.TryGetValue(resource.Metadata.Name, out var at))
+    {
+        timeToReady.Enqueue((sw.Elapsed - at).TotalMilliseconds);
+    }
+
     if (Interlocked.Increment(ref readyCount) == count)
     {
         ready.TrySetResult();
     }
 };
-var sw = Stopwatch.StartNew();
 await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
 {
     var psb = new PreviewSandboxBuilder().Named($"bench-{i:D5}").WithIdleTimeout(3600).WithTtl(7200).Build();
+    submitted[psb.Metadata.Name] = sw.Elapsed;
     await client.CustomObjects.CreateNamespacedCustomObjectAsync(psb, GroupVersion.Group, GroupVersion.Version, "default", GroupVersion.Plural, cancellationToken: ct);
 });
 var created = sw.Elapsed;
 await ready.Task.WaitAsync(TimeSpan.FromMinutes(5));
 var toReady = sw.Elapsed;
 var reconciles = counter.Count;
-Console.WriteLine($"ready:     {count} PreviewSandboxes Ready in {toReady.TotalSeconds:F2} s → {count / toReady.TotalSeconds:F0} sandboxes/s (creates submitted in {created.TotalSeconds:F2} s)");
-Console.WriteLine($"reconcile: {reconciles} reconciles in {toReady.TotalSeconds:F2} s → {reconciles / toReady.TotalSeconds:F0} reconciles/s ({(double)reconciles / count:F2} per sandbox)");
+var heapAtReady = ForcedHeap();
+var readyTimes = timeToReady.Order().ToArray();
+Console.WriteLine($"ready:     {count} PreviewSandboxes Ready in {toReady.TotalSeconds:F2} s → {count / toReady.TotalSeconds:F0} sandboxes/s (creates submitted in {created.TotalSeconds:F2} s); "
+    + $"time to Ready p50 {Percentile(readyTimes, 0.50):F0} ms, p99 {Percentile(readyTimes, 0.99):F0} ms; load average {RequestBudgetBenchmark.LoadAverage()}");
+Console.WriteLine($"reconcile: {reconciles} reconciles in {toReady.TotalSeconds:F2} s → {reconciles / toReady.TotalSeconds:F0} reconciles/s ({(double)reconciles / count:F2} per sandbox); "
+    + $"{(requests.Total - requestsBefore) / (double)count:F2} operator API requests per sandbox so far");
+Console.WriteLine($"memory:    {(heapAtReady - heapBefore) / 1024.0 / count:F1} KiB managed heap per Ready preview (fake remote provider; includes the in-process test API server's copy of each object, Secret and Event)");
+var burstWaits = queueWaits.Order().ToArray();
+Console.WriteLine($"queue:     wait after due p50 {Percentile(burstWaits, 0.50):F0} ms, p99 {Percentile(burstWaits, 0.99):F0} ms (burst of {count})");
+
+// 1b. Offered load: previews created at a steady rate; the queue wait must stay short (p99 < 1 s at 100/s).
+var rate = int.Parse(settings.GetValueOrDefault("rate", "100"), CultureInfo.InvariantCulture);
+var rateSeconds = int.Parse(settings.GetValueOrDefault("rateSeconds", "10"), CultureInfo.InvariantCulture);
+queueWaits.Clear();
+var offeredReady = new TaskCompletionSource();
+var offeredTarget = count + rate * rateSeconds;
+observer.BecameReady += _ =>
+{
+    if (Volatile.Read(ref readyCount) >= offeredTarget)
+    {
+        offeredReady.TrySetResult();
+    }
+};
+timeToReady.Clear();
+var pace = Stopwatch.StartNew();
+var offered = 0;
+var pending = new List<Task>();
+while (offered < rate * rateSeconds)
+{
+    var due = (int)Math.Min(rate * rateSeconds, pace.Elapsed.TotalSeconds * rate);
+    for (; offered < due; offered++)
+    {
+        var psb = new PreviewSandboxBuilder().Named($"paced-{offered:D5}").WithIdleTimeout(3600).WithTtl(7200).Build();
+        submitted[psb.Metadata.Name] = sw.Elapsed;
+        pending.Add(client.CustomObjects.CreateNamespacedCustomObjectAsync(psb, GroupVersion.Group, GroupVersion.Version, "default", GroupVersion.Plural));
+    }
+
+    await Task.Delay(10);
+}
+await Task.WhenAll(pending);
+await offeredReady.Task.WaitAsync(TimeSpan.FromMinutes(5));
+var offeredWaits = queueWaits.Order().ToArray();
+var offeredReadyTimes = timeToReady.Order().ToArray();
+Console.WriteLine($"offered:   {rate} previews/s for {rateSeconds} s (achieved {offered / pace.Elapsed.TotalSeconds:F0}/s): queue wait p50 {Percentile(offeredWaits, 0.50):F0} ms, p99 {Percentile(offeredWaits, 0.99):F0} ms; "
+    + $"time to Ready p50 {Percentile(offeredReadyTimes, 0.50):F0} ms, p99 {Percentile(offeredReadyTimes, 0.99):F0} ms; load average {RequestBudgetBenchmark.LoadAverage()}");
 
 // 2. Idle-expiry lateness: sandboxes with the minimum idle timeout, no heartbeats; lateness = expiry time − deadline.
 var expiries = new TaskCompletionSource();
@@ -128,6 +204,13 @@ GC.Collect();
 GC.WaitForPendingFinalizers();
 using var process = Process.GetCurrentProcess();
 process.Refresh();
-Console.WriteLine($"memory:    working set {process.WorkingSet64 / 1024.0 / 1024.0:F0} MiB, managed heap {GC.GetTotalMemory(false) / 1024.0 / 1024.0:F0} MiB with {count + expiryCount} PreviewSandboxes (includes the in-process API server)");
+Console.WriteLine($"memory:    working set {process.WorkingSet64 / 1024.0 / 1024.0:F0} MiB, managed heap {GC.GetTotalMemory(false) / 1024.0 / 1024.0:F0} MiB with {count + rate * rateSeconds + expiryCount} PreviewSandboxes (includes the in-process API server)");
+
+static long ForcedHeap()
+{
+    GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+    GC.WaitForPendingFinalizers();
+    return GC.GetTotalMemory(forceFullCollection: true);
+}
 
 static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];

@@ -15,7 +15,8 @@ using Reasons = Midori.Operator.Api.V1Alpha1.PreviewSandboxConditions.Reasons;
 namespace Midori.Operator.Controllers;
 
 /// <summary>
-/// Level-based reconciler for PreviewSandbox: re-reads the object, handles deletion and the finalizer, gathers the
+/// Level-based reconciler for PreviewSandbox: reads the object (from the informer's store when there is one, else a
+/// GET; writes are guarded by resourceVersion or computed against our own last write), handles deletion and the finalizer, gathers the
 /// provider's view once, lets <see cref="SandboxPolicies"/> decide, performs that one action, and publishes status
 /// only when it changed. Every timer is a RequeueAfter computed from durable anchors in status.
 /// </summary>
@@ -32,7 +33,8 @@ internal sealed class PreviewSandboxReconciler(
     IActivityStore? activityStore = null,
     IProviderHealth? providerHealth = null,
     IPreviewAddress? addresses = null,
-    NamespacePolicyGate? policyGate = null) : IReconciler
+    NamespacePolicyGate? policyGate = null,
+    IPreviewSandboxLookup? lookup = null) : IReconciler
 {
     public const string TokenSecretKey = "token";
 
@@ -57,7 +59,8 @@ internal sealed class PreviewSandboxReconciler(
 
     public async Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
     {
-        var resource = await client.GetAsync(key.Namespace, key.Name, cancellationToken);
+        // The informer stored the object before it enqueued the key, and our own writes are written through: no GET.
+        var resource = lookup?.TryGet(key, out var stored) == true ? stored : await client.GetAsync(key.Namespace, key.Name, cancellationToken);
         if (resource is null)
         {
             return ReconcileResult.Done();
@@ -504,9 +507,18 @@ internal sealed class PreviewSandboxReconciler(
         _observer.Progress(resource, ProvisioningStages.Updating, 70);
         await provider.StartAsync(info.Id, StartRequest(resource.Spec), cancellationToken);
         var endpoint = await provider.GetPreviewAsync(info.Id, resource.Spec.EffectivePort(), cancellationToken);
-        await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
+        await WriteTokenSecretAsync(resource, endpoint.Token, cancellationToken);
         _observer.Progress(resource, ProvisioningStages.Complete, 100);
         return (info, endpoint);
+    }
+
+    /// <summary>The token Secret: replaced in one request when the status says we wrote it before (a wake-up, a recreation), else applied.</summary>
+    private Task WriteTokenSecretAsync(V1Alpha1PreviewSandbox resource, string? token, CancellationToken cancellationToken)
+    {
+        var secretName = TokenSecretName(resource.Metadata.Name);
+        return resource.Status?.TokenSecretRef?.Name == secretName
+            ? client.UpdateTokenSecretAsync(resource, secretName, TokenSecretKey, token ?? string.Empty, cancellationToken)
+            : client.ApplyTokenSecretAsync(resource, secretName, TokenSecretKey, token ?? string.Empty, cancellationToken);
     }
 
     /// <summary>What a failed attempt got as far as creating, so the next attempt can adopt or clean it up.</summary>
@@ -663,7 +675,7 @@ internal sealed class PreviewSandboxReconciler(
                 await provider.StartAsync(sandboxId, StartRequest(resource.Spec), cancellationToken);
                 var endpoint = await provider.GetPreviewAsync(sandboxId, resource.Spec.EffectivePort(), cancellationToken);
                 status.SandboxUrl = endpoint.Url.ToString();
-                await client.ApplyTokenSecretAsync(resource, TokenSecretName(resource.Metadata.Name), TokenSecretKey, endpoint.Token ?? string.Empty, cancellationToken);
+                await WriteTokenSecretAsync(resource, endpoint.Token, cancellationToken);
                 pass.Token = endpoint.Token;
             }
             catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
@@ -784,6 +796,7 @@ internal sealed class PreviewSandboxReconciler(
         }
 
         var updated = await client.SetFinalizersAsync(resource, [.. finalizers, GroupVersion.FinalizerName], cancellationToken);
+        lookup?.Observe(updated);
         logger.AddedFinalizer();
         return updated;
     }
@@ -904,6 +917,7 @@ internal sealed class PreviewSandboxReconciler(
         }
 
         var updated = await client.PatchStatusAsync(pass.Current, pass.Status, cancellationToken);
+        lookup?.Observe(updated);
         pass.Published(updated);
     }
 

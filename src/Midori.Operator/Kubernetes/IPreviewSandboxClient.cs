@@ -32,6 +32,13 @@ public interface IPreviewSandboxClient
     /// <summary>Creates or updates the Secret holding the preview token, owned by <paramref name="owner"/>.</summary>
     Task ApplyTokenSecretAsync(V1Alpha1PreviewSandbox owner, string secretName, string key, string token, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// <see cref="ApplyTokenSecretAsync"/> for a Secret the caller created earlier (the status names it): one replace
+    /// instead of create → conflict → read → replace; a missing Secret is applied as new.
+    /// </summary>
+    Task UpdateTokenSecretAsync(V1Alpha1PreviewSandbox owner, string secretName, string key, string token, CancellationToken cancellationToken) =>
+        ApplyTokenSecretAsync(owner, secretName, key, token, cancellationToken);
+
     // ---- used by the HTTP API (Http/) ----
 
     /// <summary>Creates a PreviewSandbox; an existing one with the same name raises <see cref="KubernetesConflictException"/>.</summary>

@@ -252,6 +252,38 @@ public sealed class KubernetesPreviewSandboxClient(IKubernetes kubernetes) : IPr
         }
     }
 
+    public async Task UpdateTokenSecretAsync(V1Alpha1PreviewSandbox owner, string secretName, string key, string token, CancellationToken cancellationToken)
+    {
+        // Ours (the status names it): replaced whole, without a resourceVersion (Secrets allow unconditional updates).
+        var @namespace = owner.Metadata.NamespaceProperty;
+        var secret = new V1Secret
+        {
+            ApiVersion = "v1",
+            Kind = "Secret",
+            Metadata = new V1ObjectMeta
+            {
+                Name = secretName,
+                NamespaceProperty = @namespace,
+                OwnerReferences = [OwnerReferenceFor(owner)],
+                Labels = new Dictionary<string, string> { ["app.kubernetes.io/managed-by"] = "midori-operator" },
+            },
+            Type = "Opaque",
+            Data = new Dictionary<string, byte[]> { [key] = Encoding.UTF8.GetBytes(token) },
+        };
+        try
+        {
+            await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secretName, @namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException ex) when (ex.Response?.StatusCode == HttpStatusCode.NotFound)
+        {
+            await ApplyTokenSecretAsync(owner, secretName, key, token, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException ex)
+        {
+            throw Map(ex);
+        }
+    }
+
     public async Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
     {
         try

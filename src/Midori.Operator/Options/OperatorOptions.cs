@@ -20,6 +20,24 @@ public sealed class OperatorOptions
     [Range(1, 256)]
     public int Workers { get; set; } = 8;
 
+    /// <summary>
+    /// Upper bound of concurrent reconciles while a backlog waits: extra workers start while keys are due and every
+    /// worker is busy, and stop once nothing is due. Equal to <see cref="Workers"/>: a fixed pool. Unset: the larger
+    /// of <see cref="Workers"/> and 32 (<see cref="EffectiveMaxWorkers"/>).
+    /// </summary>
+    [Range(1, 256)]
+    public int? MaxWorkers { get; set; }
+
+    public int EffectiveMaxWorkers => MaxWorkers ?? Math.Max(Workers, 32);
+
+    /// <summary>Requests per second the operator's Kubernetes client sends at most, sustained (client-go's QPS).</summary>
+    [Range(1.0, 100_000.0)]
+    public double ApiQps { get; set; } = 1000;
+
+    /// <summary>Requests the operator's Kubernetes client may send at once above <see cref="ApiQps"/> (client-go's burst).</summary>
+    [Range(1, 100_000)]
+    public int ApiBurst { get; set; } = 2000;
+
     /// <summary>Every object is reconciled at least this often, so a lost timer heals itself.</summary>
     [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00")]
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromMinutes(10);
@@ -76,6 +94,16 @@ internal sealed class OperatorOptionsValidator : IValidateOptions<OperatorOption
         if (!ProviderNames.All.Contains(options.DefaultProvider))
         {
             errors.Add($"Operator:DefaultProvider must be one of {string.Join(", ", ProviderNames.All)}; got '{options.DefaultProvider}'.");
+        }
+
+        if (options.MaxWorkers is { } max && max < options.Workers)
+        {
+            errors.Add($"Operator:MaxWorkers ({options.MaxWorkers}) must be at least Operator:Workers ({options.Workers}).");
+        }
+
+        if (options.ApiBurst < options.ApiQps)
+        {
+            errors.Add($"Operator:ApiBurst ({options.ApiBurst}) must be at least Operator:ApiQps ({options.ApiQps}): a smaller bucket caps the rate below the QPS.");
         }
 
         if (options.HealthProbeTimeout >= options.HealthCheckInterval)

@@ -51,6 +51,12 @@ public sealed class FencedPreviewSandboxClient(IPreviewSandboxClient inner, ILea
         return inner.ApplyTokenSecretAsync(owner, secretName, key, token, cancellationToken);
     }
 
+    public Task UpdateTokenSecretAsync(V1Alpha1PreviewSandbox owner, string secretName, string key, string token, CancellationToken cancellationToken)
+    {
+        fence.EnsureHeld("write the token Secret");
+        return inner.UpdateTokenSecretAsync(owner, secretName, key, token, cancellationToken);
+    }
+
     public Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
     {
         fence.EnsureHeld("create a PreviewSandbox");

@@ -13,11 +13,13 @@ namespace Midori.Operator.Runtime;
 /// The one list + watch loop for PreviewSandboxes a replica runs (KubeOps ResourceWatcher shape, client-go reflector
 /// semantics), on every replica for the life of the process (<see cref="OperatorRuntimeHost"/>). It fills the shared
 /// <see cref="PreviewSandboxCache"/> (what the HTTP API and the gateway read) and, while a leader's term has attached
-/// its <see cref="ReconcileQueue"/> (<see cref="AttachQueue"/>), enqueues keys; the reconciler re-reads everything.
+/// its <see cref="ReconcileQueue"/> (<see cref="AttachQueue"/>), enqueues keys; the reconciler starts from the cache
+/// (<see cref="PreviewSandboxCacheLookup"/>), which holds an object before its key is enqueued.
 /// <list type="bullet">
 /// <item>list every page → replace the cache → enqueue every key (plus keys that vanished since the last list) → watch from the list's resourceVersion with bookmarks;</item>
 /// <item>ADDED → enqueue; MODIFIED → enqueue unless only status changed (generation, deletionTimestamp, finalizers,
-/// heartbeat, recreate and retention annotations all unchanged vs. the last seen object, keyed by UID);</item>
+/// heartbeat, recreate and retention annotations all unchanged vs. the last seen object, keyed by UID), or when the
+/// only other change is our finalizer being added;</item>
 /// <item>DELETED → forget the key; BOOKMARK → remember its resourceVersion;</item>
 /// <item>watch closed by the server → re-watch from the last resourceVersion; 410 → relist; other errors → backoff 2^min(n,5) s + jitter.</item>
 /// </list>
@@ -364,10 +366,16 @@ public sealed class PreviewSandboxInformer
         public bool Same(Trigger other) =>
             Generation == other.Generation
             && DeletionTimestamp == other.DeletionTimestamp
-            && Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal)
+            && (Finalizers.SequenceEqual(other.Finalizers, StringComparer.Ordinal) || OnlyOwnFinalizerAdded(other))
             && string.Equals(Heartbeat, other.Heartbeat, StringComparison.Ordinal)
             && string.Equals(Recreate, other.Recreate, StringComparison.Ordinal)
             && string.Equals(Retention, other.Retention, StringComparison.Ordinal)
             && string.Equals(FilesPush, other.FilesPush, StringComparison.Ordinal);
+
+        // The reconcile that added our finalizer goes on with the object it wrote: its watch event needs no second run.
+        private bool OnlyOwnFinalizerAdded(Trigger next) =>
+            next.DeletionTimestamp is null
+            && !Finalizers.Contains(GroupVersion.FinalizerName, StringComparer.Ordinal)
+            && next.Finalizers.SequenceEqual([.. Finalizers, GroupVersion.FinalizerName], StringComparer.Ordinal);
     }
 }

@@ -7,7 +7,8 @@ using Midori.Operator.Options;
 namespace Midori.Operator.Runtime;
 
 /// <summary>
-/// <see cref="OperatorOptions.Workers"/> loops that take keys from the <see cref="ReconcileQueue"/> (which guarantees
+/// <see cref="OperatorOptions.Workers"/> loops (more while a backlog is due, up to <see cref="OperatorOptions.MaxWorkers"/>)
+/// that take keys from the <see cref="ReconcileQueue"/> (which guarantees
 /// one key is never reconciled twice at once), resolve a scoped <see cref="IReconciler"/> per run in a new
 /// <see cref="AsyncServiceScope"/>, and schedule the next run from the result:
 /// <list type="bullet">
@@ -28,7 +29,9 @@ public sealed class ReconcileWorkers
     private readonly RetryBackoff _backoff;
     private readonly MidoriMetrics? _metrics;
     private readonly ConcurrentDictionary<ObjectKey, int> _failures = new();
+    private readonly List<Task> _extras = [];
     private int _inFlight;
+    private int _loops;
 
     public ReconcileWorkers(
         ReconcileQueue queue,
@@ -69,49 +72,108 @@ public sealed class ReconcileWorkers
         _logger.WorkersStarted(count);
         using var dequeueCts = CancellationTokenSource.CreateLinkedTokenSource(stopDequeuing, abortReconciles);
         var loops = new Task[count];
+        Volatile.Write(ref _loops, count);
         for (var i = 0; i < count; i++)
         {
-            loops[i] = Task.Run(() => WorkerLoopAsync(dequeueCts.Token, abortReconciles), CancellationToken.None);
+            loops[i] = Task.Run(() => WorkerLoopAsync(dequeueCts.Token, abortReconciles, extra: false), CancellationToken.None);
         }
 
         try
         {
             await Task.WhenAll(loops).ConfigureAwait(false);
+            while (true)
+            {
+                Task[] extras;
+                lock (_extras)
+                {
+                    _extras.RemoveAll(t => t.IsCompleted);
+                    extras = [.. _extras];
+                }
+
+                if (extras.Length == 0)
+                {
+                    break;
+                }
+
+                await Task.WhenAll(extras).ConfigureAwait(false);
+            }
         }
         finally
         {
+            Volatile.Write(ref _loops, 0);
             _logger.WorkersStopped();
         }
     }
 
-    private async Task WorkerLoopAsync(CancellationToken stopDequeuing, CancellationToken abortReconciles)
-    {
-        while (!stopDequeuing.IsCancellationRequested)
-        {
-            ObjectKey key;
-            try
-            {
-                key = await _queue.DequeueAsync(stopDequeuing).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (ObjectDisposedException)
-            {
-                break;
-            }
+    /// <summary>Worker loops running now (between <see cref="OperatorOptions.Workers"/> and <see cref="OperatorOptions.MaxWorkers"/>).</summary>
+    public int Loops => Volatile.Read(ref _loops);
 
-            Interlocked.Increment(ref _inFlight);
-            try
+    private async Task WorkerLoopAsync(CancellationToken stopDequeuing, CancellationToken abortReconciles, bool extra)
+    {
+        try
+        {
+            while (!stopDequeuing.IsCancellationRequested)
             {
-                await ProcessAsync(key, abortReconciles).ConfigureAwait(false);
+                // An extra worker leaves as soon as nothing is due: the pool shrinks back to Workers.
+                if (extra && _queue.Depth == 0)
+                {
+                    break;
+                }
+
+                ObjectKey key;
+                try
+                {
+                    key = await _queue.DequeueAsync(stopDequeuing).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                catch (ObjectDisposedException)
+                {
+                    break;
+                }
+
+                Interlocked.Increment(ref _inFlight);
+                ScaleUp(stopDequeuing, abortReconciles);
+                try
+                {
+                    await ProcessAsync(key, abortReconciles).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _inFlight);
+                    _queue.Done(key);
+                }
             }
-            finally
+        }
+        finally
+        {
+            if (extra)
             {
-                Interlocked.Decrement(ref _inFlight);
-                _queue.Done(key);
+                Interlocked.Decrement(ref _loops);
             }
+        }
+    }
+
+    /// <summary>Every loop busy and keys still due: one more loop, up to <see cref="OperatorOptions.EffectiveMaxWorkers"/>.</summary>
+    private void ScaleUp(CancellationToken stopDequeuing, CancellationToken abortReconciles)
+    {
+        var loops = Volatile.Read(ref _loops);
+        if (loops >= _options.EffectiveMaxWorkers || Volatile.Read(ref _inFlight) < loops || stopDequeuing.IsCancellationRequested || _queue.Depth == 0)
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _loops, loops + 1, loops) != loops)
+        {
+            return; // another loop scaled up at the same moment; the next dequeue looks again
+        }
+
+        lock (_extras)
+        {
+            _extras.RemoveAll(t => t.IsCompleted);
+            _extras.Add(Task.Run(() => WorkerLoopAsync(stopDequeuing, abortReconciles, extra: true), CancellationToken.None));
         }
     }
 

@@ -19,6 +19,19 @@ public static class RuntimeServiceCollectionExtensions
     /// Does not register <see cref="IReconciler"/> (scoped; the caller's) nor bind options (the caller binds
     /// <see cref="OperatorOptions"/> and <see cref="LeaderElectionOptions"/>).
     /// </summary>
+    /// <summary>
+    /// The operator's Kubernetes client: the registered configuration, the client-side rate limit
+    /// (<see cref="OperatorOptions.ApiQps"/>/<see cref="OperatorOptions.ApiBurst"/>), then <paramref name="handlers"/>
+    /// (benchmarks count requests here).
+    /// </summary>
+    public static IKubernetes CreateKubernetesClient(IServiceProvider services, params DelegatingHandler[] handlers)
+    {
+        var options = services.GetRequiredService<IOptions<OperatorOptions>>().Value;
+        var limit = new ClientRateLimitHandler(options.ApiQps, options.ApiBurst, services.GetRequiredService<TimeProvider>());
+        DelegatingHandler[] pipeline = [limit, .. handlers];
+        return new k8s.Kubernetes(services.GetRequiredService<KubernetesClientConfiguration>(), pipeline);
+    }
+
     public static IServiceCollection AddOperatorRuntime(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
@@ -29,7 +42,7 @@ public static class RuntimeServiceCollectionExtensions
 
         // One client per process (KubeOps; kubernetes-client/csharp#1446). Tests register their own configuration first.
         services.TryAddSingleton(_ => KubernetesClientConfiguration.BuildDefaultConfig());
-        services.TryAddSingleton<IKubernetes>(sp => new k8s.Kubernetes(sp.GetRequiredService<KubernetesClientConfiguration>()));
+        services.TryAddSingleton<IKubernetes>(sp => CreateKubernetesClient(sp));
         services.TryAddSingleton(sp => new OperatorIdentity(sp.GetRequiredService<IOptions<LeaderElectionOptions>>()));
 
         services.TryAddSingleton<IPreviewSandboxClient, KubernetesPreviewSandboxClient>();
@@ -46,6 +59,8 @@ public static class RuntimeServiceCollectionExtensions
         services.TryAddSingleton(sp => new ReconcileQueue(sp.GetRequiredService<TimeProvider>(), sp.GetService<MidoriMetrics>()));
         // One informer per replica, on every replica: its cache serves the HTTP API and the gateway; the leader's terms attach the queue.
         services.TryAddSingleton(sp => new PreviewSandboxCache(sp.GetRequiredService<IPreviewSandboxClient>(), sp.GetRequiredService<TimeProvider>()));
+        // The reconciler starts from that cache instead of a GET (the informer stores an object before it enqueues the key).
+        services.TryAddSingleton<IPreviewSandboxLookup>(sp => new PreviewSandboxCacheLookup(sp.GetRequiredService<PreviewSandboxCache>()));
         services.TryAddSingleton(sp => new PreviewSandboxInformer(
             sp.GetRequiredService<IPreviewSandboxClient>(),
             sp.GetRequiredService<PreviewSandboxCache>(),

@@ -32,6 +32,9 @@ public sealed class E2EEnvironment : IAsyncDisposable
 
     public bool IsRealCluster => _server is null;
 
+    /// <summary>The in-process test API server (its request log, faults); null against a real cluster.</summary>
+    public DevKubeApiServer? Server => _server;
+
     public string Description => IsRealCluster ? $"real cluster {Configuration.Host}" : $"test API server {Configuration.Host}";
 
     /// <summary>Starts against <paramref name="kubeconfig"/>, else <c>MIDORI_E2E_KUBECONFIG</c>, else the test API server.</summary>

@@ -35,6 +35,11 @@ public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
         // ?purge) and retention's delete, exercised by the Http and retention tests against the same client.
         [new("preview.midori.dev", "previewsandboxes", "create")] = "HTTP API: POST previews",
         [new("preview.midori.dev", "previewsandboxes", "delete")] = "HTTP API purge and retention",
+        // The reconciler reads from the informer's store; a GET is its fallback before the first list and the HTTP API's read.
+        [new("preview.midori.dev", "previewsandboxes", "get")] = "reconciler's read before the informer has synced; HTTP API",
+        // A recreation replaces the token Secret the status names in one request; the read is the HTTP API's and the
+        // gateway's (the preview token) and the create → AlreadyExists path's (a Secret left from an earlier object).
+        [new("", "secrets", "get")] = "HTTP API and gateway read the preview token; create → AlreadyExists",
     };
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-rbac-" + Guid.NewGuid().ToString("N")[..8]);

@@ -76,6 +76,21 @@ public sealed class PreviewSandboxInformerTests : IAsyncDisposable
         Assert.Equal("11", _informer.LastResourceVersion);
     }
 
+    [Fact]
+    public async Task RunAsync_OnlyOwnFinalizerAdded_Skipped()
+    {
+        // arrange: the reconcile that added it goes on with the object it wrote; a second run would only re-read it
+        var watch = await StartWithAAsync();
+
+        // act
+        watch.Send(WatchEventType.Modified, Sandbox("a", resourceVersion: "11", finalizers: [GroupVersion.FinalizerName]));
+        await watch.WaitHandledAsync(1).WithTimeout();
+
+        // assert
+        Assert.Equal(0, _queue.Count);
+        Assert.Equal("11", _informer.LastResourceVersion);
+    }
+
     public static TheoryData<string> SignificantChanges => ["generation", "heartbeat", "recreate", "retention", "finalizers", "deletionTimestamp"];
 
     [Theory]
@@ -90,7 +105,7 @@ public sealed class PreviewSandboxInformerTests : IAsyncDisposable
             "heartbeat" => Sandbox("a", resourceVersion: "11", annotations: new Dictionary<string, string> { [GroupVersion.HeartbeatAnnotation] = "2026-01-01T00:00:00Z" }),
             "recreate" => Sandbox("a", resourceVersion: "11", annotations: new Dictionary<string, string> { [GroupVersion.RecreateAnnotation] = "1" }),
             "retention" => Sandbox("a", resourceVersion: "11", annotations: new Dictionary<string, string> { [GroupVersion.RetentionAnnotation] = "delete" }),
-            "finalizers" => Sandbox("a", resourceVersion: "11", finalizers: [GroupVersion.FinalizerName]),
+            "finalizers" => Sandbox("a", resourceVersion: "11", finalizers: ["example.com/backup"]),
             _ => Sandbox("a", resourceVersion: "11", deletionTimestamp: new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc)),
         };
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Runtime;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Runtime;
 
@@ -264,7 +265,70 @@ public sealed class ReconcileWorkersTests : IDisposable
         Assert.Equal(2, aRuns);
     }
 
-    private ReconcileWorkers CreateWorkers(int workerCount = 2)
+    [Fact]
+    public async Task RunAsync_BacklogWhileEveryWorkerBusy_MoreWorkersUpToMaxThenBackToWorkers()
+    {
+        // arrange: 10 keys due, every reconcile held until released
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var atMax = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = 0;
+        var maxRunning = 0;
+        var done = 0;
+        var allDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _reconcile = async (_, _) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref maxRunning, now);
+            if (now == 4)
+            {
+                atMax.TrySetResult();
+            }
+
+            await gate.Task;
+            Interlocked.Decrement(ref running);
+            if (Interlocked.Increment(ref done) == 10)
+            {
+                allDone.TrySetResult();
+            }
+
+            return ReconcileResult.After(TimeSpan.FromHours(1));
+        };
+        var workers = CreateWorkers(workerCount: 2, maxWorkers: 4);
+        for (var i = 0; i < 10; i++)
+        {
+            _queue.Add(new ObjectKey("default", $"k{i}"));
+        }
+
+        using var cts = new CancellationTokenSource();
+        var run = Task.Run(() => workers.RunAsync(cts.Token));
+
+        // act
+        await atMax.Task.WithTimeout();
+        gate.SetResult();
+        await allDone.Task.WithTimeout();
+        using var bound = new CancellationTokenSource(TestWaits.Bound);
+        while (workers.Loops > 2)
+        {
+            await Task.Delay(10, bound.Token); // bounded poll: extra loops leave once they find nothing due
+        }
+
+        await cts.CancelAsync();
+        await run.WithTimeout();
+
+        // assert
+        Assert.Equal(4, maxRunning);
+        Assert.Equal(0, workers.Loops);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while (value > (current = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+
+    private ReconcileWorkers CreateWorkers(int workerCount = 2, int? maxWorkers = null)
     {
         var services = new ServiceCollection();
         services.AddScoped<IReconciler>(_ => new DelegateReconciler((key, ct) => _reconcile(key, ct)));
@@ -272,7 +336,11 @@ public sealed class ReconcileWorkersTests : IDisposable
         return new ReconcileWorkers(
             _queue,
             _services.GetRequiredService<IServiceScopeFactory>(),
-            TestSupport.Options(o => o.Workers = workerCount),
+            TestSupport.Options(o =>
+            {
+                o.Workers = workerCount;
+                o.MaxWorkers = maxWorkers ?? workerCount;
+            }),
             _time,
             NullLogger<ReconcileWorkers>.Instance,
             TestSupport.NoJitterReconcileBackoff());
