@@ -31,7 +31,9 @@ public sealed class MemoryReturnTests(ITestOutputHelper output)
     public async Task CreateAndDelete1000Previews_ManagedHeapReturnsNearBaseline()
     {
         // arrange
-        await using var server = await DevKubeApiServer.StartAsync();
+        // A small watch-cache window: the test API server shares this heap, and its default history (10,000 events with
+        // whole objects) would otherwise be counted as the operator's.
+        await using var server = await DevKubeApiServer.StartAsync(new DevKubeApiServerOptions { WatchCacheCapacity = 200 });
         await server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         var observer = new RecordingLifecycleObserver();
         var ready = 0;
