@@ -26,4 +26,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(EventId = 4707, Level = LogLevel.Information, Message = "Held a request for {Namespace}/{Name} past {Hold}: {Phase}")]
     public static partial void GatewayHoldExpired(this ILogger logger, string @namespace, string name, TimeSpan hold, string? phase);
+
+    [LoggerMessage(EventId = 4708, Level = LogLevel.Information, Message = "Upstream of {Namespace}/{Name} did not take the request ({Error}; could be sent again: {Resendable}); answered 503 with Retry-After")]
+    public static partial void GatewayUpstreamUnavailable(this ILogger logger, string @namespace, string name, string error, bool resendable);
 }

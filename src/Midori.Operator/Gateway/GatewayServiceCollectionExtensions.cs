@@ -58,6 +58,10 @@ public static class GatewayServiceCollectionExtensions
         if (app.Services.GetService<PreviewAddressing>() is not null)
         {
             app.UseMiddleware<PreviewGatewayMiddleware>();
+
+            // Endpoint routing after the gateway (WebApplication would otherwise put it first): preview traffic
+            // never pays for matching the API's routes.
+            app.UseRouting();
         }
 
         return app;

@@ -121,6 +121,12 @@ public sealed class GatewayTokens(SigningKeyRing keys, TimeProvider time)
 
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
+    /// <summary>Verified tokens (the cookie comes with every request of a page): signature and JSON are checked once per token.</summary>
+    private const int VerifiedCapacity = 4096;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TokenClaims> _verified = new(StringComparer.Ordinal);
+    private int _verifiedCount;
+
     public (string Token, DateTimeOffset ExpiresAt) Mint(V1Alpha1PreviewSandbox resource, string audience, TimeSpan lifetime) =>
         Mint(resource.Metadata.NamespaceProperty, resource.Metadata.Name, resource.Metadata.Uid, audience, lifetime);
 
@@ -139,7 +145,7 @@ public sealed class GatewayTokens(SigningKeyRing keys, TimeProvider time)
     public TokenRefusal Validate(string? token, string audience, V1Alpha1PreviewSandbox resource, out PreviewGrant? grant)
     {
         grant = null;
-        var refusal = TryRead(token, out var header, out var claims);
+        var refusal = TryRead(token, out var claims);
         if (refusal != TokenRefusal.None)
         {
             return refusal;
@@ -165,27 +171,49 @@ public sealed class GatewayTokens(SigningKeyRing keys, TimeProvider time)
 
         grant = new PreviewGrant(claims.Ns!, claims.Name!, claims.Sub!, claims.Aud!, DateTimeOffset.FromUnixTimeSeconds(claims.Iat),
             DateTimeOffset.FromUnixTimeSeconds(claims.Exp));
-        _ = header;
         return TokenRefusal.None;
     }
 
     /// <summary>The UID a genuine, unexpired token of <paramref name="audience"/> for this namespace/name claims; null otherwise.</summary>
     public string? Peek(string? token, string audience, Persistence.PreviewKey key) =>
-        TryRead(token, out _, out var claims) == TokenRefusal.None
+        TryRead(token, out var claims) == TokenRefusal.None
         && claims!.Aud == audience && claims.Exp > time.GetUtcNow().ToUnixTimeSeconds()
         && claims.Ns == key.Namespace && claims.Name == key.Name
             ? claims.Sub
             : null;
 
-    private TokenRefusal TryRead(string? token, out TokenHeader? header, out TokenClaims? claims)
+    private TokenRefusal TryRead(string? token, out TokenClaims? claims)
     {
-        header = null;
         claims = null;
         if (string.IsNullOrEmpty(token) || token.Length > 4096)
         {
             return TokenRefusal.Malformed;
         }
 
+        if (_verified.TryGetValue(token, out claims))
+        {
+            return TokenRefusal.None;
+        }
+
+        var refusal = Verify(token, out claims);
+        if (refusal == TokenRefusal.None)
+        {
+            if (Interlocked.Increment(ref _verifiedCount) > VerifiedCapacity)
+            {
+                // Bounded the simple way: start over (sessions re-verify once).
+                _verified.Clear();
+                Interlocked.Exchange(ref _verifiedCount, 1);
+            }
+
+            _verified.TryAdd(token, claims!);
+        }
+
+        return refusal;
+    }
+
+    private TokenRefusal Verify(string token, out TokenClaims? claims)
+    {
+        claims = null;
         var parts = token.Split('.');
         if (parts.Length != 3)
         {
@@ -194,7 +222,7 @@ public sealed class GatewayTokens(SigningKeyRing keys, TimeProvider time)
 
         try
         {
-            header = JsonSerializer.Deserialize<TokenHeader>(Decode(parts[0]), Json);
+            var header = JsonSerializer.Deserialize<TokenHeader>(Decode(parts[0]), Json);
             if (header is not { Alg: "HS256", Kid: { Length: > 0 } })
             {
                 return TokenRefusal.Malformed;

@@ -69,7 +69,7 @@ public sealed class PreviewGatewayMiddleware(
         // ?token= → cookie + redirect to the clean URL, so the token leaves the address bar and history at once.
         if (request.Query.TryGetValue(TokenQuery, out var linkValues))
         {
-            var (linked, refusal) = await AuthorizeAsync(key, resource, linkValues.ToString(), GatewayTokens.LinkAudience, context.RequestAborted).ConfigureAwait(false);
+            var (linked, refusal, _) = await AuthorizeAsync(key, resource, linkValues.ToString(), GatewayTokens.LinkAudience, context.RequestAborted).ConfigureAwait(false);
             if (linked is null)
             {
                 await RefuseAsync(context, key, refusal).ConfigureAwait(false);
@@ -84,7 +84,7 @@ public sealed class PreviewGatewayMiddleware(
             return;
         }
 
-        var (current, sessionRefusal) = await AuthorizeAsync(key, resource, request.Cookies[CookieName], GatewayTokens.SessionAudience, context.RequestAborted)
+        var (current, sessionRefusal, grant) = await AuthorizeAsync(key, resource, request.Cookies[CookieName], GatewayTokens.SessionAudience, context.RequestAborted)
             .ConfigureAwait(false);
         if (current is null)
         {
@@ -93,8 +93,7 @@ public sealed class PreviewGatewayMiddleware(
         }
 
         resource = current;
-        if (tokens.Validate(request.Cookies[CookieName], GatewayTokens.SessionAudience, resource, out var grant) == TokenRefusal.None
-            && grant!.ExpiresAt - time.GetUtcNow() < settings.SessionLifetime / 2)
+        if (grant!.ExpiresAt - time.GetUtcNow() < settings.SessionLifetime / 2)
         {
             SetSessionCookie(context, target, resource, settings); // sliding session: renewed once half of it is gone
         }
@@ -114,15 +113,16 @@ public sealed class PreviewGatewayMiddleware(
     /// resource just recreated under the same name) the API server decides, so a fresh link works at once and an old
     /// one never reaches the new resource.
     /// </summary>
-    private async Task<(V1Alpha1PreviewSandbox? Resource, TokenRefusal Refusal)> AuthorizeAsync(
+    private async ValueTask<(V1Alpha1PreviewSandbox? Resource, TokenRefusal Refusal, PreviewGrant? Grant)> AuthorizeAsync(
         PreviewKey key, V1Alpha1PreviewSandbox? resource, string? token, string audience, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(token))
         {
-            return (null, TokenRefusal.Malformed);
+            return (null, TokenRefusal.Malformed, null);
         }
 
-        var refusal = resource is null ? TokenRefusal.WrongPreview : tokens.Validate(token, audience, resource, out _);
+        PreviewGrant? grant = null;
+        var refusal = resource is null ? TokenRefusal.WrongPreview : tokens.Validate(token, audience, resource, out grant);
         if (refusal == TokenRefusal.WrongPreview && tokens.Peek(token, audience, key) is { } claimedUid
             && claimedUid != resource?.Metadata.Uid)
         {
@@ -131,7 +131,7 @@ public sealed class PreviewGatewayMiddleware(
                 var fresh = await client.GetAsync(key.Namespace, key.Name, cancellationToken).ConfigureAwait(false);
                 if (fresh is not null)
                 {
-                    refusal = tokens.Validate(token, audience, fresh, out _);
+                    refusal = tokens.Validate(token, audience, fresh, out grant);
                     resource = fresh;
                 }
             }
@@ -141,7 +141,7 @@ public sealed class PreviewGatewayMiddleware(
             }
         }
 
-        return refusal == TokenRefusal.None ? (resource, refusal) : (null, refusal);
+        return refusal == TokenRefusal.None ? (resource, refusal, grant) : (null, refusal, null);
     }
 
     private void SetSessionCookie(HttpContext context, GatewayTarget target, V1Alpha1PreviewSandbox resource, GatewayOptions settings)
@@ -177,17 +177,27 @@ public sealed class PreviewGatewayMiddleware(
         var hold = settings.HoldTimeout;
         var uid = resource.Metadata.Uid;
 
-        var replayable = !HasBody(request) || request.ContentLength is { } length && length <= settings.RetryBufferBytes;
-        if (HasBody(request) && replayable)
+        // Replayable: no body, or one small enough to buffer for a second attempt. A bigger body (or an upgrade) can
+        // be sent once only, so it is held back while a replacement is known to be coming, and a refused attempt is
+        // retried only if not one byte of the body was read.
+        var hasBody = HasBody(request);
+        var replayable = !hasBody || request.ContentLength is { } length && length <= settings.RetryBufferBytes;
+        ReadTrackingStream? tracked = null;
+        if (hasBody && replayable)
         {
             request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: settings.RetryBufferBytes);
         }
+        else if (hasBody)
+        {
+            request.Body = tracked = new ReadTrackingStream(request.Body);
+        }
 
+        var guarded = !replayable || request.Headers.Upgrade.Count > 0;
         string? refusedSandbox = null;
         var woke = false;
         while (true)
         {
-            if (!Servable(resource, uid) || refusedSandbox is not null)
+            if (!Servable(resource, uid) || refusedSandbox is not null || guarded && ReplacementPending(resource))
             {
                 if (resource.Status?.Phase == Phases.Expired && !woke && refusedSandbox is null)
                 {
@@ -214,7 +224,8 @@ public sealed class PreviewGatewayMiddleware(
                 var failed = refusedSandbox;
                 var wait = failed is null ? limit : Min(limit, RetryPause);
                 var (latest, _) = await view.WaitForAsync(target.Key,
-                    r => r is null || r.Metadata.Uid != uid || Final(r) is not null || Servable(r, uid) && (failed is null || r.Status!.SandboxId != failed),
+                    r => r is null || r.Metadata.Uid != uid || Final(r) is not null
+                        || Servable(r, uid) && (failed is null || r.Status!.SandboxId != failed) && !(guarded && ReplacementPending(r)),
                     wait, context.RequestAborted).ConfigureAwait(false);
                 if (latest is null || latest.Metadata.Uid != uid)
                 {
@@ -233,43 +244,85 @@ public sealed class PreviewGatewayMiddleware(
                 request.Body.Position = 0;
             }
 
-            var sandbox = new Uri(resource.Status!.SandboxUrl!);
-            var provider = resource.Status.Provider ?? string.Empty;
+            var status = resource.Status!;
+            var sandbox = Destination(status.SandboxUrl!);
             var token = await credentials.GetAsync(resource, context.RequestAborted).ConfigureAwait(false);
-            var transformer = new PreviewTransformer(target, sandbox, UpstreamCredentials.Headers.GetValueOrDefault(provider), token, resource, credentials);
-            var error = await forwarder.SendAsync(context, sandbox.GetLeftPart(UriPartial.Path), upstream.Invoker,
-                new ForwarderRequestConfig { ActivityTimeout = settings.UpstreamTimeout }, transformer).ConfigureAwait(false);
-            if (error == ForwarderError.None)
+            var transformer = new PreviewTransformer(target, sandbox.Uri, UpstreamCredentials.HeaderFor(status.Provider), token, resource, credentials);
+            var error = await forwarder.SendAsync(context, sandbox.Prefix, upstream.Invoker, RequestConfig(settings), transformer).ConfigureAwait(false);
+            if (error == ForwarderError.None && !transformer.SandboxUnavailable)
             {
                 return;
             }
 
-            var retry = error is ForwarderError.Request or ForwarderError.UpgradeRequestDestination
-                && !context.Response.HasStarted && replayable && !context.RequestAborted.IsCancellationRequested
-                && time.GetElapsedTime(started) < hold;
-            if (!retry)
+            // Refused: the sandbox did not take the request (gone, being replaced, restarting, or its front says the
+            // dev server is down) and nothing of the answer went out yet.
+            var refused = (error is ForwarderError.Request or ForwarderError.UpgradeRequestDestination || transformer.SandboxUnavailable)
+                && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested;
+            var resendable = replayable || tracked is { Touched: false };
+            if (refused && resendable && time.GetElapsedTime(started) < hold)
             {
-                if (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested && error is ForwarderError.Request)
-                {
-                    // Out of hold on a sandbox that does not answer: "try again", not a bad gateway.
-                    context.Response.Clear();
-                    context.Features.Set<IForwarderErrorFeature>(null);
-                    await UnavailableAsync(context, target, resource, null, navigation).ConfigureAwait(false);
-                    return;
-                }
+                logger.GatewayUpstreamRetry(target.Key.Namespace, target.Key.Name, error.ToString(), status.SandboxId);
+                context.Response.Clear();
+                context.Features.Set<IForwarderErrorFeature>(null);
+                refusedSandbox = status.SandboxId;
+                credentials.Forget(uid);
+                continue;
+            }
 
+            if ((refused || error is ForwarderError.RequestBodyDestination or ForwarderError.ResponseHeaders)
+                && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+            {
+                // Out of hold, or a body already partly sent that cannot be sent again: "try again", never a bad gateway.
+                logger.GatewayUpstreamUnavailable(target.Key.Namespace, target.Key.Name, error.ToString(), resendable);
+                context.Response.Clear();
+                context.Features.Set<IForwarderErrorFeature>(null);
+                await UnavailableAsync(context, target, resource, null, navigation).ConfigureAwait(false);
+                return;
+            }
+
+            if (error != ForwarderError.None)
+            {
                 logger.GatewayUpstreamFailed(context.Features.Get<IForwarderErrorFeature>()?.Exception, target.Key.Namespace, target.Key.Name, error.ToString());
-                return;
             }
 
-            // The sandbox did not take the request (gone, being replaced, restarting): wait for one that serves.
-            logger.GatewayUpstreamRetry(target.Key.Namespace, target.Key.Name, error.ToString(), resource.Status.SandboxId);
-            context.Response.Clear();
-            context.Features.Set<IForwarderErrorFeature>(null);
-            refusedSandbox = resource.Status.SandboxId;
-            credentials.Forget(uid);
+            return;
         }
     }
+
+    /// <summary>The recreate annotation asks for a new sandbox the reconciler has not taken up yet: the current one is about to go.</summary>
+    internal static bool ReplacementPending(V1Alpha1PreviewSandbox resource) =>
+        resource.Metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out var request) == true && !string.IsNullOrWhiteSpace(request)
+        && !string.Equals(request, resource.Status?.ObservedRecreateRequest, StringComparison.Ordinal);
+
+    /// <summary>Parsed once per sandbox URL (the last one is kept: previews rarely change sandbox between requests).</summary>
+    private static SandboxDestination Destination(string url)
+    {
+        var last = _lastDestination;
+        if (last is not null && string.Equals(last.Url, url, StringComparison.Ordinal))
+        {
+            return last;
+        }
+
+        var uri = new Uri(url);
+        return _lastDestination = new SandboxDestination(url, uri, uri.GetLeftPart(UriPartial.Path));
+    }
+
+    private static SandboxDestination? _lastDestination;
+
+    private ForwarderRequestConfig RequestConfig(GatewayOptions settings)
+    {
+        var config = _requestConfig;
+        if (config is null || config.ActivityTimeout != settings.UpstreamTimeout)
+        {
+            _requestConfig = config = new ForwarderRequestConfig { ActivityTimeout = settings.UpstreamTimeout };
+        }
+
+        return config;
+    }
+
+    private ForwarderRequestConfig? _requestConfig;
+
+    private sealed record SandboxDestination(string Url, Uri Uri, string Prefix);
 
     /// <summary>Ready, Running and with a sandbox URL, and still the same resource (UID).</summary>
     internal static bool Servable(V1Alpha1PreviewSandbox? resource, string uid) =>
@@ -392,4 +445,45 @@ public sealed class GatewayHttpClient : IDisposable
     public HttpMessageInvoker Invoker { get; }
 
     public void Dispose() => Invoker.Dispose();
+}
+
+/// <summary>Notes whether any byte of a request body was read, i.e. whether a refused attempt may be sent again as is.</summary>
+internal sealed class ReadTrackingStream(Stream inner) : Stream
+{
+    public bool Touched { get; private set; }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        Touched = true;
+        return inner.Read(buffer, offset, count);
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        Touched = true;
+        return inner.ReadAsync(buffer, cancellationToken);
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

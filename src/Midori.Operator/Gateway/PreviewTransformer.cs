@@ -28,18 +28,18 @@ internal sealed class PreviewTransformer(
         // The sandbox is addressed by its own host (providers route on it).
         proxyRequest.Headers.Host = null;
 
-        if (proxyRequest.Headers.TryGetValues("Cookie", out var cookies))
+        // Only the gateway's own cookie is dropped; the sandbox's own cookies pass as sent.
+        var cookies = httpContext.Request.Headers.Cookie;
+        if (cookies.Count > 0 && HasGatewayCookie(cookies))
         {
-            var kept = string.Join("; ", cookies.SelectMany(c => c.Split(';')).Select(c => c.Trim())
-                .Where(c => c.Length > 0 && !c.StartsWith(PreviewGatewayMiddleware.CookieName + "=", StringComparison.Ordinal)));
             proxyRequest.Headers.Remove("Cookie");
-            if (kept.Length > 0)
+            if (WithoutGatewayCookie(cookies) is { Length: > 0 } kept)
             {
                 proxyRequest.Headers.TryAddWithoutValidation("Cookie", kept);
             }
         }
 
-        foreach (var header in UpstreamCredentials.Headers.Values)
+        foreach (var header in UpstreamCredentials.AllHeaders)
         {
             proxyRequest.Headers.Remove(header); // a browser never chooses the provider token
         }
@@ -75,6 +75,14 @@ internal sealed class PreviewTransformer(
             return copyBody;
         }
 
+        if (proxyResponse.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable
+            && proxyResponse.Headers.Contains(Providers.Local.LocalHttpFront.UnavailableHeader))
+        {
+            // The local sandbox's front is up but its dev server is not: a refusal, which the gateway retries.
+            SandboxUnavailable = true;
+            return false;
+        }
+
         if (proxyResponse.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden && token is not null)
         {
             credentials.Refused(resource);
@@ -93,6 +101,28 @@ internal sealed class PreviewTransformer(
 
         return copyBody;
     }
+
+    /// <summary>The sandbox's front answered that its dev server does not take requests (nothing of it was sent to the browser).</summary>
+    public bool SandboxUnavailable { get; private set; }
+
+    private static readonly string GatewayCookiePrefix = PreviewGatewayMiddleware.CookieName + "=";
+
+    private static bool HasGatewayCookie(StringValues cookies)
+    {
+        foreach (var value in cookies)
+        {
+            if (value is not null && value.Contains(GatewayCookiePrefix, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    internal static string WithoutGatewayCookie(StringValues cookies) =>
+        string.Join("; ", cookies.SelectMany(c => (c ?? string.Empty).Split(';')).Select(c => c.Trim())
+            .Where(c => c.Length > 0 && !c.StartsWith(GatewayCookiePrefix, StringComparison.Ordinal)));
 
     internal string? RewriteLocation(string value)
     {

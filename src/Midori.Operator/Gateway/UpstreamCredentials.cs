@@ -19,6 +19,11 @@ public sealed class UpstreamCredentials(IPreviewSandboxClient client, TimeProvid
         ["e2b"] = "e2b-traffic-access-token",
     };
 
+    /// <summary>Every provider token header (a browser-sent one is dropped).</summary>
+    internal static readonly string[] AllHeaders = [.. Headers.Values];
+
+    internal static string? HeaderFor(string? provider) => provider is null ? null : Headers.GetValueOrDefault(provider);
+
     private static readonly TimeSpan RefreshAfterRefusal = TimeSpan.FromSeconds(1);
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
@@ -52,7 +57,10 @@ public sealed class UpstreamCredentials(IPreviewSandboxClient client, TimeProvid
 
     public void Forget(string uid) => _entries.TryRemove(uid, out _);
 
-    private static string Stamp(PreviewSandboxStatus status) => $"{status.SandboxId}|{status.StartedAt:O}|{status.SandboxUrl}";
+    /// <summary>One sandbox start: compared per request, so a value, not a formatted string.</summary>
+    private static SandboxStamp Stamp(PreviewSandboxStatus status) => new(status.SandboxId, status.StartedAt, status.SandboxUrl);
 
-    private sealed record Entry(string Stamp, string? Token, DateTimeOffset ReadAt, bool Stale);
+    private readonly record struct SandboxStamp(string? SandboxId, DateTime? StartedAt, string? SandboxUrl);
+
+    private sealed record Entry(SandboxStamp Stamp, string? Token, DateTimeOffset ReadAt, bool Stale);
 }

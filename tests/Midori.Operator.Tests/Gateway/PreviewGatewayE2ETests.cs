@@ -292,6 +292,33 @@ public sealed class PreviewGatewayE2ETests(ITestOutputHelper output) : IAsyncLif
             }
         })).ToList();
 
+        // and one client uploading bodies bigger than the retry buffer (sent once only): held or 503 Retry-After, never a 502
+        var uploads = new List<string>();
+        var uploaded = 0;
+        var body = new byte[(1024 * 1024) + 1];
+        clients.Add(Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    using var response = await browser.PostAsync(_stack.PathUrl("steady", relative: "upload"), new ByteArrayContent(body));
+                    if (response.StatusCode == HttpStatusCode.OK)
+                    {
+                        Interlocked.Increment(ref uploaded);
+                    }
+                    else if (response.StatusCode != HttpStatusCode.ServiceUnavailable || response.Headers.RetryAfter is null)
+                    {
+                        lock (uploads) { uploads.Add($"{(int)response.StatusCode}"); }
+                    }
+                }
+                catch (Exception ex)
+                {
+                    lock (uploads) { uploads.Add(ex.GetType().Name + ": " + ex.Message); }
+                }
+            }
+        }));
+
         // act: three replacements of the sandbox while the clients keep going
         var sandbox = ready.Status!.SandboxId;
         var urls = new HashSet<string> { ready.Status.PreviewUrl! };
@@ -310,8 +337,9 @@ public sealed class PreviewGatewayE2ETests(ITestOutputHelper output) : IAsyncLif
         await Task.WhenAll(clients);
 
         // assert
-        output.WriteLine($"{ok} requests served across 3 recreations, {failures.Count} failed");
+        output.WriteLine($"{ok} requests served across 3 recreations, {failures.Count} failed; {uploaded} large uploads served, {uploads.Count} answered other than 200 or 503 Retry-After");
         Assert.Empty(failures);
+        Assert.Empty(uploads);
         Assert.Single(urls);
         Assert.Equal(3, (await _stack.Environment.GetAsync("steady", CancellationToken.None))!.Status!.Recreations);
     }

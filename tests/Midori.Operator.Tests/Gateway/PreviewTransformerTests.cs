@@ -36,6 +36,34 @@ public sealed class PreviewTransformerTests
     public void RewriteSetCookie_HostForm_DropsOnlyTheDomain() =>
         Assert.Equal("sid=1; Path=/; Secure", Transformer(GatewayForm.Host).RewriteSetCookie("sid=1; Domain=.e2b.app; Path=/; Secure"));
 
+    [Theory]
+    [InlineData("midori_preview=abc", "")]
+    [InlineData("a=1; midori_preview=abc; b=2", "a=1; b=2")]
+    [InlineData("a=x%3Dy", "a=x%3Dy")] // passed as sent, not unescaped
+    public void WithoutGatewayCookie_KeepsTheSandboxsCookiesAsSent(string header, string expected) =>
+        Assert.Equal(expected, PreviewTransformer.WithoutGatewayCookie(header));
+
+    [Theory]
+    [InlineData(null, null, false)]
+    [InlineData("r1", "r1", false)] // taken up already
+    [InlineData("r2", "r1", true)] // asked for, not taken up: the current sandbox is about to go
+    [InlineData("r1", null, true)]
+    public void ReplacementPending_WhenTheRecreateRequestIsNotObservedYet(string? requested, string? observed, bool expected)
+    {
+        var resource = new V1Alpha1PreviewSandbox
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = "web",
+                Annotations = requested is null ? null : new Dictionary<string, string> { [GroupVersion.RecreateAnnotation] = requested },
+            },
+            Spec = new PreviewSandboxSpec(),
+            Status = new PreviewSandboxStatus { ObservedRecreateRequest = observed },
+        };
+
+        Assert.Equal(expected, PreviewGatewayMiddleware.ReplacementPending(resource));
+    }
+
     private static PreviewTransformer Transformer(GatewayForm form)
     {
         var target = form == GatewayForm.Path

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.StaticFiles;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Midori.Operator.Providers.Local;
 
@@ -17,12 +18,6 @@ internal sealed class LocalHttpFront : IAsyncDisposable
     public const string TokenCookie = "midori_preview_token";
 
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
-    private static readonly HashSet<string> HopByHopHeaders = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-        "Transfer-Encoding", "Upgrade", "Host", TokenHeader,
-    };
-
     private readonly WebApplication _app;
     private readonly HttpMessageInvoker? _forwarder;
 
@@ -43,7 +38,10 @@ internal sealed class LocalHttpFront : IAsyncDisposable
         return StartAsync(bindAddress, requiredToken, null, context => ServeFileAsync(context, root), cancellationToken);
     }
 
-    /// <summary>Forwards every request (no WebSocket upgrades) to <c>http://{upstream}/</c>.</summary>
+    /// <summary>
+    /// Forwards every request, WebSocket upgrades (hot module reload) and streamed bodies included, to
+    /// <c>http://{upstream}/</c> with YARP's forwarder; the token header and cookie stay here.
+    /// </summary>
     public static Task<LocalHttpFront> StartForwarderAsync(
         IPEndPoint upstream, IPAddress bindAddress, string? requiredToken, CancellationToken cancellationToken)
     {
@@ -53,9 +51,10 @@ internal sealed class LocalHttpFront : IAsyncDisposable
             UseCookies = false,
             UseProxy = false,
             AutomaticDecompression = DecompressionMethods.None,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
         });
-        var baseUri = new UriBuilder(Uri.UriSchemeHttp, upstream.Address.ToString(), upstream.Port).Uri;
-        return StartAsync(bindAddress, requiredToken, forwarder, context => ForwardAsync(context, forwarder, baseUri), cancellationToken);
+        var destination = new UriBuilder(Uri.UriSchemeHttp, upstream.Address.ToString(), upstream.Port).Uri.ToString();
+        return StartAsync(bindAddress, requiredToken, forwarder, context => ForwardAsync(context, forwarder, destination), cancellationToken);
     }
 
     private static async Task<LocalHttpFront> StartAsync(
@@ -66,6 +65,12 @@ internal sealed class LocalHttpFront : IAsyncDisposable
         CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        if (forwarder is not null)
+        {
+            builder.Services.AddLogging();
+            builder.Services.AddHttpForwarder();
+        }
+
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -221,55 +226,47 @@ internal sealed class LocalHttpFront : IAsyncDisposable
         }
     }
 
-    private static async Task ForwardAsync(HttpContext context, HttpMessageInvoker forwarder, Uri baseUri)
+    private static async Task ForwardAsync(HttpContext context, HttpMessageInvoker forwarder, string destination)
     {
-        var request = context.Request;
-        using var outgoing = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(baseUri, request.Path + request.QueryString));
-        if (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0)
+        var proxy = context.RequestServices.GetRequiredService<IHttpForwarder>();
+        var error = await proxy.SendAsync(context, destination, forwarder, ForwarderRequestConfig.Empty, FrontTransformer.Instance).ConfigureAwait(false);
+        if (error is ForwarderError.Request && !context.Response.HasStarted)
         {
-            outgoing.Content = new StreamContent(request.Body);
-        }
-
-        foreach (var (name, values) in request.Headers)
-        {
-            if (HopByHopHeaders.Contains(name) || name.Equals("Cookie", StringComparison.OrdinalIgnoreCase) && ContainsOnlyTokenCookie(request))
-            {
-                continue;
-            }
-
-            if (!outgoing.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
-            {
-                outgoing.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
-            }
-        }
-
-        outgoing.Headers.Host = request.Host.Value;
-        HttpResponseMessage response;
-        try
-        {
-            response = await forwarder.SendAsync(outgoing, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (HttpRequestException)
-        {
-            context.Response.StatusCode = StatusCodes.Status502BadGateway;
-            return;
-        }
-
-        using (response)
-        {
-            context.Response.StatusCode = (int)response.StatusCode;
-            foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
-            {
-                if (!HopByHopHeaders.Contains(name))
-                {
-                    context.Response.Headers[name] = values.ToArray();
-                }
-            }
-
-            await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            // The dev server does not take connections (starting, restarting, or gone while the sandbox is replaced):
+            // "try again", which the gateway treats like a refused connection, rather than a bad gateway.
+            context.Features.Set<IForwarderErrorFeature>(null);
+            context.Response.Clear();
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            context.Response.Headers.RetryAfter = "1";
+            context.Response.Headers[UnavailableHeader] = "1";
         }
     }
 
-    private static bool ContainsOnlyTokenCookie(HttpRequest request) =>
-        request.Cookies.Count == 1 && request.Cookies.ContainsKey(TokenCookie);
+    /// <summary>Set on the front's own 503 when the dev server behind it does not answer.</summary>
+    public const string UnavailableHeader = "X-Midori-Sandbox-Unavailable";
+
+    /// <summary>YARP's default copy, minus the front's own token (header and cookie); the browser's Host kept for the dev server.</summary>
+    private sealed class FrontTransformer : HttpTransformer
+    {
+        public static readonly FrontTransformer Instance = new();
+
+        public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix,
+            CancellationToken cancellationToken)
+        {
+            await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+            proxyRequest.Headers.Remove(TokenHeader);
+            proxyRequest.Headers.Host = httpContext.Request.Host.Value;
+            if (httpContext.Request.Cookies.ContainsKey(TokenCookie))
+            {
+                // filtered as sent (the parsed collection unescapes values)
+                proxyRequest.Headers.Remove("Cookie");
+                var kept = string.Join("; ", httpContext.Request.Headers.Cookie.SelectMany(c => (c ?? string.Empty).Split(';'))
+                    .Select(c => c.Trim()).Where(c => c.Length > 0 && !c.StartsWith(TokenCookie + "=", StringComparison.Ordinal)));
+                if (kept.Length > 0)
+                {
+                    proxyRequest.Headers.TryAddWithoutValidation("Cookie", kept);
+                }
+            }
+        }
+    }
 }
