@@ -24,6 +24,7 @@ public sealed class InMemoryPreviewStore(TimeProvider time, int maxFilesPerProje
     private readonly Dictionary<(string, string), SnapshotState> _snapshots = new();
     private readonly Dictionary<PreviewKey, WorkingCopyState> _workingCopies = new();
     private readonly Dictionary<PreviewKey, DateTimeOffset> _activity = new();
+    private readonly Dictionary<PreviewKey, SemaphoreSlim> _pushLocks = new();
     private readonly List<PreviewSessionRecord> _sessions = [];
     private readonly List<RecreationRow> _recreations = [];
     private readonly List<(PreviewKey Preview, long Revision, ChangeDescription Change)> _changes = [];
@@ -383,6 +384,37 @@ public sealed class InMemoryPreviewStore(TimeProvider time, int maxFilesPerProje
         {
             _workingCopies.Remove(preview);
             return Task.CompletedTask;
+        }
+    }
+
+    public async Task<IAsyncDisposable> AcquirePushLockAsync(PreviewKey preview, CancellationToken cancellationToken)
+    {
+        // One semaphore per preview, kept for the store's life (previews are few; PostgreSQL's advisory locks are keyed the same way).
+        SemaphoreSlim gate;
+        lock (_gate)
+        {
+            if (!_pushLocks.TryGetValue(preview, out gate!))
+            {
+                _pushLocks[preview] = gate = new SemaphoreSlim(1, 1);
+            }
+        }
+
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new PushLock(gate);
+    }
+
+    private sealed class PushLock(SemaphoreSlim gate) : IAsyncDisposable
+    {
+        private int _released;
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                gate.Release();
+            }
+
+            return ValueTask.CompletedTask;
         }
     }
 

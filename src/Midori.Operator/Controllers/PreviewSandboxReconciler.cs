@@ -717,10 +717,10 @@ internal sealed class PreviewSandboxReconciler(
     /// </summary>
     private async Task<bool?> SyncFilesAsync(ReconcilePass pass, ISandboxProvider provider, string sandboxId, CancellationToken cancellationToken)
     {
-        FileSync sync;
+        FilePush push;
         try
         {
-            sync = await sources.BeginSyncAsync(pass.Current, sandboxId, pass.Status.FilesRevision, pass.Status.FilesHash, cancellationToken);
+            push = await sources.SyncAsync(pass.Current, provider, sandboxId, pass.Status.FilesRevision, pass.Status.FilesHash, cancellationToken);
         }
         catch (SourceResolutionException ex)
         {
@@ -730,41 +730,23 @@ internal sealed class PreviewSandboxReconciler(
             return false;
         }
 
-        await using (sync)
+        if (push.Status == FilePushStatus.Failed)
         {
-            if (!sync.UpToDate)
-            {
-                try
-                {
-                    // Deletions first: a file replaced by a directory of the same name needs the file gone.
-                    if (sync.Deleted.Count > 0)
-                    {
-                        await provider.DeleteFilesAsync(sandboxId, sync.Deleted, cancellationToken);
-                    }
-
-                    if (sync.Written.Count > 0)
-                    {
-                        await provider.UploadFilesAsync(sandboxId, sync.Written, cancellationToken);
-                    }
-                }
-                catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
-                {
-                    logger.SyncFailed(sandboxId, ex.Message);
-                    pass.FilesProblem = ("SyncFailed", $"Pushing files to the sandbox failed: {ex.Message}");
-                    return false;
-                }
-
-                await sync.CompleteAsync(cancellationToken);
-                logger.SyncedFiles(sandboxId, sync.Written.Count, sync.Written.Sum(f => (long)f.Content.Length), sync.Hash);
-                events.Normal(pass.Current, EventReasons.FilesSynced,
-                    $"Synced {sync.Written.Count} files and removed {sync.Deleted.Count} ({sync.Hash})");
-            }
-
-            // Also when up to date: the HTTP API may have pushed a newer revision directly.
-            pass.Status.FilesHash = sync.Hash;
-            pass.Status.FilesRevision = sync.Revision;
-            return true;
+            logger.SyncFailed(sandboxId, push.Error ?? "unknown error");
+            pass.FilesProblem = ("SyncFailed", $"Pushing files to the sandbox failed: {push.Error}");
+            return false;
         }
+
+        if (push.Status == FilePushStatus.Pushed)
+        {
+            logger.SyncedFiles(sandboxId, push.Written, push.Bytes, push.Hash ?? string.Empty);
+            events.Normal(pass.Current, EventReasons.FilesSynced, $"Synced {push.Written} files and removed {push.Deleted} ({push.Hash})");
+        }
+
+        // Also when up to date: the HTTP API may have pushed a newer revision directly.
+        pass.Status.FilesHash = push.Hash;
+        pass.Status.FilesRevision = push.Revision;
+        return true;
     }
 
     /// <summary>Next run: the earliest of TTL end, idle deadline and the next health check, capped by the resync.</summary>

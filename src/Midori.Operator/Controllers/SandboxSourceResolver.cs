@@ -24,11 +24,11 @@ public interface ISnapshotFileSource
     Task<SnapshotFiles?> GetLatestAsync(PreviewKey preview, string projectId, string snapshotId, CancellationToken cancellationToken);
 
     /// <summary>
-    /// What <paramref name="sandboxId"/> must receive to hold the latest revision, given the revision the reconciler
-    /// last recorded for it (<paramref name="heldRevision"/>, null: unknown). The store's push record wins when it is
-    /// about the same sandbox (the HTTP API pushes directly). Null when the snapshot does not exist.
+    /// Brings <paramref name="sandboxId"/> to the latest revision of the preview's working copy through
+    /// <see cref="SandboxFileSync"/> (the same pusher, under the same lock, as the HTTP API), given the revision the
+    /// reconciler last recorded for it (<paramref name="heldRevision"/>, null: unknown). Null when the snapshot does not exist.
     /// </summary>
-    Task<FileSync?> BeginSyncAsync(PreviewKey preview, string projectId, string snapshotId, string sandboxId, long? heldRevision,
+    Task<FilePush?> PushAsync(PreviewKey preview, string projectId, string snapshotId, ISandboxProvider provider, string sandboxId, long? heldRevision,
         CancellationToken cancellationToken);
 
     /// <summary>Records that the sandbox holds the revision (after a (re)creation). Never throws: a lost record only costs a later delta push.</summary>
@@ -36,29 +36,6 @@ public interface ISnapshotFileSource
 }
 
 public sealed record SnapshotFiles(IReadOnlyList<SandboxFile> Files, long Revision, string FilesHash);
-
-/// <summary>
-/// A planned push to a running sandbox: the files to write and delete to reach <see cref="Revision"/>/<see cref="Hash"/>.
-/// May hold the preview's push lock until disposed; <see cref="CompleteAsync"/> records the push after it succeeded.
-/// </summary>
-public sealed class FileSync(long? revision, string hash, IReadOnlyList<SandboxFile> written, IReadOnlyList<string> deleted, bool upToDate,
-    Func<CancellationToken, Task>? complete = null, IAsyncDisposable? pushLock = null) : IAsyncDisposable
-{
-    public long? Revision { get; } = revision;
-
-    public string Hash { get; } = hash;
-
-    public IReadOnlyList<SandboxFile> Written { get; } = written;
-
-    public IReadOnlyList<string> Deleted { get; } = deleted;
-
-    /// <summary>The sandbox already holds this revision/hash; nothing to push.</summary>
-    public bool UpToDate { get; } = upToDate;
-
-    public Task CompleteAsync(CancellationToken cancellationToken) => complete?.Invoke(cancellationToken) ?? Task.CompletedTask;
-
-    public ValueTask DisposeAsync() => pushLock?.DisposeAsync() ?? ValueTask.CompletedTask;
-}
 
 /// <summary>The source cannot be turned into files (missing ConfigMap or key, bad path, no store). Not the provider's fault.</summary>
 public sealed class SourceResolutionException(string message) : Exception(message);
@@ -116,20 +93,39 @@ internal sealed class SandboxSourceResolver(IPreviewSandboxClient client, ISnaps
     }
 
     /// <summary>
-    /// Plans bringing a running sandbox up to date: a delta from the working copy for store-backed sources, else the
-    /// whole resolved set when its hash differs from <paramref name="heldHash"/>.
+    /// Brings a running sandbox up to the source: the delta from the working copy for store-backed sources (through
+    /// <see cref="SandboxFileSync"/>), else the whole resolved set when its hash differs from <paramref name="heldHash"/>.
+    /// Provider failures come back as <see cref="FilePushStatus.Failed"/>; source trouble throws <see cref="SourceResolutionException"/>.
     /// </summary>
-    public async Task<FileSync> BeginSyncAsync(V1Alpha1PreviewSandbox resource, string sandboxId, long? heldRevision, string? heldHash,
+    public async Task<FilePush> SyncAsync(V1Alpha1PreviewSandbox resource, ISandboxProvider provider, string sandboxId, long? heldRevision, string? heldHash,
         CancellationToken cancellationToken)
     {
         if (resource.Spec.Source.SnapshotId is { } snapshotId && snapshots is not null)
         {
-            return await snapshots.BeginSyncAsync(PreviewOf(resource), resource.Spec.ProjectId, snapshotId, sandboxId, heldRevision, cancellationToken)
+            var push = await snapshots.PushAsync(PreviewOf(resource), resource.Spec.ProjectId, snapshotId, provider, sandboxId, heldRevision, cancellationToken)
                 ?? throw new SourceResolutionException($"snapshot '{snapshotId}' of project '{resource.Spec.ProjectId}' was not found");
+            return push.Status == FilePushStatus.NoWorkingCopy
+                ? throw new SourceResolutionException($"the working copy of {PreviewOf(resource)} vanished")
+                : push;
         }
 
         var files = await ResolveAsync(resource, cancellationToken);
-        return new FileSync(files.Revision, files.Hash, files.Files, [], upToDate: files.Hash == heldHash);
+        if (files.Hash == heldHash)
+        {
+            return new FilePush(FilePushStatus.UpToDate, files.Revision, files.Hash);
+        }
+
+        // Inline and ConfigMap sources have no history to diff against: the whole set, written over what is there.
+        try
+        {
+            await provider.UploadFilesAsync(sandboxId, files.Files, cancellationToken);
+        }
+        catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+        {
+            return new FilePush(FilePushStatus.Failed, null, null, Error: ex.Message);
+        }
+
+        return new FilePush(FilePushStatus.Pushed, files.Revision, files.Hash, Written: files.Files.Count, Bytes: files.Files.Sum(f => (long)f.Content.Length));
     }
 
     /// <summary>After a (re)creation: tells a store-backed source which revision the new sandbox holds.</summary>

@@ -58,4 +58,10 @@ internal static partial class ControllerLog
 
     [LoggerMessage(EventId = 2017, Level = LogLevel.Error, Message = "Marked PreviewSandbox Failed: {Message}")]
     public static partial void MarkedFailed(this ILogger logger, string message);
+
+    [LoggerMessage(EventId = 2018, Level = LogLevel.Debug, Message = "Pushed revisions {From}..{To} of {Namespace}/{Name} to sandbox {SandboxId} for the {Source} ({Files} files, {Deleted} deleted)")]
+    public static partial void FilesPushed(this ILogger logger, string source, string @namespace, string name, string sandboxId, long from, long to, int files, int deleted);
+
+    [LoggerMessage(EventId = 2019, Level = LogLevel.Warning, Message = "Could not push revision {Revision} of {Namespace}/{Name} to sandbox {SandboxId} for the {Source}: {Error}")]
+    public static partial void FilePushFailed(this ILogger logger, string source, string @namespace, string name, string sandboxId, long revision, string error);
 }

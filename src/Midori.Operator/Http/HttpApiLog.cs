@@ -20,9 +20,6 @@ internal static partial class HttpApiLog
     [LoggerMessage(EventId = 4110, Level = LogLevel.Debug, Message = "Committed revision {Revision} of {Namespace}/{Name}: {Added} added, {Modified} modified, {Deleted} deleted")]
     public static partial void FilesCommitted(this ILogger logger, string @namespace, string name, long revision, int added, int modified, int deleted);
 
-    [LoggerMessage(EventId = 4111, Level = LogLevel.Debug, Message = "Pushed revisions {From}..{To} of {Namespace}/{Name} to sandbox {SandboxId} ({Files} files, {Deleted} deleted)")]
-    public static partial void FilesPushed(this ILogger logger, string @namespace, string name, string sandboxId, long from, long to, int files, int deleted);
-
     [LoggerMessage(EventId = 4112, Level = LogLevel.Warning, Message = "Could not push revision {Revision} of {Namespace}/{Name} to sandbox {SandboxId}; the reconciler will: {Error}")]
     public static partial void PushFailed(this ILogger logger, string @namespace, string name, string sandboxId, long revision, string error);
 

@@ -240,19 +240,12 @@ public interface IWorkingCopyStore
     Task DeleteWorkingCopyAsync(PreviewKey preview, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Holds a per-preview lock (across replicas for PostgreSQL) while the caller reads a delta, pushes it to the
-    /// sandbox and calls <see cref="MarkPushedAsync"/>, so two pushers (HTTP API, reconciler) cannot land stale
-    /// content after newer content. Dispose to release. The default is no lock (single-process fakes).
+    /// Holds a per-preview lock (across replicas for PostgreSQL, across callers of one instance for the in-memory
+    /// store) while the caller reads a delta, pushes it to the sandbox and calls <see cref="MarkPushedAsync"/>, so two
+    /// pushers (HTTP API, reconciler) cannot land stale content after newer content. Waits while another holder has
+    /// it; other previews are not blocked. Dispose to release. Every store implements it (the contract suite checks).
     /// </summary>
-    Task<IAsyncDisposable> AcquirePushLockAsync(PreviewKey preview, CancellationToken cancellationToken) =>
-        Task.FromResult<IAsyncDisposable>(NoPushLock.Instance);
-}
-
-internal sealed class NoPushLock : IAsyncDisposable
-{
-    public static readonly NoPushLock Instance = new();
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    Task<IAsyncDisposable> AcquirePushLockAsync(PreviewKey preview, CancellationToken cancellationToken);
 }
 
 public sealed record WorkingCopyFiles(long Revision, string FilesHash, IReadOnlyList<SandboxFile> Files);

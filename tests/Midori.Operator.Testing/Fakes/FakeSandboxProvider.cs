@@ -74,11 +74,19 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
         return Task.FromResult(list);
     }
 
-    public Task UploadFilesAsync(string sandboxId, IReadOnlyList<SandboxFile> files, CancellationToken cancellationToken)
+    /// <summary>Awaited before an upload is applied (a slow upload: the test decides when it lands).</summary>
+    public Func<string, IReadOnlyList<SandboxFile>, Task>? BeforeUpload { get; set; }
+
+    public async Task UploadFilesAsync(string sandboxId, IReadOnlyList<SandboxFile> files, CancellationToken cancellationToken)
     {
         if (_uploadFaults.TryDequeue(out var fault))
         {
             throw fault;
+        }
+
+        if (BeforeUpload is { } before)
+        {
+            await before(sandboxId, files).ConfigureAwait(false);
         }
 
         var sandbox = Require(sandboxId);
@@ -86,8 +94,6 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
         {
             sandbox.Files[file.Path] = file.Content;
         }
-
-        return Task.CompletedTask;
     }
 
     public Task DeleteFilesAsync(string sandboxId, IReadOnlyList<string> paths, CancellationToken cancellationToken)

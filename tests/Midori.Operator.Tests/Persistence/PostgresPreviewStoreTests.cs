@@ -12,6 +12,8 @@ public sealed class PostgresPreviewStoreContractTests(PostgresDatabase database)
     : PreviewStoreContractTests, IClassFixture<PostgresDatabase>, IRequiresPostgres
 {
     protected override async Task<IPreviewStore> CreateStoreAsync() => await database.CreateStoreAsync(Limits, Time);
+
+    protected override bool SharesStateAcrossInstances => true;
 }
 
 /// <summary>What only the PostgreSQL store can show: storage layout, the SQL set hash, readiness gating.</summary>
@@ -93,25 +95,5 @@ public sealed class PostgresPreviewStoreTests(PostgresDatabase database) : IClas
         await Assert.ThrowsAsync<StoreUnavailableException>(() => call);
         await migrator.MigrateAsync(default);
         Assert.Null(await store.GetLastActivityAsync(new PreviewKey("ready", "demo"), default));
-    }
-
-    [PostgresFact]
-    public async Task PushLock_IsExclusivePerPreview()
-    {
-        // arrange
-        var store = await database.CreateStoreAsync();
-        var preview = new PreviewKey("locks", "demo");
-        var first = await store.AcquirePushLockAsync(preview, default);
-
-        // act
-        var second = store.AcquirePushLockAsync(preview, default);
-        var other = await store.AcquirePushLockAsync(new PreviewKey("locks", "other"), default);
-        var stillWaiting = !second.IsCompleted;
-        await first.DisposeAsync();
-        await using var acquired = await second;
-
-        // assert
-        Assert.True(stillWaiting);
-        await other.DisposeAsync();
     }
 }

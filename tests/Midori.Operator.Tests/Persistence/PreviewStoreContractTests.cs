@@ -501,4 +501,56 @@ public abstract class PreviewStoreContractTests
         Assert.Equal([second, first], await store.ListRecreationsAsync(Preview(), 10, default));
         Assert.Equal([second], await store.ListRecreationsAsync(Preview(), 1, default));
     }
+
+    [StoreFact]
+    public async Task PushLock_IsExclusivePerPreview_AndLeavesOtherPreviewsFree()
+    {
+        // arrange
+        var store = await CreateStoreAsync();
+        var first = await store.AcquirePushLockAsync(Preview(), default);
+
+        // act
+        var second = store.AcquirePushLockAsync(Preview(), default);
+        var other = await store.AcquirePushLockAsync(Preview("other"), default); // not blocked by the first
+        var waitedWhileHeld = !second.IsCompleted;
+        await first.DisposeAsync();
+        await using var acquired = await second;
+
+        // assert
+        Assert.True(waitedWhileHeld);
+        await other.DisposeAsync();
+    }
+
+    [StoreFact]
+    public async Task PushLock_ConcurrentHolders_NeverOverlap()
+    {
+        // arrange: two store instances stand for two replicas where the store allows it (PostgreSQL); one otherwise
+        var replicaA = await CreateStoreAsync();
+        var replicaB = SharesStateAcrossInstances ? await CreateStoreAsync() : replicaA;
+        var inside = 0;
+        var overlaps = 0;
+
+        // act
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async i =>
+        {
+            await using var held = await (i % 2 == 0 ? replicaA : replicaB).AcquirePushLockAsync(Preview(), default);
+            if (Interlocked.Increment(ref inside) > 1)
+            {
+                Interlocked.Increment(ref overlaps);
+            }
+
+            for (var step = 0; step < 5; step++)
+            {
+                await Task.Yield(); // let the others run while this one holds the lock
+            }
+
+            Interlocked.Decrement(ref inside);
+        }));
+
+        // assert
+        Assert.Equal(0, overlaps);
+    }
+
+    /// <summary>True when two stores from <see cref="CreateStoreAsync"/> see the same data (one database); the in-memory store is one instance.</summary>
+    protected virtual bool SharesStateAcrossInstances => false;
 }

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Files;
 using Midori.Operator.Http.Contracts;
@@ -33,13 +34,12 @@ public sealed record FilesChangeResult(WorkingCopyCommit Commit, IReadOnlyDictio
 /// <summary>
 /// The working copy of a preview: whole-file writes, line patches, and the direct push of each new revision to the
 /// running sandbox. Order per change: validate → commit in the store (atomic, compare-and-swap; durable) → push the
-/// delta since what the sandbox is known to hold → <see cref="IWorkingCopyStore.MarkPushedAsync"/>. Pushes of one
-/// preview are serialized so an older delta never lands after a newer one.
+/// delta since what the sandbox is known to hold → <see cref="IWorkingCopyStore.MarkPushedAsync"/>. The push goes
+/// through <see cref="SandboxFileSync"/>, the reconciler's pusher too, under the store's cross-replica push lock, so an
+/// older delta never lands after a newer one whichever replica or component pushes.
 /// </summary>
 public sealed class WorkingCopyService
 {
-    private const int PushLockStripes = 64;
-
     private readonly PreviewSandboxCache _cache;
     private readonly IPreviewStore? _store;
     private readonly ISandboxProviderRegistry _providers;
@@ -48,7 +48,7 @@ public sealed class WorkingCopyService
     private readonly TimeProvider _time;
     private readonly ILogger<WorkingCopyService> _logger;
     private readonly Kubernetes.IPreviewSandboxClient? _client;
-    private readonly SemaphoreSlim[] _pushLocks = [.. Enumerable.Range(0, PushLockStripes).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly SandboxFileSync? _files;
 
     public WorkingCopyService(
         PreviewSandboxCache cache,
@@ -68,6 +68,7 @@ public sealed class WorkingCopyService
         _time = time;
         _logger = logger;
         _store = store;
+        _files = store is null ? null : new SandboxFileSync(store, logger, metrics);
     }
 
     internal IPreviewStore Store => _store ?? throw ApiProblemException.StoreUnavailable();
@@ -275,74 +276,38 @@ public sealed class WorkingCopyService
             return new PushOutcome(false, $"provider '{providerName}' is not configured", null);
         }
 
-        var gate = _pushLocks[(int)((uint)key.GetHashCode() % PushLockStripes)];
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        long revision = 0;
+        var files = _files ?? throw ApiProblemException.StoreUnavailable();
+        FilePush push;
         try
         {
-            var workingCopy = await Store.GetWorkingCopyAsync(key, cancellationToken).ConfigureAwait(false);
-            if (workingCopy is null)
-            {
-                return new PushOutcome(false, "the preview has no working copy", null);
-            }
-
-            revision = workingCopy.Revision;
-            long? from = workingCopy.PushedSandboxId == sandboxId ? workingCopy.PushedRevision : status.FilesRevision;
-            if (from >= workingCopy.Revision)
-            {
-                return new PushOutcome(true, null, from);
-            }
-
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_options.PushTimeout);
-            IReadOnlyList<SandboxFile> written;
-            IReadOnlyList<string> removed;
-            long fromRevision;
-            if (from is { } known)
-            {
-                var delta = await Store.GetDeltaAsync(key, known, timeout.Token).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException("the working copy vanished");
-                (written, removed, revision, fromRevision) = (delta.Written, delta.Deleted, delta.ToRevision, delta.FromRevision);
-            }
-            else
-            {
-                var all = await Store.ReadFilesAsync(key, null, timeout.Token).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException("the working copy vanished");
-                (written, removed, revision, fromRevision) = (all.Files, [], all.Revision, 0);
-            }
-
-            // Deletions first: a file replaced by a directory of the same name ('a' → 'a/b') needs the file gone.
-            if (removed.Count > 0)
-            {
-                await provider.DeleteFilesAsync(sandboxId, removed, timeout.Token).ConfigureAwait(false);
-            }
-
-            if (written.Count > 0)
-            {
-                await provider.UploadFilesAsync(sandboxId, written, timeout.Token).ConfigureAwait(false);
-            }
-
-            await Store.MarkPushedAsync(key, sandboxId, revision, cancellationToken).ConfigureAwait(false);
-            _metrics.FilesPushed("api", success: true, written.Count, written.Sum(f => (long)f.Content.Length));
-            _logger.FilesPushed(key.Namespace, key.Name, sandboxId, fromRevision, revision, written.Count, removed.Count);
-            if (Controllers.ConditionSet.Find(status.Conditions, Controllers.PreviewSandboxReconciler.FilesInSyncCondition)?.Status == "False")
-            {
-                await PokeReconcilerAsync(key, revision, pushed: true).ConfigureAwait(false);
-            }
-
-            return new PushOutcome(true, null, revision);
+            push = await files.PushAsync(key, provider, sandboxId, status.FilesRevision, SandboxFileSync.ApiSource, _options.PushTimeout, cancellationToken)
+                .ConfigureAwait(false);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
-            _metrics.FilesPushed("api", success: false, 0, 0);
-            var error = ex is OperationCanceledException ? $"push timed out after {_options.PushTimeout}" : ex.Message;
-            _logger.PushFailed(key.Namespace, key.Name, sandboxId, revision, error);
-            await PokeReconcilerAsync(key, revision, pushed: false).ConfigureAwait(false);
-            return new PushOutcome(false, error, null);
+            // The store failed around the push (the change itself is durable): the reconciler converges it.
+            _metrics.FilesPushed(SandboxFileSync.ApiSource, success: false, 0, 0);
+            _logger.PushFailed(key.Namespace, key.Name, sandboxId, 0, ex.Message);
+            await PokeReconcilerAsync(key, 0, pushed: false).ConfigureAwait(false);
+            return new PushOutcome(false, ex.Message, null);
         }
-        finally
+
+        switch (push.Status)
         {
-            gate.Release();
+            case FilePushStatus.NoWorkingCopy:
+                return new PushOutcome(false, "the preview has no working copy", null);
+            case FilePushStatus.UpToDate:
+                return new PushOutcome(true, null, push.Revision);
+            case FilePushStatus.Failed:
+                await PokeReconcilerAsync(key, push.Revision ?? 0, pushed: false).ConfigureAwait(false);
+                return new PushOutcome(false, push.Error, null);
+            default:
+                if (Controllers.ConditionSet.Find(status.Conditions, Controllers.PreviewSandboxReconciler.FilesInSyncCondition)?.Status == "False")
+                {
+                    await PokeReconcilerAsync(key, push.Revision ?? 0, pushed: true).ConfigureAwait(false);
+                }
+
+                return new PushOutcome(true, null, push.Revision);
         }
     }
 
