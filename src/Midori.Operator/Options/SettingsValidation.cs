@@ -63,6 +63,8 @@ internal sealed class AnnotatedSettingsValidator<T>(string? name, string section
             .Select(p => (p, p.GetCustomAttributes<ValidationAttribute>(inherit: true).ToArray()))
             .Where(p => p.Item2.Length > 0)];
 
+    private static readonly ValidationAttribute[] ClassAttributes = [.. typeof(T).GetCustomAttributes<ValidationAttribute>(inherit: true)];
+
     public ValidateOptionsResult Validate(string? optionsName, T options)
     {
         if (name is not null && name != optionsName)
@@ -85,11 +87,20 @@ internal sealed class AnnotatedSettingsValidator<T>(string? name, string section
             }
         }
 
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: false))
+        // Class-level attributes and IValidatableObject, in their own words (not TryValidateObject: it would check the
+        // properties' [Required] a second time and report those keys twice).
+        var whole = new ValidationContext(options);
+        foreach (var attribute in ClassAttributes)
         {
-            // Class-level attributes and IValidatableObject: their own words, prefixed with the section.
-            errors.AddRange(results.Select(r => $"{sectionName}: {r.ErrorMessage}"));
+            if (attribute.GetValidationResult(options, whole) is { } result)
+            {
+                errors.Add($"{sectionName}: {result.ErrorMessage}");
+            }
+        }
+
+        if (options is IValidatableObject validatable)
+        {
+            errors.AddRange(validatable.Validate(whole).Select(r => $"{sectionName}: {r.ErrorMessage}"));
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -20,8 +20,6 @@ public sealed class CrdPresence(ILogger<CrdPresence> logger)
     public static bool IsMissing(Exception exception) =>
         exception is HttpOperationException { Response.StatusCode: HttpStatusCode.NotFound };
 
-    public bool IsKnownMissing => Volatile.Read(ref _missing) == 1;
-
     /// <summary>A list or watch was answered 404; <paramref name="retryIn"/> is when the loop looks again.</summary>
     public void ReportMissing(TimeSpan retryIn)
     {

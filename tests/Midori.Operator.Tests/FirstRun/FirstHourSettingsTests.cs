@@ -48,6 +48,20 @@ public sealed class FirstHourSettingsTests
     }
 
     [Fact]
+    public void MissingRequiredValue_IsReportedOnce_ByKey()
+    {
+        // arrange
+        using var provider = Options(["Operator:DefaultProvider="]);
+
+        // act
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OperatorOptions>>().Value);
+
+        // assert
+        var lines = SettingsValidation.Describe(error)!;
+        Assert.Equal("Operator:DefaultProvider is required.", Assert.Single(lines, l => l.Contains("DefaultProvider", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void ValidValues_Pass()
     {
         // arrange
