@@ -20,64 +20,42 @@ namespace Midori.Operator.Controllers;
 /// status the <see cref="SandboxStatusBuilder"/> built, only when it changed. Every timer is a RequeueAfter computed
 /// from durable anchors in status.
 /// </summary>
-internal sealed class PreviewSandboxReconciler : IReconciler
+internal sealed class PreviewSandboxReconciler(
+    IPreviewSandboxClient client,
+    ISandboxProviderRegistry providers,
+    SandboxSourceResolver sources,
+    IPreviewProbe probe,
+    IEventRecorder events,
+    TimeProvider time,
+    IOptions<OperatorOptions> options,
+    ILogger<PreviewSandboxReconciler> logger,
+    IEnumerable<ISandboxLifecycleObserver>? observers = null,
+    IActivityStore? activityStore = null,
+    IProviderHealth? providerHealth = null,
+    IPreviewAddress? addresses = null,
+    NamespacePolicyGate? policyGate = null,
+    IPreviewSandboxLookup? lookup = null) : IReconciler
 {
     /// <summary>Upper bound of policy→action steps in one pass (e.g. begin recreation, then create).</summary>
     private const int MaxStepsPerPass = 4;
 
-    private readonly IPreviewSandboxClient _client;
-    private readonly ISandboxProviderRegistry _providers;
-    private readonly IPreviewProbe _probe;
-    private readonly IEventRecorder _events;
-    private readonly TimeProvider _time;
-    private readonly OperatorOptions _options;
-    private readonly ILogger _logger;
-    private readonly ISandboxLifecycleObserver _observer;
-    private readonly IActivityStore? _activityStore;
-    private readonly IProviderHealth? _providerHealth;
-    private readonly IPreviewAddress? _addresses;
-    private readonly NamespacePolicyGate? _policyGate;
-    private readonly IPreviewSandboxLookup? _lookup;
-    private readonly IEntityFinalizer<V1Alpha1PreviewSandbox> _finalizer;
-    private readonly SandboxProvisioner _provisioner;
-    private readonly SandboxUpkeep _upkeep;
-    private readonly SandboxTeardown _teardown;
-
-    public PreviewSandboxReconciler(
-        IPreviewSandboxClient client,
-        ISandboxProviderRegistry providers,
-        SandboxSourceResolver sources,
-        IPreviewProbe probe,
-        IEventRecorder events,
-        TimeProvider time,
-        IOptions<OperatorOptions> options,
-        ILogger<PreviewSandboxReconciler> logger,
-        IEnumerable<ISandboxLifecycleObserver>? observers = null,
-        IActivityStore? activityStore = null,
-        IProviderHealth? providerHealth = null,
-        IPreviewAddress? addresses = null,
-        NamespacePolicyGate? policyGate = null,
-        IPreviewSandboxLookup? lookup = null)
-    {
-        (_client, _providers, _probe, _events, _time, _options, _logger) = (client, providers, probe, events, time, options.Value, logger);
-        (_activityStore, _providerHealth, _addresses, _policyGate, _lookup) = (activityStore, providerHealth, addresses, policyGate, lookup);
-        _observer = CompositeSandboxLifecycleObserver.Of(observers);
-        _finalizer = new SandboxCleanupFinalizer(providers, events, logger, _observer);
-        _provisioner = new SandboxProvisioner(client, sources, events, time, _options, logger, _observer, providerHealth);
-        _upkeep = new SandboxUpkeep(_provisioner, sources, events, _options, logger);
-        _teardown = new SandboxTeardown(client, events, time, _options, logger, _observer);
-    }
+    private readonly OperatorOptions _options = options.Value;
+    private readonly ISandboxLifecycleObserver _observer = CompositeSandboxLifecycleObserver.Of(observers);
+    private IEntityFinalizer<V1Alpha1PreviewSandbox> Finalizer => field ??= new SandboxCleanupFinalizer(providers, events, logger, _observer);
+    private SandboxProvisioner Provisioner => field ??= new SandboxProvisioner(client, sources, events, time, _options, logger, _observer, providerHealth);
+    private SandboxUpkeep Upkeep => field ??= new SandboxUpkeep(Provisioner, sources, events, _options, logger);
+    private SandboxTeardown Teardown => field ??= new SandboxTeardown(client, events, time, _options, logger, _observer);
 
     public async Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
     {
         // The informer stored the object before it enqueued the key, and our own writes are written through: no GET.
-        var resource = _lookup?.TryGet(key, out var stored) == true ? stored : await _client.GetAsync(key.Namespace, key.Name, cancellationToken);
+        var resource = lookup?.TryGet(key, out var stored) == true ? stored : await client.GetAsync(key.Namespace, key.Name, cancellationToken);
         if (resource is null)
         {
             return ReconcileResult.Done();
         }
 
-        using var scope = _logger.BeginScope(new Dictionary<string, object?>
+        using var scope = logger.BeginScope(new Dictionary<string, object?>
         {
             ["Namespace"] = key.Namespace,
             ["Name"] = key.Name,
@@ -91,9 +69,9 @@ internal sealed class PreviewSandboxReconciler : IReconciler
         }
 
         resource = await EnsureFinalizerAsync(resource, cancellationToken);
-        var providerName = resource.Status?.Provider ?? resource.Spec.Provider ?? _providers.DefaultProvider;
-        _providers.TryGet(providerName, out var provider);
-        var pass = new SandboxStatusBuilder(resource, provider?.Name ?? providerName, _time);
+        var providerName = resource.Status?.Provider ?? resource.Spec.Provider ?? providers.DefaultProvider;
+        providers.TryGet(providerName, out var provider);
+        var pass = new SandboxStatusBuilder(resource, provider?.Name ?? providerName, time);
         if (pass.Phase is null)
         {
             // First sight: kubectl get shows PHASE Pending at once instead of an empty cell until the sandbox is up.
@@ -101,15 +79,32 @@ internal sealed class PreviewSandboxReconciler : IReconciler
             await PublishAsync(pass, cancellationToken);
         }
 
-        if (_policyGate is not null && await EnforcePolicyAsync(pass, provider, providerName, cancellationToken) is { } refused)
+        if (policyGate is not null)
         {
-            return refused;
+            // However the object was written (kubectl, GitOps, the API), the namespace's policies apply.
+            PolicyViolation? violation;
+            try
+            {
+                violation = await policyGate.CheckAsync(resource.Metadata.NamespaceProperty, SandboxRequestShape.Of(resource.Spec, providerName), cancellationToken);
+            }
+            catch (PolicyUnavailableException ex)
+            {
+                logger.PolicyUnavailable(resource.Metadata.NamespaceProperty, ex.Message);
+                return ReconcileResult.Failure(ex.Message, ex);
+            }
+
+            if (violation is not null)
+            {
+                var refused = await Teardown.RefuseAsync(pass, provider, violation, cancellationToken);
+                await PublishAsync(pass, cancellationToken);
+                return refused;
+            }
         }
 
         if (provider is null)
         {
             var message = $"Provider '{providerName}' is not configured in this operator";
-            _logger.UnknownProvider(providerName);
+            logger.UnknownProvider(providerName);
             pass.To(Phases.Pending).NotReady(Reasons.ProviderError, message, degraded: message)
                 .ProviderAvailability(new ProviderHealthState(false, Reasons.ProviderNotConfigured, message, default));
             await PublishAsync(pass, cancellationToken);
@@ -117,7 +112,7 @@ internal sealed class PreviewSandboxReconciler : IReconciler
         }
 
         var result = await RunStepsAsync(pass, provider, cancellationToken);
-        pass.ProviderAvailability(_providerHealth?.Get(provider.Name)); // read after the steps: they may have just changed it
+        pass.ProviderAvailability(providerHealth?.Get(provider.Name)); // read after the steps: they may have just changed it
         ReportInvalidHeartbeat(pass, resource);
         await PublishAsync(pass, cancellationToken);
         return result;
@@ -127,30 +122,30 @@ internal sealed class PreviewSandboxReconciler : IReconciler
     private async Task<ReconcileResult> RunStepsAsync(SandboxStatusBuilder pass, ISandboxProvider provider, CancellationToken cancellationToken)
     {
         var settings = new PolicySettings(_options.ProbeFailureThreshold, _options.MaxBackoff, _options.Retention());
-        var observedAt = _time.GetUtcNow();
+        var observedAt = time.GetUtcNow();
         var observed = await ObserveAsync(pass, provider, cancellationToken);
         for (var step = 0; step < MaxStepsPerPass; step++)
         {
             // Decide on the working status (earlier steps of this pass may have changed it), not the stored one; the
             // provider and the probe are asked only once per pass.
-            var now = step == 0 ? observedAt : _time.GetUtcNow();
+            var now = step == 0 ? observedAt : time.GetUtcNow();
             var snapshot = new SandboxSnapshot(pass.View, now, step == 0 ? observed.Remote : RemoteObservation.NotChecked, step == 0 ? observed.ProbeHealthy : null,
-                SandboxActivity.Latest(pass.Resource, pass.Status, now, observed.StoredActivity, _logger));
+                SandboxActivity.Latest(pass.Resource, pass.Status, now, observed.StoredActivity, logger));
             var verdict = SandboxPolicies.Evaluate(snapshot, settings);
-            _logger.Decided(verdict.Action.ToString(), verdict.Reason);
+            logger.Decided(verdict.Action.ToString(), verdict.Reason);
 
             var outcome = verdict.Action switch
             {
                 SandboxAction.Wait => Wait(pass, snapshot, verdict),
-                SandboxAction.Create => _provisioner.WaitForProvider(pass, provider, snapshot.Now)
-                    ?? await _provisioner.CreateAsync(pass, provider, snapshot, ct => PublishAsync(pass, ct), cancellationToken),
-                SandboxAction.Recreate => BeginRecreation(pass, snapshot, verdict),
+                SandboxAction.Create => Provisioner.WaitForProvider(pass, provider, snapshot.Now)
+                    ?? await Provisioner.CreateAsync(pass, provider, snapshot, ct => PublishAsync(pass, ct), cancellationToken),
+                SandboxAction.Recreate => Provisioner.BeginRecreation(pass, snapshot, verdict),
                 SandboxAction.Restart => Restart(pass),
-                SandboxAction.Expire => await _teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
-                SandboxAction.Suspend => await _teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Stopped, cancellationToken),
-                SandboxAction.Fail => await _teardown.FailAsync(pass, provider, verdict, cancellationToken),
-                SandboxAction.KeepRunning => await _upkeep.KeepRunningAsync(pass, provider, snapshot, cancellationToken),
-                SandboxAction.Delete => await _teardown.DeleteForRetentionAsync(pass, verdict, cancellationToken),
+                SandboxAction.Expire => await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
+                SandboxAction.Suspend => await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Stopped, cancellationToken),
+                SandboxAction.Fail => await Teardown.FailAsync(pass, provider, verdict, cancellationToken),
+                SandboxAction.KeepRunning => await Upkeep.KeepRunningAsync(pass, provider, snapshot, cancellationToken),
+                SandboxAction.Delete => await Teardown.DeleteForRetentionAsync(pass, verdict, cancellationToken),
                 _ => throw new UnreachableException(verdict.Action.ToString()),
             };
 
@@ -181,19 +176,19 @@ internal sealed class PreviewSandboxReconciler : IReconciler
             }
             catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
             {
-                _logger.ProviderUnavailable(provider.Name, sandboxId, ex.Message);
+                logger.ProviderUnavailable(provider.Name, sandboxId, ex.Message);
                 remote = RemoteObservation.Unknown;
             }
 
             if (remote == RemoteObservation.Running && Uri.TryCreate(status.SandboxUrl ?? status.PreviewUrl, UriKind.Absolute, out var url))
             {
-                probeHealthy = await _probe.IsHealthyAsync(url, null, cancellationToken);
+                probeHealthy = await probe.IsHealthyAsync(url, null, cancellationToken);
             }
         }
 
         // The API records every heartbeat in the store but writes the annotation only now and then: read it once per
         // pass, before any decision that could remove the sandbox for idleness.
-        var stored = await SandboxActivity.ReadStoredAsync(_activityStore, pass.Resource, _logger, cancellationToken);
+        var stored = await SandboxActivity.ReadStoredAsync(activityStore, pass.Resource, logger, cancellationToken);
         return new Observation(remote, probeHealthy, stored);
     }
 
@@ -220,108 +215,38 @@ internal sealed class PreviewSandboxReconciler : IReconciler
         return null;
     }
 
-    /// <summary>Records a recreation (why, which sandbox it replaces); the next step removes the old sandbox and creates.</summary>
-    private ReconcileResult? BeginRecreation(SandboxStatusBuilder pass, SandboxSnapshot snapshot, PolicyVerdict verdict)
-    {
-        var status = pass.Status;
-        var reason = verdict.RecreationReason ?? RecreationReasons.Manual;
-
-        // A loss counts as a failure; a wake-up or an explicit request is a fresh start.
-        status.FailedAttempts = reason == RecreationReasons.Error ? (status.FailedAttempts ?? 0) + 1 : null;
-        status.LastFailureTime = reason == RecreationReasons.Error ? snapshot.Now.UtcDateTime : null;
-        if (snapshot.RecreateRequest is { } request)
-        {
-            status.ObservedRecreateRequest = request;
-        }
-
-        status.LastRecreation = new RecreationRecord { Reason = reason, Time = snapshot.Now.UtcDateTime, OldSandboxId = status.SandboxId };
-        status.ProbeFailures = null;
-        pass.To(Phases.Recreating).InProgress(Reasons.Recreating, verdict.Message, degraded: reason == RecreationReasons.Error ? verdict.Message : null);
-        _logger.RecreationStarted(reason, status.SandboxId);
-        _events.Normal(pass.Resource, EventReasons.Recreating, $"Recreating sandbox ({reason}): {verdict.Message}");
-        _observer.RecreationStarted(pass.Resource, reason, status.SandboxId);
-        return null;
-    }
-
-    /// <summary>
-    /// Applies the namespace's PreviewSandboxPolicies to objects however they were written (kubectl, GitOps, the API):
-    /// a refused spec gets Ready=False reason PolicyDenied and nothing at the provider (a sandbox it already had is
-    /// removed, since it would run the refused spec). Null when allowed.
-    /// </summary>
-    private async Task<ReconcileResult?> EnforcePolicyAsync(SandboxStatusBuilder pass, ISandboxProvider? provider, string providerName, CancellationToken cancellationToken)
-    {
-        var resource = pass.Resource;
-        PolicyViolation? violation;
-        try
-        {
-            violation = await _policyGate!.CheckAsync(resource.Metadata.NamespaceProperty, SandboxRequestShape.Of(resource.Spec, providerName), cancellationToken);
-        }
-        catch (PolicyUnavailableException ex)
-        {
-            _logger.PolicyUnavailable(resource.Metadata.NamespaceProperty, ex.Message);
-            return ReconcileResult.Failure(ex.Message, ex);
-        }
-
-        if (violation is null)
-        {
-            return null;
-        }
-
-        var message = $"Refused by {violation}";
-        if (provider is not null && await _teardown.TryDeleteCurrentAsync(pass, provider, Reasons.PolicyDenied, cancellationToken) is { } error)
-        {
-            pass.InProgress(Reasons.PolicyDenied, $"{message}; could not remove the sandbox yet: {error}", degraded: error);
-            await PublishAsync(pass, cancellationToken);
-            return ReconcileResult.After(SandboxSchedule.Retry);
-        }
-
-        var status = pass.Status;
-        var wasDenied = status.Conditions?.Any(c => c.Type == Conditions.Ready && c.Reason == Reasons.PolicyDenied && c.Message == message) == true;
-        (status.SandboxId, status.PreviewUrl, status.IdleDeadline, status.ProbeFailures) = (null, null, null, null);
-        pass.To(Phases.Pending).NotReady(Reasons.PolicyDenied, message, degraded: message).Observed();
-        await PublishAsync(pass, cancellationToken);
-        if (!wasDenied)
-        {
-            _logger.PolicyDenied(resource.Metadata.NamespaceProperty, resource.Metadata.Name, violation.ToString());
-            _events.Warning(resource, Reasons.PolicyDenied, message);
-        }
-
-        // A spec change re-triggers at once; a policy change is seen at the latest at the next resync.
-        return ReconcileResult.After(_options.ResyncInterval);
-    }
-
     // ---- finalizer ----------------------------------------------------------------------------------------------
 
     private async Task<V1Alpha1PreviewSandbox> EnsureFinalizerAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
     {
         var finalizers = resource.Metadata.Finalizers ?? [];
-        if (finalizers.Contains(_finalizer.Name))
+        if (finalizers.Contains(Finalizer.Name))
         {
             return resource;
         }
 
-        var updated = await _client.SetFinalizersAsync(resource, [.. finalizers, _finalizer.Name], cancellationToken);
-        _lookup?.Observe(updated);
-        _logger.AddedFinalizer();
+        var updated = await client.SetFinalizersAsync(resource, [.. finalizers, Finalizer.Name], cancellationToken);
+        lookup?.Observe(updated);
+        logger.AddedFinalizer();
         return updated;
     }
 
     private async Task<ReconcileResult> FinalizeAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
     {
         var finalizers = resource.Metadata.Finalizers ?? [];
-        if (!finalizers.Contains(_finalizer.Name))
+        if (!finalizers.Contains(Finalizer.Name))
         {
             return ReconcileResult.Done();
         }
 
-        if (await _finalizer.FinalizeAsync(resource, cancellationToken) is { IsSuccess: false } failed)
+        if (await Finalizer.FinalizeAsync(resource, cancellationToken) is { IsSuccess: false } failed)
         {
             return failed;
         }
 
         // Removing the finalizer must not be cancelled half-way: the object would sit in finalizer limbo.
-        await _client.SetFinalizersAsync(resource, [.. finalizers.Where(f => f != _finalizer.Name)], CancellationToken.None);
-        _logger.RemovedFinalizer();
+        await client.SetFinalizersAsync(resource, [.. finalizers.Where(f => f != Finalizer.Name)], CancellationToken.None);
+        logger.RemovedFinalizer();
         return ReconcileResult.Done();
     }
 
@@ -335,8 +260,8 @@ internal sealed class PreviewSandboxReconciler : IReconciler
             return;
         }
 
-        var updated = await _client.PatchStatusAsync(pass.Resource, pass.Status, cancellationToken);
-        _lookup?.Observe(updated);
+        var updated = await client.PatchStatusAsync(pass.Resource, pass.Status, cancellationToken);
+        lookup?.Observe(updated);
         pass.Published(updated);
     }
 
@@ -348,7 +273,7 @@ internal sealed class PreviewSandboxReconciler : IReconciler
     private async Task PublishAddressAsync(SandboxStatusBuilder pass, CancellationToken cancellationToken)
     {
         var status = pass.Status;
-        var stable = _addresses is null ? null : await _addresses.StableUrlAsync(pass.Resource, cancellationToken);
+        var stable = addresses is null ? null : await addresses.StableUrlAsync(pass.Resource, cancellationToken);
         if (stable is null)
         {
             status.PreviewUrl = status.SandboxUrl;
@@ -378,7 +303,7 @@ internal sealed class PreviewSandboxReconciler : IReconciler
         var note = $"Ignored {GroupVersion.HeartbeatAnnotation}=\"{shown}\": not an RFC 3339 time (e.g. 2026-11-23T10:00:00Z)";
         if (pass.AppendToReady(note) && ConditionSet.Find(before.Status?.Conditions, Conditions.Ready)?.Message?.Contains(note, StringComparison.Ordinal) != true)
         {
-            _events.Warning(pass.Resource, EventReasons.InvalidHeartbeat, note);
+            events.Warning(pass.Resource, EventReasons.InvalidHeartbeat, note);
         }
     }
 }

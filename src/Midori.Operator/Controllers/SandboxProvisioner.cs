@@ -9,7 +9,7 @@ using Reasons = Midori.Operator.Api.V1Alpha1.PreviewSandboxConditions.Reasons;
 namespace Midori.Operator.Controllers;
 
 /// <summary>
-/// Gets a sandbox running for a preview: adopt one a crashed attempt left (found by the owner-UID label) or create it,
+/// Gets a sandbox running for a preview: records a recreation's start, then adopts one a crashed attempt left (found by the owner-UID label) or create it,
 /// upload the files, start the dev server, write the token Secret; and applies a changed spec to a running one. Holds
 /// creation while the provider reports itself unavailable, and counts failed attempts for the backoff.
 /// </summary>
@@ -25,6 +25,29 @@ internal sealed class SandboxProvisioner(
 {
     /// <summary>While a provider reports itself unavailable, creation waits this long after the report before one more try.</summary>
     public static readonly TimeSpan ProviderRecheckInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>Records a recreation (why, which sandbox it replaces); the next step removes the old sandbox and creates.</summary>
+    public ReconcileResult? BeginRecreation(SandboxStatusBuilder pass, SandboxSnapshot snapshot, PolicyVerdict verdict)
+    {
+        var status = pass.Status;
+        var reason = verdict.RecreationReason ?? RecreationReasons.Manual;
+
+        // A loss counts as a failure; a wake-up or an explicit request is a fresh start.
+        status.FailedAttempts = reason == RecreationReasons.Error ? (status.FailedAttempts ?? 0) + 1 : null;
+        status.LastFailureTime = reason == RecreationReasons.Error ? snapshot.Now.UtcDateTime : null;
+        if (snapshot.RecreateRequest is { } request)
+        {
+            status.ObservedRecreateRequest = request;
+        }
+
+        status.LastRecreation = new RecreationRecord { Reason = reason, Time = snapshot.Now.UtcDateTime, OldSandboxId = status.SandboxId };
+        status.ProbeFailures = null;
+        pass.To(Phases.Recreating).InProgress(Reasons.Recreating, verdict.Message, degraded: reason == RecreationReasons.Error ? verdict.Message : null);
+        logger.RecreationStarted(reason, status.SandboxId);
+        events.Normal(pass.Resource, EventReasons.Recreating, $"Recreating sandbox ({reason}): {verdict.Message}");
+        observer.RecreationStarted(pass.Resource, reason, status.SandboxId);
+        return null;
+    }
 
     /// <summary>
     /// Holds creation while the provider reports itself unavailable (open circuit, missing or rejected credentials):

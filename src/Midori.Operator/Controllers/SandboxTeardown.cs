@@ -10,8 +10,8 @@ namespace Midori.Operator.Controllers;
 
 /// <summary>
 /// Ends a preview's sandbox while the resource stays: expiry and suspension (the resource is kept as Expired or
-/// Stopped, a wake or resume creates a new sandbox), giving up (Failed), and deleting a finished preview whose
-/// retention elapsed (the finalizer then removes what is left).
+/// Stopped, a wake or resume creates a new sandbox), giving up (Failed), a policy refusal; and deletes a finished
+/// preview whose retention elapsed (the finalizer then removes what is left).
 /// </summary>
 internal sealed class SandboxTeardown(
     IPreviewSandboxClient client,
@@ -87,6 +87,34 @@ internal sealed class SandboxTeardown(
         }
 
         return ReconcileResult.Done();
+    }
+
+    /// <summary>
+    /// The namespace's policies refuse the spec: Ready=False reason PolicyDenied and nothing at the provider (a sandbox
+    /// it already had is removed, since it would run the refused spec). The caller publishes.
+    /// </summary>
+    public async Task<ReconcileResult> RefuseAsync(SandboxStatusBuilder pass, ISandboxProvider? provider, PolicyViolation violation, CancellationToken cancellationToken)
+    {
+        var message = $"Refused by {violation}";
+        if (provider is not null && await TryDeleteCurrentAsync(pass, provider, Reasons.PolicyDenied, cancellationToken) is { } error)
+        {
+            pass.InProgress(Reasons.PolicyDenied, $"{message}; could not remove the sandbox yet: {error}", degraded: error);
+            return ReconcileResult.After(SandboxSchedule.Retry);
+        }
+
+        var status = pass.Status;
+        var resource = pass.Resource;
+        var wasDenied = ConditionSet.Find(status.Conditions, PreviewSandboxConditions.Ready) is { Reason: Reasons.PolicyDenied } ready && ready.Message == message;
+        (status.SandboxId, status.PreviewUrl, status.IdleDeadline, status.ProbeFailures) = (null, null, null, null);
+        pass.To(Phases.Pending).NotReady(Reasons.PolicyDenied, message, degraded: message).Observed();
+        if (!wasDenied)
+        {
+            logger.PolicyDenied(resource.Metadata.NamespaceProperty, resource.Metadata.Name, violation.ToString());
+            events.Warning(resource, Reasons.PolicyDenied, message);
+        }
+
+        // A spec change re-triggers at once; a policy change is seen at the latest at the next resync.
+        return ReconcileResult.After(options.ResyncInterval);
     }
 
     /// <summary>Deletes the sandbox the status says exists; null on success (or nothing to delete), else the error.</summary>
