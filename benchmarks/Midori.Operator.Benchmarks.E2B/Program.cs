@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.E2B;
 using Midori.Operator.Testing.Fakes.E2B;
+using Midori.Operator.Files;
 
 // Upload time and request count for a 1,000-file / 20 MB project through the real E2B provider (options, pipeline,
 // multipart encoding) into the loopback fake's envd: batched (default settings) versus one request per file.

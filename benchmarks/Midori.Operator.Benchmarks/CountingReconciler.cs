@@ -1,4 +1,5 @@
 using Midori.Operator.Runtime;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Benchmarks;
 
@@ -14,7 +15,7 @@ internal sealed class ReconcileCounter
 /// <summary>Counts reconciles around the real reconciler.</summary>
 internal sealed class CountingReconciler(IReconciler inner, ReconcileCounter counter) : IReconciler
 {
-    public Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
+    public Task<ReconcileResult> ReconcileAsync(PreviewKey key, CancellationToken cancellationToken)
     {
         counter.Increment();
         return inner.ReconcileAsync(key, cancellationToken);

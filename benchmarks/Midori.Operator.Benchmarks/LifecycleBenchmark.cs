@@ -11,6 +11,7 @@ using Midori.Operator.Providers.E2B;
 using Midori.Operator.Providers.Local;
 using Midori.Operator.Testing.Fakes;
 using Midori.Operator.Testing.Fakes.E2B;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Benchmarks;
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Benchmarks;
 

@@ -7,6 +7,7 @@ using Midori.Operator.Diagnostics;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Daytona;
 using Midori.Operator.Testing.Fakes;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Benchmarks;
 

@@ -17,6 +17,7 @@ using Midori.Operator.Testing.E2E;
 using Midori.Operator.Testing.Fakes;
 using Midori.DevApiServer;
 using Midori.DevStack.Store;
+using Midori.Operator.Api.V1Alpha1;
 
 // Prints the HTTP API's figures. Usage:
 //   dotnet run -c Release --project benchmarks/Midori.Operator.HttpBenchmarks [-- previews=200 seconds=10 clients=64 idle=20]

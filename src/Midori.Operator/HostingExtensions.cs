@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Diagnostics.Telemetry;
@@ -53,7 +54,8 @@ public static class HostingExtensions
         services.AddOrphanSweep();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
         services.TryAddSingleton<IProviderHealth, ProviderHealth>();
-        builder.AddMidoriTelemetry(); // metrics (/metrics), traces, the metrics lifecycle observer
+        builder.AddMidoriTelemetry(); // metrics (/metrics), traces
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxLifecycleObserver, MetricsLifecycleObserver>());
         services.AddHttpClient<IPreviewProbe, HttpPreviewProbe>()
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         services.TryAddSingleton<SandboxSourceResolver>();
@@ -67,6 +69,10 @@ public static class HostingExtensions
 
         // PostgreSQL store (only when ConnectionStrings:Midori is set): migrations, working copies, sessions, history.
         services.AddMidoriStore(builder.Configuration);
+        if (StoreServiceCollectionExtensions.IsConfigured(builder.Configuration))
+        {
+            services.AddMidoriStoreConsumers();
+        }
         // The reconciler writes only through the fenced seams: nothing reaches a provider or the API server once this
         // replica's leadership fence has lapsed (the HTTP API, on every replica, keeps the plain ones).
         services.TryAddScoped<IReconciler>(sp => ActivatorUtilities.CreateInstance<PreviewSandboxReconciler>(sp,
@@ -78,6 +84,30 @@ public static class HostingExtensions
         // The preview gateway (Gateway/): stable preview URLs on every replica, signed links, wake on traffic.
         services.AddPreviewGateway(builder.Configuration);
         return builder;
+    }
+
+    /// <summary>
+    /// Everything built on an <see cref="IPreviewStore"/> (its narrow interfaces, the reconciler's snapshot file source and
+    /// history observer, the history writer), for a store registered by the caller: the PostgreSQL one
+    /// (<see cref="StoreServiceCollectionExtensions.AddMidoriStore"/>) or another implementation (the development stack's).
+    /// Here, in the composition root, because it wires Controllers to Persistence.
+    /// </summary>
+    public static IServiceCollection AddMidoriStoreConsumers(this IServiceCollection services)
+    {
+        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateSettings(StoreOptions.SectionName);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IProjectStore>(sp => sp.GetRequiredService<IPreviewStore>());
+        services.TryAddSingleton<ISnapshotStore>(sp => sp.GetRequiredService<IPreviewStore>());
+        services.TryAddSingleton<IWorkingCopyStore>(sp => sp.GetRequiredService<IPreviewStore>());
+        services.TryAddSingleton<IActivityStore>(sp => sp.GetRequiredService<IPreviewStore>());
+        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IPreviewStore>());
+
+        services.TryAddSingleton<ISnapshotFileSource, StoreSnapshotFileSource>();
+        services.TryAddSingleton<StoreHistoryQueue>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxLifecycleObserver, StoreLifecycleObserver>());
+        services.AddHostedService<StoreHistoryWriter>();
+        return services;
     }
 
     /// <summary>The address used when nothing else sets one: loopback port 8080, for development.</summary>

@@ -50,7 +50,7 @@ public sealed class ReconcilerHarness
     internal IReconciler Reconciler { get; }
 
     public Task<ReconcileResult> ReconcileAsync(string name = "demo", string @namespace = "default") =>
-        Reconciler.ReconcileAsync(new ObjectKey(@namespace, name), CancellationToken.None);
+        Reconciler.ReconcileAsync(new PreviewKey(@namespace, name), CancellationToken.None);
 
     public V1Alpha1PreviewSandbox Get(string name = "demo", string @namespace = "default") =>
         Client.Peek(@namespace, name) ?? throw new InvalidOperationException($"{@namespace}/{name} does not exist");

@@ -7,6 +7,7 @@ using Midori.Operator.Http.Auth;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 using Midori.Operator.Runtime;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.DevStack.Playground;
 

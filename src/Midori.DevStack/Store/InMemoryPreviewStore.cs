@@ -3,6 +3,7 @@ using Midori.Operator.Controllers;
 using Midori.Operator.Files;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.DevStack.Store;
 

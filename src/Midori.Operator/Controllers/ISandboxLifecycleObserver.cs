@@ -31,7 +31,7 @@ public interface ISandboxLifecycleObserver
     void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) { }
 }
 
-/// <summary>Stages of a (re)creation as clients see them (seed 001's recreation progress).</summary>
+/// <summary>Stages of a (re)creation as clients see them (the progress events of the HTTP API's live status stream).</summary>
 public static class ProvisioningStages
 {
     public const string Creating = "creating";

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Kubernetes;
+using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Controllers;
 

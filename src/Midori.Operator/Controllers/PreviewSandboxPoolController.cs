@@ -45,14 +45,14 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
     private readonly RetryBackoff _watchBackoff = RetryBackoff.ForWatch();
 
     private readonly Lock _lock = new();
-    private readonly ConcurrentDictionary<ObjectKey, V1Alpha1PreviewSandboxPool> _pools = new();
-    private readonly ConcurrentDictionary<ObjectKey, V1Alpha1PreviewSandboxPool> _deleted = new();
-    private readonly Dictionary<ObjectKey, PoolView> _views = [];
-    private readonly Dictionary<string, ObjectKey> _claimed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<PreviewKey, V1Alpha1PreviewSandboxPool> _pools = new();
+    private readonly ConcurrentDictionary<PreviewKey, V1Alpha1PreviewSandboxPool> _deleted = new();
+    private readonly Dictionary<PreviewKey, PoolView> _views = [];
+    private readonly Dictionary<string, PreviewKey> _claimed = new(StringComparer.Ordinal);
     private readonly HashSet<string> _verified = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<ObjectKey, long> _unreportedClaims = new();
+    private readonly ConcurrentDictionary<PreviewKey, long> _unreportedClaims = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _firstSeen = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<ObjectKey, int> _failures = new();
+    private readonly ConcurrentDictionary<PreviewKey, int> _failures = new();
     private ReconcileQueue? _queue;
     private CancellationTokenSource? _term;
     private Task _loop = Task.CompletedTask;
@@ -129,7 +129,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
         for (var attempt = 0; attempt < 3; attempt++)
         {
             string? id = null;
-            ObjectKey pool = default;
+            PreviewKey pool = default;
             ReconcileQueue? queue;
             lock (_lock)
             {
@@ -182,7 +182,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
     }
 
     /// <summary>One pass over <paramref name="key"/>; returns when to look again (the term's worker calls it; tests call it directly).</summary>
-    internal async Task<TimeSpan> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
+    internal async Task<TimeSpan> ReconcileAsync(PreviewKey key, CancellationToken cancellationToken)
     {
         if (!_pools.TryGetValue(key, out var pool))
         {
@@ -393,7 +393,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
             return null;
         }
 
-        var seen = new HashSet<ObjectKey>();
+        var seen = new HashSet<PreviewKey>();
         foreach (var item in page.Items)
         {
             if (KeyOf(item) is { } key)
@@ -455,7 +455,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
 
     private static readonly SandboxStartRequest WarmStart = new(null, PoolGroupVersion.WarmPort, new Dictionary<string, string>());
 
-    private async Task<SandboxInfo?> CreateWarmAsync(ObjectKey key, V1Alpha1PreviewSandboxPool pool, ISandboxProvider provider, string uid, CancellationToken cancellationToken)
+    private async Task<SandboxInfo?> CreateWarmAsync(PreviewKey key, V1Alpha1PreviewSandboxPool pool, ISandboxProvider provider, string uid, CancellationToken cancellationToken)
     {
         var began = _time.GetTimestamp();
         var ttl = TimeSpan.FromSeconds(pool.Spec.EffectiveTtlSeconds());
@@ -548,7 +548,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
         }
     }
 
-    private async Task WriteStatusAsync(ObjectKey key, V1Alpha1PreviewSandboxPool pool, PreviewSandboxPoolStatus status, long claims, CancellationToken cancellationToken)
+    private async Task WriteStatusAsync(PreviewKey key, V1Alpha1PreviewSandboxPool pool, PreviewSandboxPoolStatus status, long claims, CancellationToken cancellationToken)
     {
         if (PoolPolicy.SameStatus(pool.Status, status))
         {
@@ -593,7 +593,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
         }
     }
 
-    private void ForgetVanishedClaims(ObjectKey pool, HashSet<string> listed)
+    private void ForgetVanishedClaims(PreviewKey pool, HashSet<string> listed)
     {
         lock (_lock)
         {
@@ -606,7 +606,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
         }
     }
 
-    private PoolView ViewOf(ObjectKey key, string provider, string? template)
+    private PoolView ViewOf(PreviewKey key, string provider, string? template)
     {
         if (!_views.TryGetValue(key, out var view))
         {
@@ -619,8 +619,8 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
         return view;
     }
 
-    private static ObjectKey? KeyOf(V1Alpha1PreviewSandboxPool pool) =>
-        pool.Metadata is { Name: { Length: > 0 } name, NamespaceProperty: { Length: > 0 } ns } ? new ObjectKey(ns, name) : null;
+    private static PreviewKey? KeyOf(V1Alpha1PreviewSandboxPool pool) =>
+        pool.Metadata is { Name: { Length: > 0 } name, NamespaceProperty: { Length: > 0 } ns } ? new PreviewKey(ns, name) : null;
 
     private void OnStartedLeading(CancellationToken leadershipToken)
     {

@@ -46,7 +46,7 @@ internal sealed class PreviewSandboxReconciler(
     private SandboxUpkeep Upkeep => field ??= new SandboxUpkeep(Provisioner, sources, events, _options, logger);
     private SandboxTeardown Teardown => field ??= new SandboxTeardown(client, events, time, _options, logger, _observer);
 
-    public async Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
+    public async Task<ReconcileResult> ReconcileAsync(PreviewKey key, CancellationToken cancellationToken)
     {
         // The informer stored the object before it enqueued the key, and our own writes are written through: no GET.
         var resource = lookup?.TryGet(key, out var stored) == true ? stored : await client.GetAsync(key.Namespace, key.Name, cancellationToken);

@@ -1,6 +1,8 @@
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
+using Midori.Operator.Files;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Controllers;
 

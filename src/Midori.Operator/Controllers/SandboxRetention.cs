@@ -1,9 +1,17 @@
 using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Options;
 
 namespace Midori.Operator.Controllers;
 
 /// <summary>How long finished previews are kept before the resource is deleted (null on <see cref="PolicySettings"/>: never).</summary>
 public sealed record RetentionSettings(TimeSpan StoppedOrFailedFor, TimeSpan ExpiredFor);
+
+internal static class RetentionSettingsExtensions
+{
+    /// <summary>The retention the policies apply; null when switched off.</summary>
+    public static RetentionSettings? Retention(this OperatorOptions options) =>
+        options.RetentionEnabled ? new(options.RetainStoppedOrFailedFor, options.RetainExpiredFor) : null;
+}
 
 /// <summary>
 /// Retention of finished previews, decided level-based from status so a restart or a missed event changes nothing: a preview that has sat in <c>Stopped</c> or

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Midori.Operator.Providers;
 
 namespace Midori.Operator.Files;
 

@@ -1,6 +1,6 @@
 namespace Midori.Operator.Files;
 
-/// <summary>Kinds of line operations (seed 000 <c>generatePatchOperations</c>).</summary>
+/// <summary>Kinds of line operations (what an editor sends instead of whole files).</summary>
 public enum LineOperationType
 {
     Insert,

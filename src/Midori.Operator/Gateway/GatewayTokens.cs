@@ -175,7 +175,7 @@ public sealed class GatewayTokens(SigningKeyRing keys, TimeProvider time)
     }
 
     /// <summary>The UID a genuine, unexpired token of <paramref name="audience"/> for this namespace/name claims; null otherwise.</summary>
-    public string? Peek(string? token, string audience, Persistence.PreviewKey key) =>
+    public string? Peek(string? token, string audience, Api.V1Alpha1.PreviewKey key) =>
         TryRead(token, out var claims) == TokenRefusal.None
         && claims!.Aud == audience && claims.Exp > time.GetUtcNow().ToUnixTimeSeconds()
         && claims.Ns == key.Namespace && claims.Name == key.Name

@@ -1,5 +1,5 @@
 // The typed custom-object watch (ListNamespacedCustomObjectWithHttpMessagesAsync(..., watch: true).WatchAsync<T, object>)
-// is [Obsolete] in KubernetesClient 21 but is the only typed watch with resourceVersion + bookmarks (STYLE A2.2).
+// is [Obsolete] in KubernetesClient 21 but is the only typed watch with resourceVersion + bookmarks.
 #pragma warning disable CS0618
 
 using System.Net;

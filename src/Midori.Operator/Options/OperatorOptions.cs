@@ -73,16 +73,13 @@ public sealed class OperatorOptions
     /// <summary>Delete finished previews created through the API (or annotated <c>preview.midori.dev/retention: delete</c>) after the periods below.</summary>
     public bool RetentionEnabled { get; set; } = true;
 
-    /// <summary>How long a preview may sit Stopped or Failed before retention deletes it (seed 000: 2 hours).</summary>
+    /// <summary>How long a preview may sit Stopped or Failed before retention deletes it (default 2 hours).</summary>
     [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
     public TimeSpan RetainStoppedOrFailedFor { get; set; } = TimeSpan.FromHours(2);
 
-    /// <summary>How long a preview may sit Expired before retention deletes it (seed 000: 24 hours).</summary>
+    /// <summary>How long a preview may sit Expired before retention deletes it (default 24 hours).</summary>
     [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
     public TimeSpan RetainExpiredFor { get; set; } = TimeSpan.FromHours(24);
-
-    /// <summary>The retention the policies apply; null when switched off.</summary>
-    public Controllers.RetentionSettings? Retention() => RetentionEnabled ? new(RetainStoppedOrFailedFor, RetainExpiredFor) : null;
 }
 
 /// <summary>Cross-field checks; reports every problem at once (Aspire style).</summary>

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Midori.Operator.Providers;
+using Midori.Operator.Files;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Persistence;
 
@@ -8,13 +10,7 @@ namespace Midori.Operator.Persistence;
 // everything that must be atomic under concurrency (compare-and-swap of working-copy files, revision numbers,
 // idempotent migrations) is guaranteed here. Every implementation must pass the same contract tests.
 
-/// <summary>A preview is identified like its PreviewSandbox resource.</summary>
-public readonly record struct PreviewKey(string Namespace, string Name)
-{
-    public override string ToString() => $"{Namespace}/{Name}";
-}
-
-/// <summary>Per-project preview settings (seed 000: <c>previewSettings</c>); null members fall back to operator/CRD defaults.</summary>
+/// <summary>Per-project preview settings ; null members fall back to operator/CRD defaults.</summary>
 public sealed record PreviewSettings
 {
     public int? TtlSeconds { get; init; }
@@ -26,7 +22,7 @@ public sealed record PreviewSettings
     public IReadOnlyDictionary<string, string>? Env { get; init; }
 }
 
-/// <summary>Project row (seed 000 <c>Project</c>). Projects are scoped to a namespace (the tenant boundary).</summary>
+/// <summary>Project row. Projects are scoped to a namespace (the tenant boundary).</summary>
 public sealed record ProjectRecord(
     string Namespace,
     string ProjectId,
@@ -39,7 +35,7 @@ public sealed record ProjectRecord(
 /// <summary>A file as listed (no content): path relative to the project root and its content hash ("sha256:…").</summary>
 public sealed record FileEntry(string Path, string Hash, long Size);
 
-/// <summary>Frozen file set of a project (seed 000 <c>Snapshot</c>). File contents live in content-addressed blobs.</summary>
+/// <summary>Frozen file set of a project. File contents live in content-addressed blobs.</summary>
 public sealed record SnapshotRecord(
     string Namespace,
     string ProjectId,
@@ -116,7 +112,7 @@ public sealed record WorkingCopyHead(
     string? PushedSandboxId,
     DateTimeOffset UpdatedAt);
 
-/// <summary>Session state (seed 000 <c>PreviewState</c>).</summary>
+/// <summary>States of a preview session, as the history and the API report them.</summary>
 public static class SessionStates
 {
     public const string Queued = "queued";
@@ -127,7 +123,7 @@ public static class SessionStates
     public const string Cancelled = "cancelled";
 }
 
-/// <summary>Seed 002's <c>sandbox_info</c> document.</summary>
+/// <summary>The <c>sandbox_info</c> document the API returns for a running session.</summary>
 public sealed record SandboxInfoDocument(string SandboxId, string PreviewUrl, DateTimeOffset StartTime, DateTimeOffset EndTime);
 
 /// <summary>One preview session: from a sandbox being requested until it ends (expired, cancelled, failed). A wake starts a new one.</summary>
@@ -160,7 +156,7 @@ public sealed record SessionUpdate(
     string? ErrorMessage = null,
     JsonObject? Meta = null);
 
-/// <summary>Recreation history row (seed 001).</summary>
+/// <summary>Recreation history row: why a sandbox was replaced, by which, and how long it took.</summary>
 public sealed record RecreationRow(
     PreviewKey Preview,
     string ResourceUid,

@@ -7,6 +7,7 @@ using Midori.Operator.Files;
 using Midori.Operator.Providers;
 using Npgsql;
 using NpgsqlTypes;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Persistence;
 

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Options;
 using Microsoft.Extensions.Options;
-using Midori.Operator.Controllers;
 
 namespace Midori.Operator.Persistence;
 
@@ -9,11 +8,14 @@ public static class StoreServiceCollectionExtensions
 {
     public const string ConnectionStringName = "Midori";
 
+    /// <summary>Whether <c>ConnectionStrings:Midori</c> is set (the PostgreSQL store is used).</summary>
+    public static bool IsConfigured(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration.GetConnectionString(ConnectionStringName));
+
     /// <summary>
     /// The PostgreSQL store, when <c>ConnectionStrings:Midori</c> is set: data source, migrations at start (readiness
-    /// waits for them), <see cref="IPreviewStore"/> and its narrow interfaces, the snapshot file source and the
-    /// session/recreation history observer. Without a connection string nothing is registered and the operator runs
-    /// without the features that need it (they say so in status or in the API's answer).
+    /// waits for them) and <see cref="IPreviewStore"/>; what is built on it comes from <c>AddMidoriStoreConsumers</c> (the
+    /// composition root). Without a connection string nothing is registered and the operator runs without the
+    /// features that need it (they say so in status or in the API's answer).
     /// </summary>
     public static IServiceCollection AddMidoriStore(this IServiceCollection services, IConfiguration configuration)
     {
@@ -28,28 +30,6 @@ public static class StoreServiceCollectionExtensions
         services.TryAddSingleton<StoreHealth>();
         services.AddHostedService<StoreMigrationService>();
         services.TryAddSingleton<IPreviewStore, PostgresPreviewStore>();
-        return services.AddMidoriStoreConsumers();
-    }
-
-    /// <summary>
-    /// Everything built on an <see cref="IPreviewStore"/> (its narrow interfaces, the snapshot file source, the history writer),
-    /// for a store registered by the caller: the PostgreSQL one above, or another implementation (the development stack's).
-    /// </summary>
-    public static IServiceCollection AddMidoriStoreConsumers(this IServiceCollection services)
-    {
-        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateSettings(StoreOptions.SectionName);
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>());
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IProjectStore>(sp => sp.GetRequiredService<IPreviewStore>());
-        services.TryAddSingleton<ISnapshotStore>(sp => sp.GetRequiredService<IPreviewStore>());
-        services.TryAddSingleton<IWorkingCopyStore>(sp => sp.GetRequiredService<IPreviewStore>());
-        services.TryAddSingleton<IActivityStore>(sp => sp.GetRequiredService<IPreviewStore>());
-        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IPreviewStore>());
-
-        services.TryAddSingleton<ISnapshotFileSource, StoreSnapshotFileSource>();
-        services.TryAddSingleton<StoreHistoryQueue>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxLifecycleObserver, StoreLifecycleObserver>());
-        services.AddHostedService<StoreHistoryWriter>();
         return services;
     }
 }

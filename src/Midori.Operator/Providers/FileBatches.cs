@@ -1,3 +1,4 @@
+using Midori.Operator.Files;
 namespace Midori.Operator.Providers;
 
 /// <summary>

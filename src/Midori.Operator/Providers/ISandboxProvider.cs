@@ -1,3 +1,5 @@
+using Midori.Operator.Files;
+
 namespace Midori.Operator.Providers;
 
 /// <summary>
@@ -119,9 +121,6 @@ public sealed record SandboxStartRequest(
     IReadOnlyDictionary<string, string> Environment);
 
 public sealed record PreviewEndpoint(Uri Url, string? Token);
-
-/// <summary>A file relative to the project root. Content is raw bytes so binary files survive.</summary>
-public sealed record SandboxFile(string Path, byte[] Content);
 
 /// <summary>Raised for provider failures worth showing in status; <see cref="IsTransient"/> drives retry/backoff.</summary>
 public sealed class SandboxProviderException(string provider, string message, bool isTransient, Exception? inner = null)

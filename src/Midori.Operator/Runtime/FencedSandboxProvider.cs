@@ -1,4 +1,5 @@
 using Midori.Operator.Providers;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Runtime;
 

@@ -10,7 +10,7 @@ namespace Midori.Operator.Runtime;
 /// </summary>
 public interface IPreviewSandboxLookup
 {
-    bool TryGet(ObjectKey key, [NotNullWhen(true)] out V1Alpha1PreviewSandbox? resource);
+    bool TryGet(PreviewKey key, [NotNullWhen(true)] out V1Alpha1PreviewSandbox? resource);
 
     /// <summary>
     /// Write-through of an object this replica just wrote (the API server's reply), so the next reconcile does not act

@@ -1,4 +1,5 @@
 using Midori.Operator.Diagnostics;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Runtime;
 
@@ -65,7 +66,7 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
             return;
         }
 
-        ObjectKey? key = death is { Namespace: { Length: > 0 } ns, Name: { Length: > 0 } name } ? new ObjectKey(ns, name) : _informer.FindBySandboxId(death.SandboxId);
+        PreviewKey? key = death is { Namespace: { Length: > 0 } ns, Name: { Length: > 0 } name } ? new PreviewKey(ns, name) : _informer.FindBySandboxId(death.SandboxId);
         if (key is { } owner)
         {
             _logger.SandboxDeathEnqueued(death.Provider, death.SandboxId, owner.Namespace, owner.Name, death.Detail);

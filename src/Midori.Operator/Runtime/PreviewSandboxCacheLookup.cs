@@ -10,7 +10,7 @@ namespace Midori.Operator.Runtime;
 /// </summary>
 public sealed class PreviewSandboxCacheLookup(PreviewSandboxCache cache) : IPreviewSandboxLookup
 {
-    public bool TryGet(ObjectKey key, [NotNullWhen(true)] out V1Alpha1PreviewSandbox? resource)
+    public bool TryGet(PreviewKey key, [NotNullWhen(true)] out V1Alpha1PreviewSandbox? resource)
     {
         resource = null;
         return cache.IsSynced && cache.TryGet(new PreviewKey(key.Namespace, key.Name), out resource);

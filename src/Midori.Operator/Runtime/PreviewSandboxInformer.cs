@@ -106,7 +106,7 @@ public sealed class PreviewSandboxInformer
     }
 
     /// <summary>The cached PreviewSandbox whose status names <paramref name="sandboxId"/>, for providers that only know the sandbox.</summary>
-    public ObjectKey? FindBySandboxId(string sandboxId) => _cache.FindBySandboxId(sandboxId) is { } key ? ToObjectKey(key) : null;
+    public PreviewKey? FindBySandboxId(string sandboxId) => _cache.FindBySandboxId(sandboxId) is { } key ? ToObjectKey(key) : null;
 
     /// <summary>The resourceVersion the next watch starts from; null when a relist is due.</summary>
     public string? LastResourceVersion => _lastResourceVersion;
@@ -328,7 +328,7 @@ public sealed class PreviewSandboxInformer
         }
     }
 
-    private static ObjectKey ToObjectKey(PreviewKey key) => new(key.Namespace, key.Name);
+    private static PreviewKey ToObjectKey(PreviewKey key) => new(key.Namespace, key.Name);
 
     private sealed class Detach(PreviewSandboxInformer informer, ReconcileQueue queue) : IDisposable
     {

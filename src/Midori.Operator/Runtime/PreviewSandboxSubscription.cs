@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Midori.Operator.Persistence;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Runtime;
 

@@ -1,4 +1,5 @@
 using Midori.Operator.Diagnostics;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Runtime;
 
@@ -6,7 +7,7 @@ namespace Midori.Operator.Runtime;
 /// Timed, keyed work queue (KubeOps' TimedEntityQueue shape, client-go's delaying queue semantics) driven by an
 /// injected <see cref="TimeProvider"/>:
 /// <list type="bullet">
-/// <item>one pending entry per <see cref="ObjectKey"/>; re-adding keeps the <b>earliest</b> due time;</item>
+/// <item>one pending entry per <see cref="PreviewKey"/>; re-adding keeps the <b>earliest</b> due time;</item>
 /// <item>per-key serialization: a key handed to a worker is not handed out again until <see cref="Done"/>; re-adds
 /// while it is processing mark it dirty and it becomes available after <see cref="Done"/>, at its due time;</item>
 /// <item>ready keys are handed out in due-time order (FIFO among equal due times);</item>
@@ -21,13 +22,13 @@ public sealed class ReconcileQueue : IDisposable
     private readonly MidoriMetrics? _metrics;
 
     // Every pending key with its due time; includes dirty keys that are currently processing.
-    private readonly Dictionary<ObjectKey, DateTimeOffset> _due = [];
+    private readonly Dictionary<PreviewKey, DateTimeOffset> _due = [];
 
     // Heap of (key, due) for pending keys that are not processing. Lazily cleaned: an entry is live only while
     // _due[key] still equals its due time and the key is not processing.
-    private readonly PriorityQueue<ObjectKey, (DateTimeOffset Due, long Sequence)> _heap = new();
-    private readonly HashSet<ObjectKey> _processing = [];
-    private readonly Queue<TaskCompletionSource<ObjectKey>> _waiters = new();
+    private readonly PriorityQueue<PreviewKey, (DateTimeOffset Due, long Sequence)> _heap = new();
+    private readonly HashSet<PreviewKey> _processing = [];
+    private readonly Queue<TaskCompletionSource<PreviewKey>> _waiters = new();
     private long _sequence;
     private DateTimeOffset? _timerDue;
     private bool _disposed;
@@ -89,17 +90,17 @@ public sealed class ReconcileQueue : IDisposable
     }
 
     /// <summary>Makes <paramref name="key"/> due now.</summary>
-    public void Add(ObjectKey key) => AddAt(key, _timeProvider.GetUtcNow());
+    public void Add(PreviewKey key) => AddAt(key, _timeProvider.GetUtcNow());
 
     /// <summary>Makes <paramref name="key"/> due after <paramref name="delay"/> (≤ 0: now). An earlier pending due time wins.</summary>
-    public void AddAfter(ObjectKey key, TimeSpan delay)
+    public void AddAfter(PreviewKey key, TimeSpan delay)
     {
         var now = _timeProvider.GetUtcNow();
         AddAt(key, delay <= TimeSpan.Zero ? now : now + delay);
     }
 
     /// <summary>Drops the pending entry of <paramref name="key"/> (a key that is processing finishes normally).</summary>
-    public void Forget(ObjectKey key)
+    public void Forget(PreviewKey key)
     {
         lock (_lock)
         {
@@ -120,13 +121,13 @@ public sealed class ReconcileQueue : IDisposable
     }
 
     /// <summary>Waits for the next due key and marks it processing; the caller must call <see cref="Done"/>.</summary>
-    public Task<ObjectKey> DequeueAsync(CancellationToken cancellationToken)
+    public Task<PreviewKey> DequeueAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var waiter = new TaskCompletionSource<ObjectKey>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var waiter = new TaskCompletionSource<PreviewKey>(TaskCreationOptions.RunContinuationsAsynchronously);
             _waiters.Enqueue(waiter);
             Pump();
             if (waiter.Task.IsCompleted || !cancellationToken.CanBeCanceled)
@@ -136,7 +137,7 @@ public sealed class ReconcileQueue : IDisposable
 
             var registration = cancellationToken.Register(static state =>
             {
-                var (tcs, token) = ((TaskCompletionSource<ObjectKey>, CancellationToken))state!;
+                var (tcs, token) = ((TaskCompletionSource<PreviewKey>, CancellationToken))state!;
                 tcs.TrySetCanceled(token);
             }, (waiter, cancellationToken));
             _ = waiter.Task.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -145,7 +146,7 @@ public sealed class ReconcileQueue : IDisposable
     }
 
     /// <summary>Ends processing of <paramref name="key"/>; a re-add that arrived meanwhile becomes available at its due time.</summary>
-    public void Done(ObjectKey key)
+    public void Done(PreviewKey key)
     {
         lock (_lock)
         {
@@ -182,7 +183,7 @@ public sealed class ReconcileQueue : IDisposable
         _timer.Dispose();
     }
 
-    private void AddAt(ObjectKey key, DateTimeOffset due)
+    private void AddAt(PreviewKey key, DateTimeOffset due)
     {
         lock (_lock)
         {
@@ -249,7 +250,7 @@ public sealed class ReconcileQueue : IDisposable
     }
 
     // Must hold _lock. The live heap top, if it is due.
-    private bool TryPeekReady(DateTimeOffset now, out ObjectKey key)
+    private bool TryPeekReady(DateTimeOffset now, out PreviewKey key)
     {
         if (TryPeekLive(out key, out var due) && due <= now)
         {
@@ -261,7 +262,7 @@ public sealed class ReconcileQueue : IDisposable
     }
 
     // Must hold _lock. Drops stale heap entries until the top is live.
-    private bool TryPeekLive(out ObjectKey key, out DateTimeOffset due)
+    private bool TryPeekLive(out PreviewKey key, out DateTimeOffset due)
     {
         while (_heap.TryPeek(out key, out var priority))
         {
@@ -280,7 +281,7 @@ public sealed class ReconcileQueue : IDisposable
     }
 
     // Must hold _lock; key must be the live heap top.
-    private void Take(ObjectKey key)
+    private void Take(PreviewKey key)
     {
         _heap.Dequeue();
         _due.Remove(key);

@@ -1,3 +1,5 @@
+using Midori.Operator.Api.V1Alpha1;
+
 namespace Midori.Operator.Runtime;
 
 /// <summary>
@@ -34,5 +36,5 @@ public sealed record ReconcileResult
 /// <summary>Reconciles one object by key. Level-based: it re-reads everything it needs and never looks at the triggering event.</summary>
 public interface IReconciler
 {
-    Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken);
+    Task<ReconcileResult> ReconcileAsync(PreviewKey key, CancellationToken cancellationToken);
 }

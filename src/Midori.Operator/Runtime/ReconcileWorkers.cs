@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Options;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Runtime;
 
@@ -28,7 +29,7 @@ public sealed class ReconcileWorkers
     private readonly ILogger<ReconcileWorkers> _logger;
     private readonly RetryBackoff _backoff;
     private readonly MidoriMetrics? _metrics;
-    private readonly ConcurrentDictionary<ObjectKey, int> _failures = new();
+    private readonly ConcurrentDictionary<PreviewKey, int> _failures = new();
     private readonly List<Task> _extras = [];
     private int _inFlight;
     private int _loops;
@@ -55,7 +56,7 @@ public sealed class ReconcileWorkers
     public int InFlight => Volatile.Read(ref _inFlight);
 
     /// <summary>Consecutive failures recorded for <paramref name="key"/> (0 after a success).</summary>
-    public int FailureCount(ObjectKey key) => _failures.TryGetValue(key, out var n) ? n : 0;
+    public int FailureCount(PreviewKey key) => _failures.TryGetValue(key, out var n) ? n : 0;
 
     /// <summary>Runs the workers until <paramref name="cancellationToken"/> is cancelled; in-flight reconciles receive that token.</summary>
     public Task RunAsync(CancellationToken cancellationToken) => RunAsync(cancellationToken, cancellationToken);
@@ -120,7 +121,7 @@ public sealed class ReconcileWorkers
                     break;
                 }
 
-                ObjectKey key;
+                PreviewKey key;
                 try
                 {
                     key = await _queue.DequeueAsync(stopDequeuing).ConfigureAwait(false);
@@ -178,7 +179,7 @@ public sealed class ReconcileWorkers
     }
 
     /// <summary>One reconcile of <paramref name="key"/> plus scheduling of its next run. Never throws.</summary>
-    internal async Task ProcessAsync(ObjectKey key, CancellationToken cancellationToken)
+    internal async Task ProcessAsync(PreviewKey key, CancellationToken cancellationToken)
     {
         using var logScope = _logger.BeginScope(new ReconcileLogScope(key));
         using var activity = MidoriTracing.StartReconcile(key.Namespace, key.Name);
@@ -253,7 +254,7 @@ public sealed class ReconcileWorkers
         MidoriTracing.SetOutcome(activity, outcome, error);
     }
 
-    private void Requeue(ObjectKey key, TimeSpan delay, CancellationToken cancellationToken)
+    private void Requeue(PreviewKey key, TimeSpan delay, CancellationToken cancellationToken)
     {
         // After leadership loss the backlog belongs to the next leader, which relists everything.
         if (!cancellationToken.IsCancellationRequested)
@@ -263,7 +264,7 @@ public sealed class ReconcileWorkers
     }
 
     /// <summary>Log scope of one reconcile: <c>Namespace</c> and <c>Name</c> (KubeOps EntityLoggingScope).</summary>
-    private sealed class ReconcileLogScope(ObjectKey key) : IReadOnlyList<KeyValuePair<string, object?>>
+    private sealed class ReconcileLogScope(PreviewKey key) : IReadOnlyList<KeyValuePair<string, object?>>
     {
         public int Count => 2;
 

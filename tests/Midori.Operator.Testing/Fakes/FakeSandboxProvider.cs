@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Providers;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Testing.Fakes;
 

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Midori.Operator.Providers;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Testing.Gateway;
 

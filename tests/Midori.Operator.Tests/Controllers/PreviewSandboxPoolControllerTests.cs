@@ -21,7 +21,7 @@ namespace Midori.Operator.Tests.Controllers;
 /// </summary>
 public sealed class PreviewSandboxPoolControllerTests
 {
-    private static readonly ObjectKey Key = new("team", "warm");
+    private static readonly PreviewKey Key = new("team", "warm");
     private readonly FakeTimeProvider _time = new(ReconcilerHarness.T0);
     private readonly FakeSandboxProvider _provider;
     private readonly InMemoryPoolClient _pools = new();
@@ -50,7 +50,7 @@ public sealed class PreviewSandboxPoolControllerTests
             Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = Key.Namespace, Uid = Guid.NewGuid().ToString(), Generation = 1 },
             Spec = new PreviewSandboxPoolSpec { Provider = ProviderNames.Local, Template = template, Replicas = replicas },
         };
-        _pools.Items[new ObjectKey(Key.Namespace, name)] = pool;
+        _pools.Items[new PreviewKey(Key.Namespace, name)] = pool;
         return pool;
     }
 
@@ -315,7 +315,7 @@ public sealed class PreviewSandboxPoolControllerTests
 
     internal sealed class InMemoryPoolClient : IPreviewSandboxPoolClient
     {
-        public Dictionary<ObjectKey, V1Alpha1PreviewSandboxPool> Items { get; } = [];
+        public Dictionary<PreviewKey, V1Alpha1PreviewSandboxPool> Items { get; } = [];
 
         public PreviewSandboxPoolStatus? LastStatus { get; private set; }
 

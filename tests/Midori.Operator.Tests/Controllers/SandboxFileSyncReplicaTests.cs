@@ -16,6 +16,7 @@ using Midori.Operator.Testing.Builders;
 using Midori.Operator.Tests.Persistence;
 using Npgsql;
 using MsOptions = Microsoft.Extensions.Options.Options;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Controllers;
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Fuzz;
 

@@ -149,7 +149,7 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
     public async Task LeadershipLost_InFlightReconcileCancelled_QueueDropped_NoReconcilesUntilANewLeader()
     {
         // arrange: one object's reconcile blocks until it is cancelled; the others requeue every 100 ms
-        var slow = new ObjectKey(Namespace, Names[0]);
+        var slow = new PreviewKey(Namespace, Names[0]);
         var slowStarted = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var slowCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var blockOnce = 1;

@@ -15,6 +15,7 @@ using Midori.Operator.Testing.E2E;
 using Midori.Operator.Testing.Fakes;
 using Midori.DevApiServer;
 using Xunit.Abstractions;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.HighAvailability;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Midori.Operator.Runtime;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.HighAvailability;
 
@@ -12,7 +13,7 @@ namespace Midori.Operator.Tests.HighAvailability;
 internal sealed class ReconcileRecorder
 {
     private readonly object _lock = new(); // Monitor: re-entrant, so wait conditions may call KeysSeenBy
-    private readonly Dictionary<ObjectKey, string> _activeByKey = [];
+    private readonly Dictionary<PreviewKey, string> _activeByKey = [];
     private readonly Dictionary<string, int> _activeByInstance = [];
     private readonly Dictionary<string, ILeadership> _leadership = [];
     private readonly ConcurrentDictionary<string, int> _counts = new();
@@ -20,7 +21,7 @@ internal sealed class ReconcileRecorder
     private readonly List<(Func<bool> Condition, TaskCompletionSource Signal)> _waits = [];
 
     /// <summary>What a reconcile does between entering and leaving (default: nothing); may block until cancelled.</summary>
-    public Func<string, ObjectKey, CancellationToken, Task> Behavior { get; set; } = (_, _, _) => Task.CompletedTask;
+    public Func<string, PreviewKey, CancellationToken, Task> Behavior { get; set; } = (_, _, _) => Task.CompletedTask;
 
     public IReadOnlyCollection<string> Violations => [.. _violations];
 
@@ -28,15 +29,15 @@ internal sealed class ReconcileRecorder
 
     public int Total => _counts.Values.Sum();
 
-    public IReadOnlySet<ObjectKey> KeysSeenBy(string instance)
+    public IReadOnlySet<PreviewKey> KeysSeenBy(string instance)
     {
         lock (_lock)
         {
-            return _keysByInstance.TryGetValue(instance, out var keys) ? new HashSet<ObjectKey>(keys) : [];
+            return _keysByInstance.TryGetValue(instance, out var keys) ? new HashSet<PreviewKey>(keys) : [];
         }
     }
 
-    private readonly Dictionary<string, HashSet<ObjectKey>> _keysByInstance = [];
+    private readonly Dictionary<string, HashSet<PreviewKey>> _keysByInstance = [];
 
     public void Register(string instance, ILeadership leadership)
     {
@@ -62,7 +63,7 @@ internal sealed class ReconcileRecorder
         }
     }
 
-    public async Task<ReconcileResult> ReconcileAsync(string instance, ObjectKey key, CancellationToken cancellationToken)
+    public async Task<ReconcileResult> ReconcileAsync(string instance, PreviewKey key, CancellationToken cancellationToken)
     {
         Enter(instance, key, cancellationToken);
         try
@@ -79,7 +80,7 @@ internal sealed class ReconcileRecorder
         }
     }
 
-    private void Enter(string instance, ObjectKey key, CancellationToken cancellationToken)
+    private void Enter(string instance, PreviewKey key, CancellationToken cancellationToken)
     {
         ILeadership? leadership;
         lock (_lock)
@@ -113,7 +114,7 @@ internal sealed class ReconcileRecorder
         }
     }
 
-    private void Exit(string instance, ObjectKey key)
+    private void Exit(string instance, PreviewKey key)
     {
         lock (_lock)
         {
@@ -141,7 +142,7 @@ internal sealed class ReconcileRecorder
 /// <summary>The scoped <see cref="IReconciler"/> of one operator instance, reporting to the shared recorder.</summary>
 internal sealed class RecordingReconciler(ReconcileRecorder recorder, InstanceName instance) : IReconciler
 {
-    public Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken) =>
+    public Task<ReconcileResult> ReconcileAsync(PreviewKey key, CancellationToken cancellationToken) =>
         recorder.ReconcileAsync(instance.Value, key, cancellationToken);
 }
 

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Midori.Operator.Files;
 using Midori.Operator.Persistence;
 using static Midori.Operator.Tests.Http.ApiTestHost;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Http;
 

@@ -4,6 +4,7 @@ using Midori.Operator.Files;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
 using Midori.Operator.Testing.Fakes;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Http;
 

@@ -10,6 +10,7 @@ using Midori.Operator.Files;
 using Midori.Operator.Persistence;
 using Midori.Operator.Tests.Persistence;
 using static Midori.Operator.Tests.Http.ApiTestHost;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Http;
 

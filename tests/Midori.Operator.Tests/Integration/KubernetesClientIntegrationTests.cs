@@ -154,7 +154,7 @@ public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
         var woken = await queue.DequeueAsync(cts.Token);
 
         // assert
-        Assert.Equal(new ObjectKey("default", "i1"), key);
+        Assert.Equal(new PreviewKey("default", "i1"), key);
         Assert.Equal(0, afterStatus);
         Assert.Equal(key, woken);
         await cts.CancelAsync();

@@ -12,6 +12,7 @@ using Midori.Operator.Persistence;
 using Midori.Operator.Tests.Http;
 using Xunit.Abstractions;
 using static Midori.Operator.Tests.Http.ApiTestHost;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Persistence;
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Files;
 using Midori.Operator.Persistence;
 using Midori.Operator.Providers;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Persistence;
 

@@ -9,6 +9,7 @@ using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.Fakes;
 using MsOptions = Microsoft.Extensions.Options.Options;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Persistence;
 

@@ -6,6 +6,7 @@ using Midori.Operator.Providers;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.E2E;
 using Midori.Operator.Testing;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Persistence;
 

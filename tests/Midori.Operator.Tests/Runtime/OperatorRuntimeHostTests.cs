@@ -3,12 +3,13 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing.Fakes;
 using static Midori.Operator.Testing.Fakes.ScriptedPreviewSandboxClient;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Runtime;
 
 public sealed class OperatorRuntimeHostTests : IDisposable
 {
-    private static readonly ObjectKey A = new("default", "a");
+    private static readonly PreviewKey A = new("default", "a");
 
     private readonly ObservableTimeProvider _time = new();
     private readonly ScriptedPreviewSandboxClient _client = new();
@@ -17,7 +18,7 @@ public sealed class OperatorRuntimeHostTests : IDisposable
     private readonly PreviewSandboxInformer _informer;
     private readonly ServiceProvider _services;
     private readonly OperatorRuntimeHost _host;
-    private Func<ObjectKey, CancellationToken, Task<ReconcileResult>> _reconcile = (_, _) => Task.FromResult(ReconcileResult.Done());
+    private Func<PreviewKey, CancellationToken, Task<ReconcileResult>> _reconcile = (_, _) => Task.FromResult(ReconcileResult.Done());
 
     public OperatorRuntimeHostTests()
     {
@@ -49,7 +50,7 @@ public sealed class OperatorRuntimeHostTests : IDisposable
     public async Task StartedLeading_ListedObjects_ReconciledAndReadyAfterSync()
     {
         // arrange
-        var reconciled = new TaskCompletionSource<ObjectKey>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reconciled = new TaskCompletionSource<PreviewKey>(TaskCreationOptions.RunContinuationsAsynchronously);
         _reconcile = (key, _) =>
         {
             reconciled.TrySetResult(key);

@@ -10,8 +10,8 @@ namespace Midori.Operator.Tests.Runtime;
 
 public sealed class PreviewSandboxInformerTests : IAsyncDisposable
 {
-    private static readonly ObjectKey KeyA = new("default", "a");
-    private static readonly ObjectKey KeyB = new("team", "b");
+    private static readonly PreviewKey KeyA = new("default", "a");
+    private static readonly PreviewKey KeyB = new("team", "b");
 
     private readonly ObservableTimeProvider _time = new();
     private readonly ScriptedPreviewSandboxClient _client = new();

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Runtime;
 
@@ -27,7 +28,7 @@ public sealed class ReconcileQueueClockTests
         // arrange
         var time = new SteppingTimeProvider();
         using var queue = new ReconcileQueue(time);
-        var key = new ObjectKey("default", "a");
+        var key = new PreviewKey("default", "a");
         var waiting = queue.DequeueAsync(CancellationToken.None);
 
         // act

@@ -1,13 +1,14 @@
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Runtime;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Runtime;
 
 public sealed class ReconcileQueueTests : IDisposable
 {
-    private static readonly ObjectKey A = new("default", "a");
-    private static readonly ObjectKey B = new("default", "b");
-    private static readonly ObjectKey C = new("other", "c");
+    private static readonly PreviewKey A = new("default", "a");
+    private static readonly PreviewKey B = new("default", "b");
+    private static readonly PreviewKey C = new("other", "c");
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
     private readonly ReconcileQueue _queue;

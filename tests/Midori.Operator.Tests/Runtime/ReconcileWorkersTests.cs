@@ -4,17 +4,18 @@ using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Runtime;
 
 public sealed class ReconcileWorkersTests : IDisposable
 {
-    private static readonly ObjectKey A = new("default", "a");
-    private static readonly ObjectKey B = new("default", "b");
+    private static readonly PreviewKey A = new("default", "a");
+    private static readonly PreviewKey B = new("default", "b");
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
     private readonly ReconcileQueue _queue;
-    private Func<ObjectKey, CancellationToken, Task<ReconcileResult>> _reconcile = (_, _) => Task.FromResult(ReconcileResult.Done());
+    private Func<PreviewKey, CancellationToken, Task<ReconcileResult>> _reconcile = (_, _) => Task.FromResult(ReconcileResult.Done());
     private ServiceProvider? _services;
 
     public ReconcileWorkersTests() => _queue = new ReconcileQueue(_time);
@@ -215,7 +216,7 @@ public sealed class ReconcileWorkersTests : IDisposable
         var aStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var bDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var secondARun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var running = new System.Collections.Concurrent.ConcurrentDictionary<ObjectKey, int>();
+        var running = new System.Collections.Concurrent.ConcurrentDictionary<PreviewKey, int>();
         var maxConcurrentA = 0;
         var aRuns = 0;
         _reconcile = async (key, _) =>
@@ -296,7 +297,7 @@ public sealed class ReconcileWorkersTests : IDisposable
         var workers = CreateWorkers(workerCount: 2, maxWorkers: 4);
         for (var i = 0; i < 10; i++)
         {
-            _queue.Add(new ObjectKey("default", $"k{i}"));
+            _queue.Add(new PreviewKey("default", $"k{i}"));
         }
 
         using var cts = new CancellationTokenSource();

@@ -18,8 +18,8 @@ public sealed class SandboxDeathEnqueueTests : IDisposable
     private readonly ReconcileQueue _queue;
     private readonly ServiceProvider _services;
     private readonly OperatorRuntimeHost _host;
-    private readonly List<ObjectKey> _reconciled = [];
-    private TaskCompletionSource<ObjectKey> _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<PreviewKey> _reconciled = [];
+    private TaskCompletionSource<PreviewKey> _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public SandboxDeathEnqueueTests()
     {
@@ -69,7 +69,7 @@ public sealed class SandboxDeathEnqueueTests : IDisposable
         var key = await next.WithTimeout();
 
         // assert
-        Assert.Equal(new ObjectKey("default", "a"), key);
+        Assert.Equal(new PreviewKey("default", "a"), key);
         _leadership.Lose();
         await _host.CurrentTermCompletion.WithTimeout();
     }
@@ -103,11 +103,11 @@ public sealed class SandboxDeathEnqueueTests : IDisposable
         _leadership.Lose();
     }
 
-    private Task<ObjectKey> Arm()
+    private Task<PreviewKey> Arm()
     {
         lock (_reconciled)
         {
-            _next = new TaskCompletionSource<ObjectKey>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _next = new TaskCompletionSource<PreviewKey>(TaskCreationOptions.RunContinuationsAsynchronously);
             return _next.Task;
         }
     }
@@ -116,7 +116,7 @@ public sealed class SandboxDeathEnqueueTests : IDisposable
     {
         while (true)
         {
-            Task<ObjectKey> next;
+            Task<PreviewKey> next;
             lock (_reconciled)
             {
                 if (_reconciled.Count >= count)

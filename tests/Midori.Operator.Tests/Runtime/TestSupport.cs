@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Midori.Operator.Options;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Runtime;
 
@@ -36,9 +37,9 @@ internal static class TestSupport
 }
 
 /// <summary>Reconciler driven by a delegate; registered as scoped like the real one.</summary>
-internal sealed class DelegateReconciler(Func<ObjectKey, CancellationToken, Task<ReconcileResult>> reconcile) : IReconciler
+internal sealed class DelegateReconciler(Func<PreviewKey, CancellationToken, Task<ReconcileResult>> reconcile) : IReconciler
 {
-    public Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken) => reconcile(key, cancellationToken);
+    public Task<ReconcileResult> ReconcileAsync(PreviewKey key, CancellationToken cancellationToken) => reconcile(key, cancellationToken);
 }
 
 /// <summary>Leadership the test flips by hand.</summary>

@@ -106,7 +106,7 @@ public sealed class SecretKeyReference
 
 public sealed class RecreationRecord
 {
-    /// <summary><c>expired</c>, <c>idle_wake</c>, <c>error</c> or <c>manual</c> (seed 001 plus idle wake-ups).</summary>
+    /// <summary><c>expired</c>, <c>idle_wake</c>, <c>error</c> or <c>manual</c> (see <see cref="RecreationReasons"/>).</summary>
     [JsonPropertyName("reason")]
     public string Reason { get; set; } = string.Empty;
 

@@ -1,7 +1,6 @@
 using System.Reflection;
 using Midori.Operator.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Midori.Operator.Controllers;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -25,7 +24,6 @@ public static class TelemetryExtensions
             .ValidateSettings(TelemetryOptions.SectionName);
         services.AddMetrics();
         services.TryAddSingleton<MidoriMetrics>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxLifecycleObserver, MetricsLifecycleObserver>());
 
         // Which exporters exist decides which services are registered, so it is read here rather than at run time.
         var options = builder.Configuration.GetSection(TelemetryOptions.SectionName).Get<TelemetryOptions>() ?? new TelemetryOptions();

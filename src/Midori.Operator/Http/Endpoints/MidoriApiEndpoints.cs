@@ -7,6 +7,7 @@ using Midori.Operator.Http.Contracts;
 using Midori.Operator.Http.OpenApi;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Http.Endpoints;
 

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 using Midori.Operator.Runtime;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Http.Endpoints;
 

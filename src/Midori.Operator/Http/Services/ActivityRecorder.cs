@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Persistence;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Http.Services;
 

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Providers.Http;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
 

@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
-using Midori.Operator.Providers.Http;
 
 namespace Midori.Operator.Providers.Daytona;
 

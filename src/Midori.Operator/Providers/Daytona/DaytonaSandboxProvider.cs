@@ -10,7 +10,7 @@ namespace Midori.Operator.Providers.Daytona;
 
 /// <summary>
 /// <c>daytona</c>: one Daytona sandbox per PreviewSandbox, driven through the control-plane API and the in-sandbox
-/// toolbox (see <c>../shared/specs/PROVIDERS.md</c> §1).
+/// toolbox.
 /// <list type="bullet">
 /// <item>Create: from <c>spec.template</c> as a snapshot (or a Dockerfile as <c>buildInfo</c>), labeled with the owner UID
 /// and this installation, auto-stop just past the idle timeout (a safety net: the operator owns expiry), auto-delete

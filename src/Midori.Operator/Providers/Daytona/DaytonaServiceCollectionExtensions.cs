@@ -3,7 +3,6 @@ using Midori.Operator.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Providers.Http;
 
 namespace Midori.Operator.Providers.Daytona;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
-using Midori.Operator.Providers.Http;
 
 namespace Midori.Operator.Providers.E2B;
 

@@ -3,7 +3,7 @@ using System.Text;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Providers.Http;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Providers.E2B;
 

@@ -118,7 +118,7 @@ internal static class E2BErrors
     }
 
     private static string RetryAfterText(HttpResponseMessage response) =>
-        Http.ProviderHttpPipeline.RetryAfter(response) is { } wait ? $"; retry after {wait.TotalSeconds:0}s" : string.Empty;
+        ProviderHttpPipeline.RetryAfter(response) is { } wait ? $"; retry after {wait.TotalSeconds:0}s" : string.Empty;
 
     internal static string Printable(string? value)
     {

@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Options;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Diagnostics;
-using Midori.Operator.Providers.Http;
 
 namespace Midori.Operator.Providers.E2B;
 

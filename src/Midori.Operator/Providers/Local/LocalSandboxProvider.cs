@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Providers.Local;
 

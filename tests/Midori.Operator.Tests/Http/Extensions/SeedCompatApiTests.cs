@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Http.Services;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Http.Extensions;
 

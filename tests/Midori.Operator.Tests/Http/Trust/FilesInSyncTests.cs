@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Providers;
 using Midori.Operator.Testing.Fakes;
 using static Midori.Operator.Tests.Http.ApiTestHost;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Http.Trust;
 

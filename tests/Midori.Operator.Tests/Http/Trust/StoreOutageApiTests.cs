@@ -4,9 +4,11 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Midori.Operator.Controllers;
 using Midori.Operator.Persistence;
 using Midori.Operator.Testing.Fakes;
 using static Midori.Operator.Tests.Http.ApiTestHost;
+using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Tests.Http.Trust;
 

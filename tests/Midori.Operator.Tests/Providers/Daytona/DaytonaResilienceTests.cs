@@ -7,6 +7,7 @@ using Midori.Operator.Providers;
 using Midori.Operator.Providers.Daytona;
 using Midori.Operator.Testing.Fakes;
 using Midori.Operator.Testing;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Providers.Daytona;
 

@@ -4,6 +4,7 @@ using Midori.Operator.Providers;
 using Midori.Operator.Providers.E2B;
 using Midori.Operator.Testing.Contracts;
 using Midori.Operator.Testing.Fakes.E2B;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Providers.E2B;
 

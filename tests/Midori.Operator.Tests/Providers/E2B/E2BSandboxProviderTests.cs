@@ -6,6 +6,7 @@ using Midori.Operator.Providers;
 using Midori.Operator.Providers.E2B;
 using Midori.Operator.Testing.Fakes.E2B;
 using Midori.Operator.Testing;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Providers.E2B;
 

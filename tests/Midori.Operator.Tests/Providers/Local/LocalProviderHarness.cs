@@ -4,6 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
 using Midori.Operator.Testing;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Providers.Local;
 

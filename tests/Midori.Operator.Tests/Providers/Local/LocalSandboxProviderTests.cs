@@ -3,6 +3,7 @@ using System.Text.Json;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Providers;
 using Midori.Operator.Providers.Local;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Providers.Local;
 

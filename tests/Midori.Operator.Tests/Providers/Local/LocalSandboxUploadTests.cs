@@ -1,5 +1,6 @@
 using System.Net;
 using Midori.Operator.Providers;
+using Midori.Operator.Files;
 
 namespace Midori.Operator.Tests.Providers.Local;
 

@@ -1,5 +1,5 @@
 // The typed custom-object watch is [Obsolete] in KubernetesClient 21 but is the only typed watch with resourceVersion +
-// bookmarks (STYLE A2.2), as in KubernetesPreviewSandboxClient.
+// bookmarks, as in KubernetesPreviewSandboxClient.
 #pragma warning disable CS0618
 
 using System.Collections.Concurrent;
@@ -8,9 +8,9 @@ using k8s;
 using k8s.Autorest;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Diagnostics;
-using Midori.Operator.Runtime;
+using Midori.Operator.Kubernetes;
 
-namespace Midori.Operator.Kubernetes;
+namespace Midori.Operator.Runtime;
 
 /// <summary>
 /// Every PreviewSandboxPolicy, kept by list + watch on every replica (the HTTP API enforces policy on followers too),

@@ -2,10 +2,9 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Providers;
-using Midori.Operator.Providers.Http;
 using Midori.Operator.Testing.Fakes;
 
-namespace Midori.Operator.Tests.Providers.Http;
+namespace Midori.Operator.Tests.Providers;
 
 /// <summary>The shared pipeline on a plain client against the loopback fake Daytona: which requests it retries, and Retry-After.</summary>
 public sealed class ProviderHttpPipelineTests : IAsyncLifetime

@@ -1,11 +1,13 @@
 using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing.Builders;
+using Midori.Operator.Tests.Diagnostics;
 using Reasons = Midori.Operator.Api.V1Alpha1.PreviewSandboxConditions.Reasons;
 
-namespace Midori.Operator.Tests.Diagnostics;
+namespace Midori.Operator.Tests.Controllers;
 
 public sealed class MetricsLifecycleObserverTests : IDisposable
 {
@@ -97,7 +99,7 @@ public sealed class MetricsLifecycleObserverTests : IDisposable
         // arrange
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
         using var queue = new ReconcileQueue(time, _metrics);
-        queue.Add(new ObjectKey("ns", "a"));
+        queue.Add(new PreviewKey("ns", "a"));
         time.Advance(TimeSpan.FromMilliseconds(250));
 
         // act

@@ -1,33 +1,9 @@
 using System.Text.Json.Nodes;
-using System.Threading.Channels;
-using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
+using Midori.Operator.Persistence;
 
-namespace Midori.Operator.Persistence;
-
-/// <summary>One history write: a session transition or a recreation row.</summary>
-internal abstract record HistoryRecord(PreviewKey Preview)
-{
-    public sealed record Session(SessionUpdate Update) : HistoryRecord(Update.Preview);
-
-    public sealed record Recreation(RecreationRow Row) : HistoryRecord(Row.Preview);
-
-    public string Kind => this is Session ? "session" : "recreation";
-}
-
-/// <summary>The bounded hand-off between the reconciler's inline notifications and <see cref="StoreHistoryWriter"/>.</summary>
-internal sealed class StoreHistoryQueue(IOptions<StoreOptions> options)
-{
-    private readonly Channel<HistoryRecord> _channel = Channel.CreateBounded<HistoryRecord>(
-        new BoundedChannelOptions(options.Value.HistoryQueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-
-    public ChannelReader<HistoryRecord> Reader => _channel.Reader;
-
-    /// <summary>Never blocks: false when the queue is full (the caller logs the drop).</summary>
-    public bool TryEnqueue(HistoryRecord record) => _channel.Writer.TryWrite(record);
-}
+namespace Midori.Operator.Controllers;
 
 /// <summary>
 /// Turns lifecycle notifications into preview-session transitions and recreation rows. Called inline by the
@@ -107,73 +83,4 @@ internal sealed class StoreLifecycleObserver(StoreHistoryQueue queue, TimeProvid
         ConditionSet.Find(resource.Status?.Conditions, PreviewSandboxConditions.Degraded) is { Status: "True" } degraded ? degraded.Message : null;
 
     private static PreviewKey Key(V1Alpha1PreviewSandbox resource) => new(resource.Metadata.NamespaceProperty, resource.Metadata.Name);
-}
-
-/// <summary>Drains <see cref="StoreHistoryQueue"/> in order, retrying each write with backoff; a row that keeps failing is logged and skipped.</summary>
-internal sealed class StoreHistoryWriter(
-    StoreHistoryQueue queue,
-    ISessionStore store,
-    TimeProvider time,
-    IOptions<StoreOptions> options,
-    ILogger<StoreHistoryWriter> logger) : BackgroundService
-{
-    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(200);
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (await queue.Reader.WaitToReadAsync(stoppingToken))
-        {
-            await WritePendingAsync(stoppingToken);
-        }
-    }
-
-    /// <summary>Writes every record queued so far; returns how many were written. Tests call this directly.</summary>
-    public async Task<int> WritePendingAsync(CancellationToken cancellationToken)
-    {
-        var written = 0;
-        while (queue.Reader.TryRead(out var record))
-        {
-            if (await WriteWithRetriesAsync(record, cancellationToken))
-            {
-                written++;
-            }
-        }
-
-        return written;
-    }
-
-    private async Task<bool> WriteWithRetriesAsync(HistoryRecord record, CancellationToken cancellationToken)
-    {
-        var attempts = options.Value.HistoryWriteAttempts;
-        var delay = FirstRetryDelay;
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                switch (record)
-                {
-                    case HistoryRecord.Session session:
-                        await store.RecordSessionAsync(session.Update, cancellationToken);
-                        break;
-                    case HistoryRecord.Recreation recreation:
-                        await store.RecordRecreationAsync(recreation.Row, cancellationToken);
-                        break;
-                }
-
-                return true;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                if (attempt >= attempts)
-                {
-                    logger.HistoryGaveUp(record.Kind, record.Preview.ToString(), ex);
-                    return false;
-                }
-
-                logger.HistoryWriteFailed(record.Kind, record.Preview.ToString(), attempt, attempts, ex.Message);
-                await Task.Delay(delay, time, cancellationToken);
-                delay *= 2;
-            }
-        }
-    }
 }

@@ -1,8 +1,8 @@
 using Midori.Operator.Api.V1Alpha1;
-using Midori.Operator.Controllers;
+using Midori.Operator.Diagnostics;
 using Reasons = Midori.Operator.Api.V1Alpha1.PreviewSandboxConditions.Reasons;
 
-namespace Midori.Operator.Diagnostics;
+namespace Midori.Operator.Controllers;
 
 /// <summary>
 /// Turns the reconciler's lifecycle notifications into <see cref="MidoriMetrics"/> figures: time to Ready split into

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Http.Resilience;
 using Midori.Operator.Diagnostics;
 using Polly;
 
-namespace Midori.Operator.Providers.Http;
+namespace Midori.Operator.Providers;
 
 /// <summary>Resilience settings shared by the remote providers (bound under each provider's section, e.g. Providers:Daytona:Http).</summary>
 public sealed class ProviderHttpOptions

@@ -7,7 +7,7 @@ using Midori.Operator.Kubernetes;
 using Midori.Operator.Runtime;
 using Midori.DevApiServer;
 
-namespace Midori.Operator.Tests.Kubernetes;
+namespace Midori.Operator.Tests.Runtime;
 
 /// <summary>Event aggregation (client-go's correlator, simplified) against the test API server.</summary>
 public sealed class KubernetesEventRecorderTests : IAsyncLifetime

@@ -6,9 +6,9 @@ using k8s.Autorest;
 using k8s.Models;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Diagnostics;
-using Midori.Operator.Runtime;
+using Midori.Operator.Kubernetes;
 
-namespace Midori.Operator.Kubernetes;
+namespace Midori.Operator.Runtime;
 
 /// <summary>
 /// Records core/v1 Events without blocking the caller: <see cref="Normal"/>/<see cref="Warning"/> write to a bounded

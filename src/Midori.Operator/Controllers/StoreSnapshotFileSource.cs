@@ -1,8 +1,9 @@
-using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Providers;
+using Midori.Operator.Persistence;
+using Midori.Operator.Api.V1Alpha1;
 
-namespace Midori.Operator.Persistence;
+namespace Midori.Operator.Controllers;
 
 /// <summary>
 /// <c>spec.source.snapshotId</c> backed by the store: a sandbox gets the preview's working copy, and a running one

@@ -1,7 +1,8 @@
 using System.Diagnostics;
-using Midori.Operator.Providers;
+using Midori.Operator.Diagnostics;
+using Midori.Operator.Files;
 
-namespace Midori.Operator.Diagnostics;
+namespace Midori.Operator.Providers;
 
 /// <summary>
 /// Wraps a provider so every call is a span (<see cref="MidoriTracing.StartProviderCall"/>) whatever the provider.
