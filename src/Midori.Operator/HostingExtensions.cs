@@ -50,7 +50,7 @@ public static class HostingExtensions
 
         services.AddE2BSandboxProvider(builder.Configuration); // only when configured (Providers:E2B or E2B_API_KEY)
         services.AddDaytonaSandboxProvider(builder.Configuration); // only when configured (Providers:Daytona or DAYTONA_API_KEY)
-        services.AddOrphanSweeper();
+        services.AddOrphanSweep();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
         services.TryAddSingleton<IProviderHealth, ProviderHealth>();
         builder.AddMidoriTelemetry(); // metrics (/metrics), traces, the metrics lifecycle observer
@@ -63,7 +63,7 @@ public static class HostingExtensions
         services.TryAddSingleton<IPreviewSandboxPoolClient>(sp => new KubernetesPreviewSandboxPoolClient(sp.GetRequiredService<k8s.IKubernetes>()));
         services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<PreviewSandboxPoolController>(sp, sp.GetRequiredService<FencedSandboxProviderRegistry>()));
         services.TryAddSingleton<IWarmSandboxPool>(sp => sp.GetRequiredService<PreviewSandboxPoolController>());
-        services.AddHostedService(sp => sp.GetRequiredService<PreviewSandboxPoolController>());
+        services.AddSingleton<ILeaderController>(sp => sp.GetRequiredService<PreviewSandboxPoolController>());
 
         // PostgreSQL store (only when ConnectionStrings:Midori is set): migrations, working copies, sessions, history.
         services.AddMidoriStore(builder.Configuration);

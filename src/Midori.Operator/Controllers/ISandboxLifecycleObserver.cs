@@ -12,6 +12,13 @@ public interface ISandboxLifecycleObserver
 
     void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed);
 
+    /// <summary>
+    /// <see cref="Ready"/> with how the sandbox came to be when the flag does not say it (<see cref="ReadyKinds"/>:
+    /// claimed from a warm pool); null: as <see cref="Ready"/>. Observers that do not care keep the default.
+    /// </summary>
+    void ReadyAs(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed, string? kind) =>
+        Ready(resource, status, recreated, elapsed);
+
     void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId);
 
     void RecreationCompleted(V1Alpha1PreviewSandbox resource, RecreationRecord record, bool success, string? error, TimeSpan elapsed);
@@ -31,6 +38,13 @@ public interface ISandboxLifecycleObserver
     void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) { }
 }
 
+/// <summary>Ready kinds beyond create / wake / recreate (the <c>kind</c> of <c>midori.sandbox.time_to_ready</c>).</summary>
+public static class ReadyKinds
+{
+    /// <summary>A warm sandbox claimed from a PreviewSandboxPool (files pushed, dev server restarted if needed).</summary>
+    public const string Claim = "claim";
+}
+
 /// <summary>Stages of a (re)creation as clients see them (seed 001's recreation progress).</summary>
 public static class ProvisioningStages
 {
@@ -43,10 +57,21 @@ public static class ProvisioningStages
 /// <summary>Fans every notification out to all registered observers (store, metrics, live events); one failing observer does not stop the others.</summary>
 internal sealed class CompositeSandboxLifecycleObserver(IReadOnlyList<ISandboxLifecycleObserver> observers) : ISandboxLifecycleObserver
 {
+    /// <summary>One observer for <paramref name="observers"/>: none, the single one, or a composite.</summary>
+    public static ISandboxLifecycleObserver Of(IEnumerable<ISandboxLifecycleObserver>? observers) => observers?.ToList() switch
+    {
+        null or [] => NullSandboxLifecycleObserver.Instance,
+        [var single] => single,
+        var many => new CompositeSandboxLifecycleObserver(many),
+    };
+
     public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating) => Each(o => o.Provisioning(resource, recreating));
 
     public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) =>
         Each(o => o.Ready(resource, status, recreated, elapsed));
+
+    public void ReadyAs(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed, string? kind) =>
+        Each(o => o.ReadyAs(resource, status, recreated, elapsed, kind));
 
     public void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId) =>
         Each(o => o.RecreationStarted(resource, reason, oldSandboxId));

@@ -44,4 +44,10 @@ internal static partial class PoolLog
 
     [LoggerMessage(EventId = 5113, Level = LogLevel.Error, Message = "Warm-pool component {Component} stopped")]
     public static partial void PoolComponentFailed(this ILogger logger, Exception exception, string component);
+
+    [LoggerMessage(EventId = 5114, Level = LogLevel.Information, Message = "Claimed warm sandbox {SandboxId} from pool {Pool}")]
+    public static partial void ClaimedWarmSandbox(this ILogger logger, string sandboxId, string pool);
+
+    [LoggerMessage(EventId = 5115, Level = LogLevel.Warning, Message = "Integrity check: {Count} files differed in sandbox {SandboxId} after the push; pushing them again")]
+    public static partial void IntegrityRepush(this ILogger logger, string sandboxId, int count);
 }

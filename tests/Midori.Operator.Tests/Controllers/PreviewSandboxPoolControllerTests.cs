@@ -10,7 +10,6 @@ using Midori.Operator.Providers;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Fakes;
-using Midori.Operator.Tests.Runtime;
 using MsOptions = Microsoft.Extensions.Options.Options;
 
 namespace Midori.Operator.Tests.Controllers;
@@ -39,7 +38,7 @@ public sealed class PreviewSandboxPoolControllerTests
     {
         var options = new PoolOptions();
         configure?.Invoke(options);
-        return new PreviewSandboxPoolController(new FakeLeadership(), _pools, new FencedSandboxProviderRegistry(_registry, new HeldFence()), _previews, new HeldFence(),
+        return new PreviewSandboxPoolController(_pools, new FencedSandboxProviderRegistry(_registry, new HeldFence()), _previews, new HeldFence(),
             MsOptions.Create(options), MsOptions.Create(new OperatorOptions()), _time, NullLogger<PreviewSandboxPoolController>.Instance);
     }
 
@@ -255,7 +254,7 @@ public sealed class PreviewSandboxPoolControllerTests
     }
 
     [Fact]
-    public async Task OrphanSweeper_LeavesPoolSandboxesToThePool()
+    public async Task OrphanSweep_LeavesPoolSandboxesToThePool()
     {
         // arrange: a warm sandbox whose owner UID is a pool, not a PreviewSandbox
         AddPool(replicas: 1);
@@ -263,9 +262,9 @@ public sealed class PreviewSandboxPoolControllerTests
         await controller.ListAsync(null, CancellationToken.None);
         await controller.ReconcileAsync(Key, CancellationToken.None);
         _time.Advance(TimeSpan.FromHours(2));
-        var sweeper = new OrphanSweeper(new FakeLeadership(), _registry, new InMemoryPreviewSandboxClient(_time),
+        var sweeper = new OrphanSweepController(_registry, new InMemoryPreviewSandboxClient(_time),
             MsOptions.Create(new OrphanSweepOptions { GracePeriod = TimeSpan.FromMinutes(1) }), MsOptions.Create(new OperatorOptions()),
-            new Midori.Operator.Diagnostics.MidoriMetrics(new TestMeterFactory()), _time, NullLogger<OrphanSweeper>.Instance);
+            new Midori.Operator.Diagnostics.MidoriMetrics(new TestMeterFactory()), _time, NullLogger<OrphanSweepController>.Instance);
 
         // act
         var result = await sweeper.SweepOnceAsync(CancellationToken.None);
