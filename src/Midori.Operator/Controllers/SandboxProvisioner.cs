@@ -254,14 +254,29 @@ internal sealed class SandboxProvisioner(
     /// differs is pushed again, once. Still different (or the sandbox gone) fails the attempt, so FilesInSync is only
     /// ever reported for a verified sandbox. Providers without a manifest are trusted.
     /// </summary>
-    private async Task VerifyFilesAsync(ISandboxProvider provider, string sandboxId, ResolvedFiles files, CancellationToken cancellationToken)
+    private Task VerifyFilesAsync(ISandboxProvider provider, string sandboxId, ResolvedFiles files, CancellationToken cancellationToken) =>
+        PushDifferingAsync(provider, sandboxId, files, cancellationToken, uploadWhenBlind: false);
+
+    /// <summary>
+    /// Pushes the files that differ from what the sandbox holds (its manifest), then checks again: a resumed sandbox
+    /// gets only what changed while it was paused. Returns how many files were pushed. Without a manifest every file
+    /// is pushed (<paramref name="uploadWhenBlind"/>) or, after a full upload, trusted.
+    /// </summary>
+    public async Task<int> PushDifferingAsync(ISandboxProvider provider, string sandboxId, ResolvedFiles files, CancellationToken cancellationToken, bool uploadWhenBlind = true)
     {
         if (!provider.Capabilities.HasFlag(SandboxCapabilities.FileManifest))
         {
-            return;
+            if (uploadWhenBlind)
+            {
+                await provider.UploadFilesAsync(sandboxId, files.Files, cancellationToken);
+                return files.Files.Count;
+            }
+
+            return 0;
         }
 
         var expected = files.Files.ToDictionary(f => f.Path, f => Files.ContentHash.Compute(f.Content), StringComparer.Ordinal);
+        var pushed = 0;
         for (var round = 0; ; round++)
         {
             var manifest = await provider.GetFileManifestAsync(sandboxId, cancellationToken)
@@ -269,7 +284,7 @@ internal sealed class SandboxProvisioner(
             var (differing, _) = FileManifests.Compare(expected, manifest, []);
             if (differing.Count == 0)
             {
-                return;
+                return pushed;
             }
 
             if (round > 0)
@@ -277,9 +292,14 @@ internal sealed class SandboxProvisioner(
                 throw new SandboxProviderException(provider.Name, $"{differing.Count} files still differ in sandbox {sandboxId} after a re-push (first: {differing[0]})", isTransient: true);
             }
 
-            logger.IntegrityRepush(sandboxId, differing.Count);
+            if (!uploadWhenBlind)
+            {
+                logger.IntegrityRepush(sandboxId, differing.Count);
+            }
+
             var repush = differing.ToHashSet(StringComparer.Ordinal);
             await provider.UploadFilesAsync(sandboxId, [.. files.Files.Where(f => repush.Contains(f.Path))], cancellationToken);
+            pushed += repush.Count;
         }
     }
 
