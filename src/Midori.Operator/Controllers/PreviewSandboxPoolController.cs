@@ -20,7 +20,7 @@ namespace Midori.Operator.Controllers;
 /// Leak-proofing: every warm sandbox carries the pool's UID as owner label plus <see cref="PoolGroupVersion.PoolLabel"/>,
 /// so after a crash the next leader finds it again. A member not created by this term is adopted only if its project
 /// directory is empty (a claimed sandbox whose preview vanished holds files); sandboxes of pools that no longer exist
-/// are swept every <see cref="PoolOptions.SweepInterval"/> (the general <see cref="OrphanSweeper"/> leaves pool
+/// are swept every <see cref="PoolOptions.SweepInterval"/> (the general <see cref="OrphanSweepController"/> leaves pool
 /// sandboxes to this controller). A claimed sandbox is known by the PreviewSandbox status that names it (the shared
 /// informer cache) and, until that status is written, by this process's claim set.
 /// </para>
