@@ -154,6 +154,7 @@ public sealed class ApiTestHost : IAsyncDisposable
             .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Midori"] = connectionString })
             .Build();
         services.AddMidoriStore(configuration);
+        services.AddMidoriStoreConsumers(); // as AddMidoriOperator does when the connection string is set
         services.RemoveAll<IPreviewStore>();
         services.AddSingleton<IPreviewStore, PostgresPreviewStore>();
         services.RemoveAll<ISnapshotFileSource>();
