@@ -1,129 +1,193 @@
 using k8s;
-using k8s.Autorest;
-using k8s.Models;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.DevApiServer;
+using Midori.DevStack;
 
 namespace Midori.Operator.Testing.E2E;
 
+/// <summary>Which of the three places an e2e scenario runs in.</summary>
+public enum E2ETargetKind
+{
+    /// <summary>The in-process development API server, through the .NET client; the operator hosted by the test.</summary>
+    InProcess,
+
+    /// <summary>A real cluster named by a kubeconfig, through the .NET client; the operator hosted by the test.</summary>
+    Cluster,
+
+    /// <summary>The shipped dev stack (API server, operator, HTTP API, local provider in one host), driven through kubectl.</summary>
+    DevStack,
+}
+
+/// <summary>Where to run: <see cref="FromEnvironment"/> reads <c>MIDORI_E2E_KUBECONFIG</c> and <c>MIDORI_E2E_DEVSTACK</c>.</summary>
+public sealed record E2ETarget(E2ETargetKind Kind, string? Kubeconfig = null, string? Kubectl = null)
+{
+    public const string DevStackVariable = "MIDORI_E2E_DEVSTACK";
+
+    public static readonly E2ETarget InProcess = new(E2ETargetKind.InProcess);
+
+    public static E2ETarget DevStack(string kubectl) => new(E2ETargetKind.DevStack, Kubectl: kubectl);
+
+    /// <summary>An explicit kubeconfig, else <c>MIDORI_E2E_KUBECONFIG</c>, else the dev stack with <c>MIDORI_E2E_DEVSTACK=1</c>, else in-process.</summary>
+    public static E2ETarget FromEnvironment(string? kubeconfig = null)
+    {
+        kubeconfig ??= Environment.GetEnvironmentVariable(E2EEnvironment.KubeconfigVariable);
+        if (!string.IsNullOrWhiteSpace(kubeconfig))
+        {
+            return new E2ETarget(E2ETargetKind.Cluster, kubeconfig);
+        }
+
+        if (Environment.GetEnvironmentVariable(DevStackVariable) is "1" or "true")
+        {
+            return DevStack(KubectlClusterClient.Find() ?? throw new InvalidOperationException($"{DevStackVariable} is set but no kubectl was found (PATH or {KubectlClusterClient.KubectlVariable})"));
+        }
+
+        return InProcess;
+    }
+}
+
+/// <summary>The operator a scenario runs against: hosted by the test, or the dev stack's own.</summary>
+public interface IOperatorUnderTest : IAsyncDisposable
+{
+    IServiceProvider Services { get; }
+}
+
 /// <summary>
-/// Where the e2e scenarios run: the in-process test API server by default, or a real cluster when
-/// <c>MIDORI_E2E_KUBECONFIG</c> names a kubeconfig. The scenarios are the same code either way.
+/// Where the e2e scenarios run: the in-process test API server by default, a real cluster when <c>MIDORI_E2E_KUBECONFIG</c>
+/// names a kubeconfig, or the shipped dev stack through kubectl with <c>MIDORI_E2E_DEVSTACK=1</c>. The scenarios are the same
+/// code: their Kubernetes operations go through <see cref="IE2EClusterClient"/> and the operator comes from <see cref="StartOperatorAsync"/>.
 /// </summary>
 public sealed class E2EEnvironment : IAsyncDisposable
 {
     public const string KubeconfigVariable = "MIDORI_E2E_KUBECONFIG";
 
+    private readonly E2ETarget _target;
     private readonly DevKubeApiServer? _server;
+    private readonly string? _devStackData;
+    private KubernetesClientConfiguration? _configuration;
+    private IKubernetes? _client;
+    private IE2EClusterClient? _cluster;
+    private DevStackHost? _devStack;
 
-    private E2EEnvironment(KubernetesClientConfiguration configuration, string @namespace, DevKubeApiServer? server)
+    private E2EEnvironment(E2ETarget target, string @namespace, KubernetesClientConfiguration? configuration, DevKubeApiServer? server, string? devStackData)
     {
-        Configuration = configuration;
+        _target = target;
         Namespace = @namespace;
         _server = server;
-        Client = new k8s.Kubernetes(configuration);
+        _devStackData = devStackData;
+        if (configuration is not null)
+        {
+            UseConfiguration(configuration);
+            _cluster = new KubernetesClusterClient(_client!);
+        }
     }
 
-    public KubernetesClientConfiguration Configuration { get; }
+    public KubernetesClientConfiguration Configuration => _configuration ?? throw DevStackNotStarted();
 
-    public IKubernetes Client { get; }
+    /// <summary>A .NET client for what the scenario operations do not cover (against the dev stack: once the operator started).</summary>
+    public IKubernetes Client => _client ?? throw DevStackNotStarted();
 
     public string Namespace { get; }
 
-    public bool IsRealCluster => _server is null;
+    public E2ETargetKind Kind => _target.Kind;
 
-    /// <summary>The in-process test API server (its request log, faults); null against a real cluster.</summary>
+    public bool IsRealCluster => _target.Kind == E2ETargetKind.Cluster;
+
+    /// <summary>The in-process test API server (its request log, faults); null against a real cluster or the dev stack.</summary>
     public DevKubeApiServer? Server => _server;
 
-    public string Description => IsRealCluster ? $"real cluster {Configuration.Host}" : $"test API server {Configuration.Host}";
+    public string Description => _target.Kind switch
+    {
+        E2ETargetKind.Cluster => $"real cluster {_configuration?.Host}",
+        E2ETargetKind.DevStack => $"dev stack through kubectl {_configuration?.Host ?? "(not started)"}",
+        _ => $"test API server {_configuration?.Host}",
+    };
 
-    /// <summary>Starts against <paramref name="kubeconfig"/>, else <c>MIDORI_E2E_KUBECONFIG</c>, else the test API server.</summary>
-    public static async Task<E2EEnvironment> StartAsync(string? kubeconfig = null, CancellationToken cancellationToken = default)
+    private IE2EClusterClient Cluster => _cluster ?? throw DevStackNotStarted();
+
+    /// <summary>Starts against <paramref name="kubeconfig"/>, else <c>MIDORI_E2E_KUBECONFIG</c>, else the test API server (never the dev stack).</summary>
+    public static Task<E2EEnvironment> StartAsync(string? kubeconfig = null, CancellationToken cancellationToken = default)
+    {
+        kubeconfig ??= Environment.GetEnvironmentVariable(KubeconfigVariable);
+        return StartAsync(string.IsNullOrWhiteSpace(kubeconfig) ? E2ETarget.InProcess : new E2ETarget(E2ETargetKind.Cluster, kubeconfig), cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts in <paramref name="target"/>. The dev stack holds its own API server and operator, so there the cluster starts
+    /// with <see cref="StartOperatorAsync"/> (which then gets the scenario's operator settings).
+    /// </summary>
+    public static async Task<E2EEnvironment> StartAsync(E2ETarget target, CancellationToken cancellationToken = default)
     {
         var @namespace = $"midori-e2e-{Guid.NewGuid().ToString("N")[..8]}";
-        kubeconfig ??= Environment.GetEnvironmentVariable(KubeconfigVariable);
         E2EEnvironment environment;
-        if (!string.IsNullOrWhiteSpace(kubeconfig))
+        switch (target.Kind)
         {
-            environment = new E2EEnvironment(KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig), @namespace, server: null);
-        }
-        else
-        {
-            var server = await DevKubeApiServer.StartAsync();
-            environment = new E2EEnvironment(server.CreateClientConfiguration(), @namespace, server);
+            case E2ETargetKind.Cluster:
+                environment = new E2EEnvironment(target, @namespace, KubernetesClientConfiguration.BuildConfigFromConfigFile(target.Kubeconfig), server: null, devStackData: null);
+                break;
+            case E2ETargetKind.DevStack:
+                return new E2EEnvironment(target, @namespace, configuration: null, server: null, Directory.CreateTempSubdirectory("midori-e2e-devstack-").FullName);
+            default:
+                var server = await DevKubeApiServer.StartAsync();
+                environment = new E2EEnvironment(target, @namespace, server.CreateClientConfiguration(), server, devStackData: null);
+                break;
         }
 
-        await environment.InstallCrdAsync(cancellationToken);
-        await environment.Client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = @namespace } }, cancellationToken: cancellationToken);
+        await environment.PrepareClusterAsync(cancellationToken);
         return environment;
     }
 
-    /// <summary>Creates or updates the checked-in CRD and waits until the server reports it Established.</summary>
-    private async Task InstallCrdAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The operator with <paramref name="settings"/> (configuration keys, as env vars would give them): hosted in-process against
+    /// the API server, or, for the dev stack, the stack itself started with them as command-line arguments.
+    /// </summary>
+    public async Task<IOperatorUnderTest> StartOperatorAsync(IDictionary<string, string?> settings, CancellationToken cancellationToken = default)
     {
-        var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(await File.ReadAllTextAsync(RepositoryPaths.CrdFile, cancellationToken));
-        try
+        if (_target.Kind != E2ETargetKind.DevStack)
         {
-            await Client.ApiextensionsV1.CreateCustomResourceDefinitionAsync(crd, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException ex) when (ex.Response.StatusCode == System.Net.HttpStatusCode.Conflict)
-        {
-            var existing = await Client.ApiextensionsV1.ReadCustomResourceDefinitionAsync(crd.Metadata.Name, cancellationToken: cancellationToken);
-            crd.Metadata.ResourceVersion = existing.Metadata.ResourceVersion;
-            await Client.ApiextensionsV1.ReplaceCustomResourceDefinitionAsync(crd, crd.Metadata.Name, cancellationToken: cancellationToken);
+            return await OperatorTestHost.StartAsync(Configuration, settings, cancellationToken: cancellationToken);
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
-        while (true)
+        if (_devStack is not null)
         {
-            var current = await Client.ApiextensionsV1.ReadCustomResourceDefinitionAsync(crd.Metadata.Name, cancellationToken: timeout.Token);
-            if (_server is not null || current.Status?.Conditions?.Any(c => c.Type == "Established" && c.Status == "True") == true)
-            {
-                return;
-            }
-
-            await Task.Delay(200, timeout.Token);
+            throw new InvalidOperationException("the dev stack runs one operator");
         }
+
+        // Free ports for all three listeners (the shipped layout: API + playground, and the previews' own origin).
+        string[] args =
+        [
+            $"--DevStack:DataDirectory={_devStackData}",
+            $"--DevStack:Namespace={Namespace}",
+            "--DevStack:Port=0",
+            "--DevStack:PreviewPort=0",
+            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Midori=Warning",
+            .. settings.Where(s => s.Value is not null).Select(s => $"--{s.Key}={s.Value}"),
+        ];
+        _devStack = await DevStackHost.StartAsync(args);
+        UseConfiguration(KubernetesClientConfiguration.BuildConfigFromConfigFile(_devStack.KubeconfigPath));
+        _cluster = new KubectlClusterClient(_target.Kubectl!, _devStack.KubeconfigPath, Path.Combine(_devStackData!, "kube-cache"));
+        await PrepareClusterAsync(cancellationToken);
+        return new DevStackOperator(this);
     }
 
-    public Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken) =>
-        Client.CustomObjects.CreateNamespacedCustomObjectAsync<V1Alpha1PreviewSandbox>(resource, GroupVersion.Group, GroupVersion.Version, Namespace, GroupVersion.Plural, cancellationToken: cancellationToken);
-
-    public async Task<V1Alpha1PreviewSandbox?> GetAsync(string name, CancellationToken cancellationToken)
+    public Task<V1Alpha1PreviewSandbox> CreateAsync(V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
     {
-        try
-        {
-            return await Client.CustomObjects.GetNamespacedCustomObjectAsync<V1Alpha1PreviewSandbox>(GroupVersion.Group, GroupVersion.Version, Namespace, GroupVersion.Plural, name, cancellationToken);
-        }
-        catch (HttpOperationException ex) when (ex.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
-        {
-            return null;
-        }
+        resource.Metadata.NamespaceProperty ??= Namespace;
+        return Cluster.CreateAsync(resource, cancellationToken);
     }
+
+    public Task<V1Alpha1PreviewSandbox?> GetAsync(string name, CancellationToken cancellationToken) => Cluster.GetAsync(Namespace, name, cancellationToken);
 
     public Task MergePatchAsync(string name, object patch, CancellationToken cancellationToken) =>
-        Client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch(KubernetesJson.Serialize(patch), V1Patch.PatchType.MergePatch),
-            GroupVersion.Group, GroupVersion.Version, Namespace, GroupVersion.Plural, name, cancellationToken: cancellationToken);
+        Cluster.MergePatchAsync(Namespace, name, KubernetesJson.Serialize(patch), cancellationToken);
 
     /// <summary>What <c>kubectl annotate --overwrite psb/NAME preview.midori.dev/heartbeat=$(date -u +%FT%TZ)</c> does.</summary>
     public Task HeartbeatAsync(string name, DateTimeOffset at, CancellationToken cancellationToken) =>
-        MergePatchAsync(name, new { metadata = new { annotations = new Dictionary<string, string> { [GroupVersion.HeartbeatAnnotation] = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) } } }, cancellationToken);
+        Cluster.AnnotateAsync(Namespace, name, GroupVersion.HeartbeatAnnotation, at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
 
-    public Task DeleteAsync(string name, CancellationToken cancellationToken) =>
-        Client.CustomObjects.DeleteNamespacedCustomObjectAsync(GroupVersion.Group, GroupVersion.Version, Namespace, GroupVersion.Plural, name, cancellationToken: cancellationToken);
+    public Task DeleteAsync(string name, CancellationToken cancellationToken) => Cluster.DeleteAsync(Namespace, name, cancellationToken);
 
-    public async Task<V1Secret?> GetSecretAsync(string name, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await Client.CoreV1.ReadNamespacedSecretAsync(name, Namespace, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException ex) when (ex.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+    public Task<k8s.Models.V1Secret?> GetSecretAsync(string name, CancellationToken cancellationToken) => Cluster.GetSecretAsync(Namespace, name, cancellationToken);
 
     /// <summary>Polls until <paramref name="condition"/> holds: the bounded wait e2e scenarios are allowed.</summary>
     public async Task<V1Alpha1PreviewSandbox?> WaitForAsync(string name, Func<V1Alpha1PreviewSandbox?, bool> condition, TimeSpan timeout, string what)
@@ -145,7 +209,18 @@ public sealed class E2EEnvironment : IAsyncDisposable
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            throw new TimeoutException($"Timed out after {timeout} waiting for {what} on {Description}; last seen: {(last is null ? "<none>" : KubernetesJson.Serialize(last.Status))}");
+            string events;
+            try
+            {
+                using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                events = await Cluster.DescribeEventsAsync(Namespace, bound.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or k8s.Autorest.HttpOperationException or HttpRequestException)
+            {
+                events = $"(events unavailable: {ex.Message})";
+            }
+
+            throw new TimeoutException($"Timed out after {timeout} waiting for {what} on {Description}; last seen: {(last is null ? "<none>" : KubernetesJson.Serialize(last.Status))}\nevents:\n{events}");
         }
     }
 
@@ -153,20 +228,54 @@ public sealed class E2EEnvironment : IAsyncDisposable
     {
         if (IsRealCluster)
         {
-            try
-            {
-                await Client.CoreV1.DeleteNamespaceAsync(Namespace);
-            }
-            catch (HttpOperationException)
-            {
-                // Best effort: a leftover test namespace is harmless and visible.
-            }
+            await Cluster.DeleteNamespaceAsync(Namespace);
         }
 
-        Client.Dispose();
+        _cluster?.Dispose();
+        _client?.Dispose();
         if (_server is not null)
         {
             await _server.DisposeAsync();
         }
+
+        await StopDevStackAsync();
+
+        if (_devStackData is not null && Directory.Exists(_devStackData))
+        {
+            Directory.Delete(_devStackData, recursive: true);
+        }
+    }
+
+    private async Task PrepareClusterAsync(CancellationToken cancellationToken)
+    {
+        await Cluster.InstallCrdAsync(RepositoryPaths.CrdFile, cancellationToken);
+        await Cluster.CreateNamespaceAsync(Namespace, cancellationToken);
+    }
+
+    private void UseConfiguration(KubernetesClientConfiguration configuration)
+    {
+        _configuration = configuration;
+        _client = new k8s.Kubernetes(configuration);
+    }
+
+    private static InvalidOperationException DevStackNotStarted() => new("against the dev stack, the cluster exists once StartOperatorAsync started the stack");
+
+    // Normally the scenario's operator disposal stops the stack, before the environment is disposed.
+    private async ValueTask StopDevStackAsync()
+    {
+        if (_devStack is { } stack)
+        {
+            _devStack = null;
+            await stack.DisposeAsync();
+        }
+    }
+
+    private sealed class DevStackOperator(E2EEnvironment environment) : IOperatorUnderTest
+    {
+        private readonly IServiceProvider _services = environment._devStack!.App.Services;
+
+        public IServiceProvider Services => _services;
+
+        public ValueTask DisposeAsync() => environment.StopDevStackAsync();
     }
 }

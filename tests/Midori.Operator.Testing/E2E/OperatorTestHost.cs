@@ -11,7 +11,7 @@ namespace Midori.Operator.Testing.E2E;
 /// The real operator (same wiring as Program: AddMidoriOperator + MapMidoriEndpoints) hosted in-process on a
 /// loopback port, pointed at a given API server. Settings go in as configuration keys, exactly as env vars would.
 /// </summary>
-public sealed class OperatorTestHost : IAsyncDisposable
+public sealed class OperatorTestHost : IOperatorUnderTest
 {
     private readonly WebApplication _app;
 

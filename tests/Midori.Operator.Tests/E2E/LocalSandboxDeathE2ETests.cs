@@ -17,12 +17,12 @@ public sealed class LocalSandboxDeathE2ETests(ITestOutputHelper output) : IAsync
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-e2e-death-" + Guid.NewGuid().ToString("N")[..8]);
     private E2EEnvironment _env = null!;
-    private OperatorTestHost _host = null!;
+    private IOperatorUnderTest _host = null!;
 
     public async Task InitializeAsync()
     {
-        _env = await E2EEnvironment.StartAsync();
-        _host = await OperatorTestHost.StartAsync(_env.Configuration, new Dictionary<string, string?>
+        _env = await E2EEnvironment.StartAsync(E2ETarget.FromEnvironment());
+        _host = await _env.StartOperatorAsync(new Dictionary<string, string?>
         {
             ["Operator:WatchNamespace"] = _env.Namespace,
             ["Operator:HealthCheckInterval"] = "01:00:00",

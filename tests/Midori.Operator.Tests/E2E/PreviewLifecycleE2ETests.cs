@@ -9,7 +9,7 @@ using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.E2E;
 
-/// <summary>Runs against the in-process test API server, or the cluster named by MIDORI_E2E_KUBECONFIG.</summary>
+/// <summary>Runs against the in-process test API server, the cluster named by MIDORI_E2E_KUBECONFIG, or the dev stack through kubectl (MIDORI_E2E_DEVSTACK=1).</summary>
 [Trait("Category", "E2E")]
 public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : PreviewLifecycleScenario(output)
 {
@@ -19,8 +19,9 @@ public sealed class PreviewLifecycleE2ETests(ITestOutputHelper output) : Preview
 
 /// <summary>
 /// The user-visible lifecycle end to end: the real operator host, the real KubernetesClient over HTTP, the local
-/// provider serving real files. Runs against the in-process test API server, or a real cluster when
-/// MIDORI_E2E_KUBECONFIG is set (same code). Waits are bounded polls on observable state.
+/// provider serving real files. Runs against the in-process test API server, a real cluster when MIDORI_E2E_KUBECONFIG
+/// is set, or the shipped dev stack driven through kubectl (same code; see <see cref="E2EEnvironment"/>). Waits are
+/// bounded polls on observable state.
 /// </summary>
 public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyncLifetime
 {
@@ -29,10 +30,13 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
     private readonly string _root = Path.Combine(Path.GetTempPath(), "midori-e2e-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TestWaits.Bound };
     private E2EEnvironment _env = null!;
-    private OperatorTestHost _host = null!;
+    private IOperatorUnderTest _host = null!;
 
     /// <summary>Kubeconfig to run against; null: MIDORI_E2E_KUBECONFIG or the in-process test API server.</summary>
     protected virtual Task<string?> KubeconfigAsync() => Task.FromResult<string?>(null);
+
+    /// <summary>Where to run, given <see cref="KubeconfigAsync"/>'s answer: by default chosen by the environment variables.</summary>
+    protected virtual E2ETarget Target(string? kubeconfig) => E2ETarget.FromEnvironment(kubeconfig);
 
     protected virtual Task CleanupClusterAsync() => Task.CompletedTask;
 
@@ -52,8 +56,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
 
     public async Task InitializeAsync()
     {
-        _env = await E2EEnvironment.StartAsync(await KubeconfigAsync());
-        output.WriteLine($"e2e against {_env.Description}, namespace {_env.Namespace}");
+        _env = await E2EEnvironment.StartAsync(Target(await KubeconfigAsync()));
         var settings = new Dictionary<string, string?>
         {
             ["Operator:WatchNamespace"] = _env.Namespace,
@@ -67,7 +70,8 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         }
 
         await ConfigureOperatorAsync(settings);
-        _host = await OperatorTestHost.StartAsync(_env.Configuration, settings);
+        _host = await _env.StartOperatorAsync(settings);
+        output.WriteLine($"e2e against {_env.Description}, namespace {_env.Namespace}");
     }
 
     public async Task DisposeAsync()
