@@ -19,7 +19,7 @@ namespace Midori.DevApiServer;
 /// An in-process Kubernetes API server on loopback Kestrel that follows kube-apiserver semantics for the resources an
 /// operator touches (CRDs and their custom resources, Secrets, ConfigMaps, Events, Leases, Namespaces).
 /// Serves what kubectl needs too (discovery, OpenAPI v3, Table, field selectors, server-side apply; see README.md).
-/// Not implemented (by design): managedFields, admission webhooks, RBAC beyond a single bearer token.
+/// Not implemented (by design): managedFields of built-ins, admission webhooks, RBAC beyond a single bearer token.
 /// </summary>
 public sealed class DevKubeApiServer : IAsyncDisposable
 {

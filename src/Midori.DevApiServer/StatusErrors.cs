@@ -43,6 +43,9 @@ public static class StatusErrors
 
     public static ApiException BadRequest(string message) => Error(400, "BadRequest", message, null);
 
+    /// <summary>A server-side apply over fields other managers own: the causes name each field and its owner, no object details.</summary>
+    public static ApiException ApplyConflict(string message, JsonArray causes) => Error(409, "Conflict", message, new JsonObject { ["causes"] = causes });
+
     public static ApiException Expired(string message) => Error(410, "Expired", message, null);
 
     public static ApiException Forbidden(string group, string resource, string verb, string? ns)

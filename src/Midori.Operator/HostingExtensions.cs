@@ -58,6 +58,13 @@ public static class HostingExtensions
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) });
         services.TryAddSingleton<SandboxSourceResolver>();
 
+        // Warm pools (PreviewSandboxPool): leader-only controller, and the claim seam the provisioner asks first.
+        services.AddOptions<PoolOptions>().BindConfiguration(PoolOptions.SectionName).ValidateSettings(PoolOptions.SectionName);
+        services.TryAddSingleton<IPreviewSandboxPoolClient>(sp => new KubernetesPreviewSandboxPoolClient(sp.GetRequiredService<k8s.IKubernetes>()));
+        services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<PreviewSandboxPoolController>(sp, sp.GetRequiredService<FencedSandboxProviderRegistry>()));
+        services.TryAddSingleton<IWarmSandboxPool>(sp => sp.GetRequiredService<PreviewSandboxPoolController>());
+        services.AddHostedService(sp => sp.GetRequiredService<PreviewSandboxPoolController>());
+
         // PostgreSQL store (only when ConnectionStrings:Midori is set): migrations, working copies, sessions, history.
         services.AddMidoriStore(builder.Configuration);
         // The reconciler writes only through the fenced seams: nothing reaches a provider or the API server once this

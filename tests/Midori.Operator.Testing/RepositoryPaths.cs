@@ -22,6 +22,8 @@ public static class RepositoryPaths
 
     public static string PolicyCrdFile => Path.Combine(Root, "config", "crd", "bases", "preview.midori.dev_previewsandboxpolicies.yaml");
 
+    public static string PoolCrdFile => Path.Combine(Root, "config", "crd", "bases", "preview.midori.dev_previewsandboxpools.yaml");
+
     public static string SamplesDirectory => Path.Combine(Root, "config", "samples");
 
     /// <summary><c>../shared</c> beside the project root: design docs, provider specs, apiserver transcripts.</summary>

@@ -112,10 +112,10 @@ public sealed class Routes(
                     : found, []);
                 return;
             case ("POST", null):
-                result = operations.Create(type, target.Namespace, await ReadObjectAsync(request), fieldValidation);
+                result = operations.Create(type, target.Namespace, await ReadObjectAsync(request), fieldValidation, Manager(request));
                 break;
             case ("PUT", { } name):
-                result = operations.Replace(type, target.Namespace, name, target.Subresource, await ReadObjectAsync(request), fieldValidation);
+                result = operations.Replace(type, target.Namespace, name, target.Subresource, await ReadObjectAsync(request), fieldValidation, Manager(request));
                 break;
             case ("PATCH", { } name) when ServerSideApply.IsApply(request.ContentType):
                 var applied = await new StreamReader(request.Body, Encoding.UTF8).ReadToEndAsync(context.RequestAborted);
@@ -123,7 +123,7 @@ public sealed class Routes(
                 break;
             case ("PATCH", { } name):
                 var patch = await new StreamReader(request.Body, Encoding.UTF8).ReadToEndAsync(context.RequestAborted);
-                result = operations.Patch(type, target.Namespace, name, target.Subresource, request.ContentType ?? string.Empty, patch, fieldValidation);
+                result = operations.Patch(type, target.Namespace, name, target.Subresource, request.ContentType ?? string.Empty, patch, fieldValidation, Manager(request));
                 break;
             case ("DELETE", { } name):
                 var options = request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0 ? await ReadOptionalObjectAsync(request) : null;
@@ -200,6 +200,8 @@ public sealed class Routes(
             ["items"] = new JsonArray([.. items]),
         };
     }
+
+    private static string Manager(HttpRequest request) => FieldManager.ManagerName(request.Query["fieldManager"], request.Headers.UserAgent);
 
     private static string ItemKey(JsonObject obj) => $"{ObjectMeta.Namespace(obj)}/{ObjectMeta.Name(obj)}";
 

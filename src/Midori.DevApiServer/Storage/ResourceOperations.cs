@@ -17,18 +17,24 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
 {
     private const string GenerateNameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
 
-    // Server-side apply: the last configuration each field manager applied, per object uid (guarded by the store lock).
+    // Server-side apply of built-ins (no managedFields kept for them): the last configuration each field manager applied,
+    // per object uid (guarded by the store lock). Custom resources track ownership in managedFields instead (FieldManager).
     private readonly Dictionary<(string Uid, string Manager, string Subresource), JsonObject> _appliedConfigurations = new();
 
     // Fields only the server sets; whatever a client sends for them is discarded or overwritten.
     private static readonly string[] ServerManagedMetadata =
         ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink", "resourceVersion"];
 
-    public WriteResult Create(ResourceType type, string? ns, JsonObject body, FieldValidation fieldValidation)
+    /// <param name="manager">The field manager (<see cref="FieldManager.ManagerName"/>) recorded in managedFields of custom resources.</param>
+    public WriteResult Create(ResourceType type, string? ns, JsonObject body, FieldValidation fieldValidation, string? manager = null)
+        => Create(type, ns, body, fieldValidation, new Ownership(manager ?? string.Empty));
+
+    private WriteResult Create(ResourceType type, string? ns, JsonObject body, FieldValidation fieldValidation, Ownership ownership)
     {
         lock (store.Sync)
         {
             var obj = PrepareBody(type, body);
+            var requestedManagedFields = obj["metadata"]?["managedFields"]?.DeepClone() as JsonArray;
             var meta = ObjectMeta.Of(obj);
             CheckNamespace(type, ns, meta);
             if (string.IsNullOrEmpty((string?)meta["name"]))
@@ -71,6 +77,15 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
                 meta["generation"] = 1L;
             }
 
+            if (type.IsCustomResource)
+            {
+                var now = ObjectMeta.FormatTime(time.GetUtcNow());
+                var entries = ownership.Applied is { } applied
+                    ? [.. applied.Select(e => e.SameOwner(ownership.Manager, ManagedFieldsEntry.Apply, null) ? e with { Time = now } : e)]
+                    : FieldManager.Update(type, FieldManager.Starting(null, requestedManagedFields, null), null, obj, ownership.Manager, null, now);
+                SetManagedFields(meta, entries);
+            }
+
             var created = store.Commit(type, obj, previous: null);
             foreach (var served in crdVersions)
             {
@@ -87,7 +102,7 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
         }
     }
 
-    public WriteResult Replace(ResourceType type, string? ns, string name, string? subresource, JsonObject body, FieldValidation fieldValidation)
+    public WriteResult Replace(ResourceType type, string? ns, string name, string? subresource, JsonObject body, FieldValidation fieldValidation, string? manager = null)
     {
         lock (store.Sync)
         {
@@ -110,11 +125,11 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
                     throw StatusErrors.Conflict(type, name);
             }
 
-            return Update(type, old, obj, subresource, fieldValidation);
+            return Update(type, old, obj, subresource, fieldValidation, new Ownership(manager ?? string.Empty));
         }
     }
 
-    public WriteResult Patch(ResourceType type, string? ns, string name, string? subresource, string contentType, string body, FieldValidation fieldValidation)
+    public WriteResult Patch(ResourceType type, string? ns, string name, string? subresource, string contentType, string body, FieldValidation fieldValidation, string? manager = null)
     {
         lock (store.Sync)
         {
@@ -130,13 +145,14 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
                 throw StatusErrors.Conflict(type, name, $"Precondition failed: UID in precondition: {uid}, UID in object meta: {ObjectMeta.Uid(old)}");
             }
 
-            return Update(type, old, PrepareBody(type, patched), subresource, fieldValidation);
+            return Update(type, old, PrepareBody(type, patched), subresource, fieldValidation, new Ownership(manager ?? string.Empty));
         }
     }
 
     /// <summary>
     /// Server-side apply: creates the object when missing, otherwise merges the applied configuration (see <see cref="ServerSideApply"/>).
-    /// Each field manager's last applied configuration is remembered per object, so fields it stops applying are removed.
+    /// Custom resources get field ownership, conflicts and <paramref name="force"/> as the real server has them (<see cref="FieldManager"/>);
+    /// for built-ins each manager's last applied configuration is remembered per object, so fields it stops applying are removed.
     /// </summary>
     public WriteResult Apply(ResourceType type, string? ns, string name, string? subresource, string body, string? fieldManager, bool force, FieldValidation fieldValidation)
     {
@@ -156,6 +172,11 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             throw StatusErrors.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
         }
 
+        if (applied["metadata"]?["managedFields"] is not null)
+        {
+            throw StatusErrors.BadRequest("metadata.managedFields must be nil");
+        }
+
         lock (store.Sync)
         {
             ObjectMeta.Of(applied)["name"] = name;
@@ -168,17 +189,24 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
                     throw StatusErrors.NotFound(type, name);
                 }
 
-                result = Create(type, ns, applied, fieldValidation);
+                var owners = type.IsCustomResource ? FieldManager.Apply(type, [], applied, fieldManager, null, force).Entries : null;
+                result = Create(type, ns, applied, fieldValidation, new Ownership(fieldManager, owners));
+            }
+            else if (type.IsCustomResource)
+            {
+                var (merged, owners) = FieldManager.Apply(type, old, applied, fieldManager, subresource, force);
+                ServerSideApply.UpdateLastApplied(merged, old, applied, fieldManager);
+                return Update(type, old, PrepareBody(type, merged), subresource, fieldValidation, new Ownership(fieldManager, owners));
             }
             else
             {
                 var previous = _appliedConfigurations.GetValueOrDefault((ObjectMeta.Uid(old)!, fieldManager, subresource ?? string.Empty));
                 var merged = ServerSideApply.Merge(type.Schema, old, applied, previous);
                 ServerSideApply.UpdateLastApplied(merged, old, applied, fieldManager);
-                result = Update(type, old, PrepareBody(type, merged), subresource, fieldValidation);
+                result = Update(type, old, PrepareBody(type, merged), subresource, fieldValidation, new Ownership(fieldManager));
             }
 
-            if (ObjectMeta.Uid(result.Body) is { } uid)
+            if (!type.IsCustomResource && ObjectMeta.Uid(result.Body) is { } uid)
             {
                 _appliedConfigurations[(uid, fieldManager, subresource ?? string.Empty)] = (JsonObject)applied.DeepClone();
             }
@@ -244,9 +272,10 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
         store.Commit(type, updated, current);
     }
 
-    private WriteResult Update(ResourceType type, JsonObject old, JsonObject candidate, string? subresource, FieldValidation fieldValidation)
+    private WriteResult Update(ResourceType type, JsonObject old, JsonObject candidate, string? subresource, FieldValidation fieldValidation, Ownership ownership)
     {
         var name = ObjectMeta.Name(old)!;
+        var requestedManagedFields = candidate["metadata"]?["managedFields"]?.DeepClone() as JsonArray;
         var updated = subresource == "status" ? StatusUpdate(old, candidate) : MainUpdate(type, old, candidate);
         var oldMeta = ObjectMeta.Of(old);
         var meta = ObjectMeta.Of(updated);
@@ -282,6 +311,24 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             meta["generation"] = ObjectMeta.Generation(old) + 1;
         }
 
+        if (type.IsCustomResource)
+        {
+            var now = ObjectMeta.FormatTime(time.GetUtcNow());
+            List<ManagedFieldsEntry> entries;
+            if (ownership.Applied is { } applied)
+            {
+                // An applier's time moves only when the object changed (an apply that changes nothing keeps it).
+                var changed = !JsonNode.DeepEquals(WithoutManagedFields(old), WithoutManagedFields(updated));
+                entries = [.. applied.Select(e => changed && e.SameOwner(ownership.Manager, ManagedFieldsEntry.Apply, subresource) ? e with { Time = now } : e)];
+            }
+            else
+            {
+                entries = FieldManager.Update(type, FieldManager.Starting(old, requestedManagedFields, subresource), old, updated, ownership.Manager, subresource, now);
+            }
+
+            SetManagedFields(meta, entries);
+        }
+
         // A no-op write is not persisted: same resourceVersion, no watch event (like the real server).
         if (JsonNode.DeepEquals(JsonOrdering.Canonicalize(updated), old))
         {
@@ -296,6 +343,26 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
         }
 
         return new WriteResult(200, Present(type, store.Commit(type, updated, old)), warnings);
+    }
+
+    private static void SetManagedFields(JsonObject meta, List<ManagedFieldsEntry> entries)
+    {
+        var encoded = FieldManager.Encode(entries);
+        if (encoded.Count > 0)
+        {
+            meta["managedFields"] = encoded;
+        }
+        else
+        {
+            meta.Remove("managedFields");
+        }
+    }
+
+    private static JsonObject WithoutManagedFields(JsonObject obj)
+    {
+        var copy = JsonOrdering.Canonicalize(obj);
+        ObjectMeta.Of(copy).Remove("managedFields");
+        return copy;
     }
 
     private static JsonObject MainUpdate(ResourceType type, JsonObject old, JsonObject candidate)
@@ -393,7 +460,7 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
             case "application/json-patch+json":
                 try
                 {
-                    // managedFields are not kept, but clients patch them (kubectl's client-side to server-side apply migration):
+                    // Built-ins keep no managedFields, but clients patch them (kubectl's client-side to server-side apply migration):
                     // give such patches an empty list to replace; the result drops it again.
                     if (patch is JsonArray operations && operations.Any(o => o?["path"] is JsonValue p && p.TryGetValue<string>(out var pointer) && pointer.StartsWith("/metadata/managedFields", StringComparison.Ordinal)))
                     {
@@ -449,4 +516,7 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
         copy["apiVersion"] = type.ApiVersion;
         return JsonOrdering.Canonicalize(copy);
     }
+
+    /// <summary>Who a write is recorded for: the manager, and for a server-side apply the ownership it computed.</summary>
+    private sealed record Ownership(string Manager, List<ManagedFieldsEntry>? Applied = null);
 }

@@ -5,10 +5,10 @@ using Midori.DevApiServer.Schema;
 namespace Midori.DevApiServer.Storage;
 
 /// <summary>
-/// Server-side apply (<c>application/apply-patch+yaml</c>) without managedFields: the applied configuration is merged into the
-/// live object (maps field by field, <c>x-kubernetes-list-type: map</c> lists item by key, other lists and scalars replaced),
-/// and fields this field manager applied last time but no longer applies are removed. Not modelled: ownership shared between
-/// managers and conflicts (a change to a field another manager set is accepted, as with <c>--force-conflicts</c>).
+/// Server-side apply (<c>application/apply-patch+yaml</c>): the applied configuration is merged into the live object (maps field
+/// by field, <c>x-kubernetes-list-type: map</c> lists item by key, other lists and scalars replaced). For custom resources,
+/// <see cref="FieldManager"/> adds ownership, conflicts and the removal of fields the applier dropped; for built-ins (which keep
+/// no managedFields here) fields this manager applied last time but no longer applies are removed, and conflicts are not modelled.
 /// </summary>
 public static class ServerSideApply
 {

@@ -26,6 +26,8 @@ public sealed class MidoriMetrics
     private readonly Counter<long> _filePushes;
     private readonly Counter<long> _filePushBytes;
     private readonly Counter<long> _orphansDeleted;
+    private readonly Counter<long> _poolClaims;
+    private readonly Histogram<double> _poolWarmReady;
 
     // Sources of the observable gauges, registered by the components that own the state (queue, informer, leadership).
     private Func<int>? _queueDepth;
@@ -48,6 +50,9 @@ public sealed class MidoriMetrics
         _filePushes = Meter.CreateCounter<long>("midori.files.pushes", description: "File pushes to sandboxes by source (api, reconcile) and result.");
         _filePushBytes = Meter.CreateCounter<long>("midori.files.pushed_bytes", unit: "By", description: "Bytes pushed to sandboxes.");
         _orphansDeleted = Meter.CreateCounter<long>("midori.provider.orphans", description: "Orphaned remote sandboxes found by the sweep, by provider and action (deleted, dry_run).");
+
+        _poolClaims = Meter.CreateCounter<long>("midori.pool.claims", description: "Warm-pool claims by provider and result (hit: a warm sandbox was handed out, miss: cold creation).");
+        _poolWarmReady = Meter.CreateHistogram<double>("midori.pool.warm_time_to_ready", unit: "s", description: "Create + start of a warm sandbox (the cold time a claim saves), by provider and success.", tags: null, advice: LongSeconds);
 
         Meter.CreateObservableGauge("midori.queue.depth", ObserveQueueDepth, description: "Keys due now and waiting for a worker (leader only).");
         Meter.CreateObservableGauge("midori.sandboxes", ObserveSandboxPhases, description: "PreviewSandboxes by status phase, as the leader's informer sees them.");
@@ -90,7 +95,7 @@ public sealed class MidoriMetrics
 
     public void QueueWait(TimeSpan wait) => _queueWait.Record(wait.TotalSeconds);
 
-    /// <summary><paramref name="kind"/>: create | wake | recreate.</summary>
+    /// <summary><paramref name="kind"/>: create | claim | resume | recreate | wake.</summary>
     public void TimeToReady(string kind, string provider, TimeSpan elapsed) =>
         _timeToReady.Record(elapsed.TotalSeconds, new("kind", kind), new("provider", provider));
 
@@ -154,4 +159,10 @@ public sealed class MidoriMetrics
 
     public void Orphan(string provider, bool deleted) =>
         _orphansDeleted.Add(1, new("provider", provider), new("action", deleted ? "deleted" : "dry_run"));
+
+    public void PoolClaim(string provider, bool hit) =>
+        _poolClaims.Add(1, new("provider", provider), new("result", hit ? "hit" : "miss"));
+
+    public void PoolSandboxCreated(string provider, bool success, TimeSpan elapsed) =>
+        _poolWarmReady.Record(elapsed.TotalSeconds, new("provider", provider), new("success", success ? "true" : "false"));
 }

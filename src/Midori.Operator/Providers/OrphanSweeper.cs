@@ -110,7 +110,9 @@ public sealed class OrphanSweeper : IHostedService, IDisposable
 
             foreach (var sandbox in sandboxes)
             {
-                if (sandbox.OwnerUid is null || (_watchNamespace is not null && Label(sandbox, ProviderLabels.Namespace) != _watchNamespace))
+                // Warm-pool sandboxes are owned by their pool, not by a PreviewSandbox: the pool controller sweeps those.
+                if (sandbox.OwnerUid is null || Label(sandbox, Api.V1Alpha1.PoolGroupVersion.PoolLabel) is not null
+                    || (_watchNamespace is not null && Label(sandbox, ProviderLabels.Namespace) != _watchNamespace))
                 {
                     continue;
                 }

@@ -40,7 +40,7 @@ public sealed class HelmChartTests
 
         // assert
         Assert.Equal(
-            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service", "Service", "ServiceAccount"],
+            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service", "Service", "ServiceAccount"],
             manifests.Kinds.Order(StringComparer.Ordinal));
         var deployment = manifests.Single("Deployment");
         Assert.Equal(2, (int)Manifests.At(deployment, "spec.replicas")!);
@@ -155,6 +155,7 @@ public sealed class HelmChartTests
     [HelmTheory]
     [InlineData("preview.midori.dev_previewsandboxes.yaml")]
     [InlineData("preview.midori.dev_previewsandboxpolicies.yaml")]
+    [InlineData("preview.midori.dev_previewsandboxpools.yaml")]
     public void Template_Crd_IdenticalToConfigCrd_KeptOnUninstall(string file)
     {
         // arrange

@@ -13,7 +13,7 @@ public sealed class KustomizeTests
 
         // assert
         Assert.Equal(
-            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "Service", "ServiceAccount"],
+            ["ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "Service", "ServiceAccount"],
             manifests.Kinds.Order(StringComparer.Ordinal));
         var gateway = manifests.OfKind("Service").Single(s => (string?)Manifests.At(s, "metadata.name") == "midori-gateway");
         Assert.Equal("http", (string?)Manifests.At(gateway, "spec.ports.0.targetPort"));
@@ -25,7 +25,7 @@ public sealed class KustomizeTests
         Assert.Equal(2, (int)Manifests.At(deployment, "spec.replicas")!);
         Assert.Equal("midori-controller-manager", (string?)Manifests.At(deployment, "spec.template.spec.serviceAccountName"));
         Assert.Equal("http://midori-gateway.midori-system.svc", HelmChartTests.Env(deployment)["Gateway__PublicBaseUrl"]);
-        foreach (var file in new[] { "preview.midori.dev_previewsandboxes.yaml", "preview.midori.dev_previewsandboxpolicies.yaml" })
+        foreach (var file in new[] { "preview.midori.dev_previewsandboxes.yaml", "preview.midori.dev_previewsandboxpolicies.yaml", "preview.midori.dev_previewsandboxpools.yaml" })
         {
             var config = Manifests.Load("config", "crd", "bases", file).Objects.Single();
             Assert.True(JsonNode.DeepEquals(config, manifests.Single("CustomResourceDefinition", (string)Manifests.At(config, "metadata.name")!)), file);

@@ -52,6 +52,7 @@ public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
         _server = await DevKubeApiServer.StartAsync();
         await _server.ApplyCrdAsync(RepositoryPaths.CrdFile);
         await _server.ApplyCrdAsync(RepositoryPaths.PolicyCrdFile);
+        await _server.ApplyCrdAsync(RepositoryPaths.PoolCrdFile);
         _client = new k8s.Kubernetes(_server.CreateClientConfiguration());
 
         // A policy that selects the namespace by label, so the run reads namespace labels and lists + watches policies.
@@ -134,6 +135,12 @@ public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
             Metadata = new V1ObjectMeta { Name = "files", NamespaceProperty = Namespace },
             Data = new Dictionary<string, string> { ["index.html"] = "<h1>rbac</h1>" },
         }, Namespace);
+        // A warm pool of one: the pool controller lists + watches pools and writes the pool's status.
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(new V1Alpha1PreviewSandboxPool
+        {
+            Metadata = new V1ObjectMeta { Name = "rbac-pool", NamespaceProperty = Namespace },
+            Spec = new PreviewSandboxPoolSpec { Replicas = 1 },
+        }, GroupVersion.Group, GroupVersion.Version, Namespace, PoolGroupVersion.Plural);
         var resource = new PreviewSandboxBuilder().Named("rbac-demo", Namespace).WithConfigMap("files", ("index.html", "index.html")).Build();
         await _client.CustomObjects.CreateNamespacedCustomObjectAsync(resource, GroupVersion.Group, GroupVersion.Version, Namespace, GroupVersion.Plural);
         var ready = await WaitForAsync(IsReady, "Ready");
@@ -151,6 +158,7 @@ public sealed class RbacCoverageTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         await WaitUntilAsync(() => _requests.Any(r => r.Method == "PATCH" && r.Path.Contains("/events/", StringComparison.Ordinal)), "the repeated event to be aggregated");
+        await WaitUntilAsync(() => _requests.Any(r => r.Method == "PATCH" && r.Path.EndsWith("/previewsandboxpools/rbac-pool/status", StringComparison.Ordinal)), "the pool's status");
         await _client.CustomObjects.DeleteNamespacedCustomObjectAsync(GroupVersion.Group, GroupVersion.Version, Namespace, GroupVersion.Plural, "rbac-demo");
         await WaitForAsync(p => p is null, "deletion");
         Assert.NotNull(recreated);

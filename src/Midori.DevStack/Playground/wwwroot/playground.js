@@ -7,7 +7,7 @@
   const enc = encodeURIComponent;
   const state = {
     token: null, ns: 'default', previews: [], selected: null, files: new Map(), file: null,
-    stream: null, ready: null, frameOrigin: null, saveTimer: null, heartbeatAt: 0, saving: Promise.resolve(),
+    stream: null, ready: null, servedRevision: null, frameOrigin: null, saveTimer: null, heartbeatAt: 0, saving: Promise.resolve(),
   };
 
   function readToken() {
@@ -92,7 +92,7 @@
     if (state.selected === name) return;
     if (state.stream) state.stream.abort();
     state.selected = name;
-    state.ready = null;
+    state.ready = null; state.servedRevision = null;
     $('detail').hidden = false;
     $('title').textContent = `${state.ns}/${name}`;
     $('events').replaceChildren();
@@ -164,8 +164,12 @@
       }
       const wasReady = state.ready;
       state.ready = !!data.ready;
-      // Woken or recreated: the new sandbox serves the same files at the same stable URL.
-      if (state.ready && wasReady === false) { reloadFrame(); loadDetail(); }
+      const served = data.document ? data.document.filesRevision : null;
+      const revisionMoved = served != null && state.servedRevision != null && served !== state.servedRevision;
+      if (served != null) state.servedRevision = served;
+      // Woken or recreated: the new sandbox serves the same files at the same stable URL. A save stored while the preview
+      // was down (or waking) reaches the sandbox later, by the operator's push: reload when the served revision moves too.
+      if (state.ready && (wasReady === false || revisionMoved)) { reloadFrame(); if (wasReady === false) loadDetail(); }
     } else if (kind === 'progress') {
       logEvent('progress', `${data.step} ${data.percentage ?? ''}% ${data.message || ''}`);
     } else if (kind === 'recreation') {
