@@ -34,6 +34,12 @@ if (args.Contains("requests"))
     return;
 }
 
+if (args.Contains("local-scale"))
+{
+    await LocalScaleBenchmark.RunAsync(settings); // threads, RSS and heap per running local preview: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- local-scale [count=1000]
+    return;
+}
+
 if (args.Contains("gateway"))
 {
     await GatewayBenchmark.RunAsync(settings); // preview gateway figures: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- gateway

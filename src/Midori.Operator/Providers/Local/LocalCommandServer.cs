@@ -54,6 +54,7 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
     /// <param name="onSpawned">Called with the host pid right after the process exists, before it listens (to record it).</param>
     /// <param name="afterSpawn">Test seam: runs between spawn and the readiness wait, where a crash is most likely to orphan.</param>
     public static async Task<LocalCommandServer> StartAsync(
+        LocalFrontServer fronts,
         LocalCommandLaunch launch,
         Action<int> onSpawned,
         Func<int, CancellationToken, Task>? afterSpawn,
@@ -111,7 +112,7 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
             await server.WaitUntilListeningAsync(new IPEndPoint(LoopbackFor(listenAddress), port), launch.LogFile, launch.StartupTimeout, cancellationToken).ConfigureAwait(false);
             if (launch.RequiredToken is not null)
             {
-                server._gate = await LocalHttpFront.StartForwarderAsync(
+                server._gate = await fronts.OpenForwarderAsync(
                     new IPEndPoint(listenAddress, port), bindAddress, launch.RequiredToken, cancellationToken).ConfigureAwait(false);
                 server.Port = server._gate.Port;
             }
@@ -135,7 +136,9 @@ internal sealed class LocalCommandServer : ILocalSandboxServer
         _stopping = true;
         if (_gate is not null)
         {
-            await _gate.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            using var gateGrace = new CancellationTokenSource(_gracePeriod, _timeProvider);
+            using var gateLinked = CancellationTokenSource.CreateLinkedTokenSource(gateGrace.Token, cancellationToken);
+            await _gate.StopAsync(gateLinked.Token).ConfigureAwait(false);
             await _gate.DisposeAsync().ConfigureAwait(false);
         }
 

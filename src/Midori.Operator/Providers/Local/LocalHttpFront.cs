@@ -1,15 +1,19 @@
+using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.StaticFiles;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Midori.Operator.Providers.Local;
 
 /// <summary>
-/// A minimal Kestrel app per sandbox on <c>BindAddress:0</c>. It either serves the project directory as static files
-/// (no directory listing, never outside the directory) or forwards to a dev server on an inner port. When a token is
-/// required it checks <c>X-Midori-Preview-Token</c>, <c>?token=</c> or the cookie it sets after a valid <c>?token=</c>.
+/// One sandbox's front on its own port of the shared <see cref="LocalFrontServer"/>. It either serves the project
+/// directory as static files (no directory listing, never outside the directory) or forwards to a dev server on an
+/// inner port. When a token is required it checks <c>X-Midori-Preview-Token</c>, <c>?token=</c> or the cookie it sets
+/// after a valid <c>?token=</c>.
 /// </summary>
 internal sealed class LocalHttpFront : IAsyncDisposable
 {
@@ -18,32 +22,39 @@ internal sealed class LocalHttpFront : IAsyncDisposable
     public const string TokenCookie = "midori_preview_token";
 
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
-    private readonly WebApplication _app;
+    private readonly RequestDelegate _handler;
+    private readonly byte[]? _expectedToken;
     private readonly HttpMessageInvoker? _forwarder;
+    private readonly ConcurrentDictionary<ConnectionContext, byte> _connections = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private IConnectionListener? _listener;
+    private Action<LocalHttpFront>? _onStopped;
+    private Task _acceptLoop = Task.CompletedTask;
+    private int _active;
+    private volatile bool _stopping;
+    private int _stopped;
 
-    private LocalHttpFront(WebApplication app, HttpMessageInvoker? forwarder, int port)
+    private LocalHttpFront(RequestDelegate handler, string? requiredToken, HttpMessageInvoker? forwarder)
     {
-        _app = app;
+        _handler = handler;
+        _expectedToken = requiredToken is null ? null : Encoding.UTF8.GetBytes(requiredToken);
         _forwarder = forwarder;
-        Port = port;
     }
 
-    public int Port { get; }
+    public int Port { get; private set; }
 
-    /// <summary>Serves <paramref name="projectDirectory"/> as static files.</summary>
-    public static Task<LocalHttpFront> StartStaticAsync(
-        string projectDirectory, IPAddress bindAddress, string? requiredToken, CancellationToken cancellationToken)
+    /// <summary>A front that serves <paramref name="projectDirectory"/> as static files; not listening yet.</summary>
+    internal static LocalHttpFront Static(string projectDirectory, string? requiredToken)
     {
         var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(projectDirectory));
-        return StartAsync(bindAddress, requiredToken, null, context => ServeFileAsync(context, root), cancellationToken);
+        return new LocalHttpFront(context => ServeFileAsync(context, root), requiredToken, null);
     }
 
     /// <summary>
-    /// Forwards every request, WebSocket upgrades (hot module reload) and streamed bodies included, to
-    /// <c>http://{upstream}/</c> with YARP's forwarder; the token header and cookie stay here.
+    /// A front that forwards every request, WebSocket upgrades (hot module reload) and streamed bodies included, to
+    /// <c>http://{upstream}/</c> with YARP's forwarder; the token header and cookie stay here. Not listening yet.
     /// </summary>
-    public static Task<LocalHttpFront> StartForwarderAsync(
-        IPEndPoint upstream, IPAddress bindAddress, string? requiredToken, CancellationToken cancellationToken)
+    internal static LocalHttpFront Forwarder(IPEndPoint upstream, string? requiredToken)
     {
         var forwarder = new HttpMessageInvoker(new SocketsHttpHandler
         {
@@ -54,61 +65,140 @@ internal sealed class LocalHttpFront : IAsyncDisposable
             ConnectTimeout = TimeSpan.FromSeconds(10),
         });
         var destination = new UriBuilder(Uri.UriSchemeHttp, upstream.Address.ToString(), upstream.Port).Uri.ToString();
-        return StartAsync(bindAddress, requiredToken, forwarder, context => ForwardAsync(context, forwarder, destination), cancellationToken);
+        return new LocalHttpFront(context => ForwardAsync(context, forwarder, destination), requiredToken, forwarder);
     }
 
-    private static async Task<LocalHttpFront> StartAsync(
-        IPAddress bindAddress,
-        string? requiredToken,
-        HttpMessageInvoker? forwarder,
-        RequestDelegate handler,
-        CancellationToken cancellationToken)
+    /// <summary>Starts taking this front's connections from <paramref name="listener"/> and hands them to <paramref name="accepted"/>.</summary>
+    internal void Attach(IConnectionListener listener, Func<ConnectionContext, ValueTask> accepted, Action<LocalHttpFront> stopped)
     {
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        if (forwarder is not null)
-        {
-            builder.Services.AddLogging();
-            builder.Services.AddHttpForwarder();
-        }
+        _listener = listener;
+        _onStopped = stopped;
+        Port = ((IPEndPoint)listener.EndPoint).Port;
+        _acceptLoop = AcceptLoopAsync(listener, accepted);
+    }
 
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+    private async Task AcceptLoopAsync(IConnectionListener listener, Func<ConnectionContext, ValueTask> accepted)
+    {
+        while (true)
         {
-            kestrel.AddServerHeader = false;
-            kestrel.Listen(bindAddress, 0);
-        });
-        var app = builder.Build();
-        var expected = requiredToken is null ? null : Encoding.UTF8.GetBytes(requiredToken);
-        app.Run(context => expected is null || Authorize(context, expected) ? handler(context) : Task.CompletedTask);
+            ConnectionContext? connection;
+            try
+            {
+                connection = await listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            if (connection is null)
+            {
+                return; // unbound
+            }
+
+            if (_stopping)
+            {
+                connection.Abort();
+                await connection.DisposeAsync().ConfigureAwait(false);
+                continue;
+            }
+
+            _connections.TryAdd(connection, 0);
+            connection.ConnectionClosed.Register(static state =>
+            {
+                var (front, closed) = ((LocalHttpFront, ConnectionContext))state!;
+                front._connections.TryRemove(closed, out _);
+            }, (this, connection));
+            try
+            {
+                await accepted(connection).ConfigureAwait(false);
+            }
+            catch (System.Threading.Channels.ChannelClosedException)
+            {
+                // the shared server is shutting down
+                connection.Abort();
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Handles one request that arrived on this front's port.</summary>
+    internal async Task HandleAsync(HttpContext context)
+    {
+        Interlocked.Increment(ref _active);
         try
         {
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await app.DisposeAsync().ConfigureAwait(false);
-            forwarder?.Dispose();
-            throw;
-        }
+            if (_stopping)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.Headers.Connection = "close";
+                return;
+            }
 
-        var address = app.Urls.First();
-        return new LocalHttpFront(app, forwarder, new Uri(address).Port);
+            if (_expectedToken is null || Authorize(context, _expectedToken))
+            {
+                await _handler(context).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _active) == 0 && _stopping)
+            {
+                _drained.TrySetResult();
+            }
+        }
     }
 
+    /// <summary>
+    /// Stops taking connections, lets running requests finish until <paramref name="cancellationToken"/> (the grace
+    /// period) ends, then closes what is left, idle keep-alive connections at once.
+    /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        {
+            return;
+        }
+
+        _stopping = true;
+        if (_listener is not null)
+        {
+            await _listener.UnbindAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
+        await _acceptLoop.ConfigureAwait(false);
+        if (Volatile.Read(ref _active) == 0)
+        {
+            _drained.TrySetResult();
+        }
+
         try
         {
-            await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+            await _drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            // grace period over: DisposeAsync aborts what is left
+            // grace period over: what is still running is cut below
         }
+
+        foreach (var connection in _connections.Keys)
+        {
+            connection.Abort(new ConnectionAbortedException("The sandbox stopped"));
+        }
+
+        if (_listener is not null)
+        {
+            await _listener.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _onStopped?.Invoke(this);
     }
 
+    /// <summary>Stops at once (no grace) if not stopped yet.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _app.DisposeAsync().ConfigureAwait(false);
+        await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
         _forwarder?.Dispose();
     }
 

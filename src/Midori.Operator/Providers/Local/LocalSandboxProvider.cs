@@ -37,6 +37,7 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
     private readonly Lazy<Task<string?>> _isolationProblem;
     private readonly string _marker;
     private readonly SemaphoreSlim _loadGate = new(1, 1);
+    private readonly LocalFrontServer _fronts = new();
     private volatile bool _loaded;
     private volatile bool _disposed;
 
@@ -484,7 +485,11 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
                 sandbox.Gate.Release();
             }
         })).ConfigureAwait(false);
+        await _fronts.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>Test seam: the shared front server (one Kestrel for all sandboxes).</summary>
+    internal LocalFrontServer Fronts => _fronts;
 
     private async Task<ILocalSandboxServer> StartServerAsync(
         LocalSandbox sandbox, SandboxStartRequest request, string token, CancellationToken cancellationToken)
@@ -493,7 +498,7 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         if (string.IsNullOrWhiteSpace(request.Command))
         {
             return await LocalStaticServer.StartAsync(
-                sandbox.ProjectDirectory, _bindAddress, requiredToken, _timeProvider, _options.StopGracePeriod, cancellationToken).ConfigureAwait(false);
+                _fronts, sandbox.ProjectDirectory, _bindAddress, requiredToken, _timeProvider, _options.StopGracePeriod, cancellationToken).ConfigureAwait(false);
         }
 
         if (await IsolationProblemAsync().ConfigureAwait(false) is { } problem)
@@ -516,6 +521,7 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
 
         // the record before the wait: the pid is on disk before the server listens, and the argv marker covers the rest
         var server = await LocalCommandServer.StartAsync(
+            _fronts,
             launch,
             pid => TryPersist(sandbox, sandbox.Metadata with { ServerPid = pid }),
             AfterSpawn,

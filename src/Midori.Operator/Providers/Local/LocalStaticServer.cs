@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Midori.Operator.Providers.Local;
 
-/// <summary>Static mode (empty command): Kestrel serves the project directory directly.</summary>
+/// <summary>Static mode (empty command): a front of the shared <see cref="LocalFrontServer"/> serves the project directory.</summary>
 internal sealed class LocalStaticServer : ILocalSandboxServer
 {
     private readonly LocalHttpFront _front;
@@ -24,10 +24,10 @@ internal sealed class LocalStaticServer : ILocalSandboxServer
     public int? UnexpectedExitCode => null;
 
     public static async Task<LocalStaticServer> StartAsync(
-        string projectDirectory, IPAddress bindAddress, string? requiredToken, TimeProvider timeProvider, TimeSpan gracePeriod,
-        CancellationToken cancellationToken)
+        LocalFrontServer fronts, string projectDirectory, IPAddress bindAddress, string? requiredToken, TimeProvider timeProvider,
+        TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
-        var front = await LocalHttpFront.StartStaticAsync(projectDirectory, bindAddress, requiredToken, cancellationToken).ConfigureAwait(false);
+        var front = await fronts.OpenStaticAsync(projectDirectory, bindAddress, requiredToken, cancellationToken).ConfigureAwait(false);
         return new LocalStaticServer(front, timeProvider, gracePeriod);
     }
 
