@@ -50,7 +50,7 @@ public static class HostingExtensions
 
         services.AddE2BSandboxProvider(builder.Configuration); // only when configured (Providers:E2B or E2B_API_KEY)
         services.AddDaytonaSandboxProvider(builder.Configuration); // only when configured (Providers:Daytona or DAYTONA_API_KEY)
-        services.AddOrphanSweeper();
+        services.AddOrphanSweep();
         services.TryAddSingleton<ISandboxProviderRegistry, SandboxProviderRegistry>();
         services.TryAddSingleton<IProviderHealth, ProviderHealth>();
         builder.AddMidoriTelemetry(); // metrics (/metrics), traces, the metrics lifecycle observer

@@ -41,6 +41,19 @@ internal static class ConditionSet
         conditions?.FirstOrDefault(c => c.Type == type);
 
     /// <summary>Keeps <c>Ready</c> first (kstatus tools and humans read it first), the rest in a stable order.</summary>
-    public static List<V1Condition> Ordered(IEnumerable<V1Condition> conditions, string[] order) =>
-        [.. conditions.OrderBy(c => Array.IndexOf(order, c.Type) is var i && i < 0 ? int.MaxValue : i).ThenBy(c => c.Type, StringComparer.Ordinal)];
+    public static List<V1Condition> Ordered(IEnumerable<V1Condition> conditions, IReadOnlyList<string> order) =>
+        [.. conditions.OrderBy(c => IndexOf(order, c.Type)).ThenBy(c => c.Type, StringComparer.Ordinal)];
+
+    private static int IndexOf(IReadOnlyList<string> order, string type)
+    {
+        for (var i = 0; i < order.Count; i++)
+        {
+            if (order[i] == type)
+            {
+                return i;
+            }
+        }
+
+        return int.MaxValue;
+    }
 }

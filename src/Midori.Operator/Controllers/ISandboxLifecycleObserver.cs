@@ -43,6 +43,14 @@ public static class ProvisioningStages
 /// <summary>Fans every notification out to all registered observers (store, metrics, live events); one failing observer does not stop the others.</summary>
 internal sealed class CompositeSandboxLifecycleObserver(IReadOnlyList<ISandboxLifecycleObserver> observers) : ISandboxLifecycleObserver
 {
+    /// <summary>One observer for <paramref name="observers"/>: none, the single one, or a composite.</summary>
+    public static ISandboxLifecycleObserver Of(IEnumerable<ISandboxLifecycleObserver>? observers) => observers?.ToList() switch
+    {
+        null or [] => NullSandboxLifecycleObserver.Instance,
+        [var single] => single,
+        var many => new CompositeSandboxLifecycleObserver(many),
+    };
+
     public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating) => Each(o => o.Provisioning(resource, recreating));
 
     public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) =>

@@ -20,7 +20,7 @@ namespace Midori.Operator.Controllers;
 /// Leak-proofing: every warm sandbox carries the pool's UID as owner label plus <see cref="PoolGroupVersion.PoolLabel"/>,
 /// so after a crash the next leader finds it again. A member not created by this term is adopted only if its project
 /// directory is empty (a claimed sandbox whose preview vanished holds files); sandboxes of pools that no longer exist
-/// are swept every <see cref="PoolOptions.SweepInterval"/> (the general <see cref="OrphanSweeper"/> leaves pool
+/// are swept every <see cref="PoolOptions.SweepInterval"/> (the general <see cref="OrphanSweepController"/> leaves pool
 /// sandboxes to this controller). A claimed sandbox is known by the PreviewSandbox status that names it (the shared
 /// informer cache) and, until that status is written, by this process's claim set.
 /// </para>
@@ -345,7 +345,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
             foreach (var sandbox in sandboxes)
             {
                 if (sandbox.Labels?.GetValueOrDefault(PoolGroupVersion.PoolLabel) is not { Length: > 0 } poolName
-                    || (_watchNamespace is not null && sandbox.Labels.GetValueOrDefault(ProviderLabels.Namespace) != _watchNamespace)
+                    || (_watchNamespace is not null && sandbox.Labels.GetValueOrDefault(SandboxLabels.Namespace) != _watchNamespace)
                     || (sandbox.OwnerUid is { } owner && live.Contains(owner))
                     || IsClaimed(sandbox.Id))
                 {
@@ -365,7 +365,7 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
                     await provider.DeleteAsync(sandbox.Id, cancellationToken).ConfigureAwait(false);
                     deleted++;
                     _metrics?.Orphan(provider.Name, deleted: true);
-                    _logger.PoolSandboxSwept(provider.Name, sandbox.Id, sandbox.Labels.GetValueOrDefault(ProviderLabels.Namespace) ?? string.Empty, poolName);
+                    _logger.PoolSandboxSwept(provider.Name, sandbox.Id, sandbox.Labels.GetValueOrDefault(SandboxLabels.Namespace) ?? string.Empty, poolName);
                 }
                 catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
                 {
@@ -461,9 +461,9 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
         var ttl = TimeSpan.FromSeconds(pool.Spec.EffectiveTtlSeconds());
         var labels = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            [GroupVersion.OwnerUidLabel] = uid,
-            [ProviderLabels.Namespace] = key.Namespace,
-            [ProviderLabels.Name] = key.Name,
+            [SandboxLabels.OwnerUid] = uid,
+            [SandboxLabels.Namespace] = key.Namespace,
+            [SandboxLabels.Name] = key.Name,
             [PoolGroupVersion.PoolLabel] = key.Name,
         };
         string? id = null;

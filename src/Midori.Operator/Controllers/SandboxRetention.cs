@@ -6,7 +6,7 @@ namespace Midori.Operator.Controllers;
 public sealed record RetentionSettings(TimeSpan StoppedOrFailedFor, TimeSpan ExpiredFor);
 
 /// <summary>
-/// Retention of finished previews, seed 000's cleanup made level-based: a preview that has sat in <c>Stopped</c> or
+/// Retention of finished previews, decided level-based from status so a restart or a missed event changes nothing: a preview that has sat in <c>Stopped</c> or
 /// <c>Failed</c> for <see cref="RetentionSettings.StoppedOrFailedFor"/> (2 h) or in <c>Expired</c> for
 /// <see cref="RetentionSettings.ExpiredFor"/> (24 h), measured from the durable anchor <c>status.endedAt</c>, is
 /// deleted — but only when it was created through the API (label <c>preview.midori.dev/created-by=api</c>) or opts in
@@ -22,12 +22,6 @@ public static class SandboxRetention
     public const string DeleteValue = "delete";
     public const string KeepValue = "keep";
 
-    /// <summary>Same label the HTTP API puts on the resources it creates (<c>PreviewStatusMapper.CreatedByLabel</c>).</summary>
-    public const string CreatedByLabel = GroupVersion.Group + "/created-by";
-    public const string CreatedByApi = "api";
-
-    /// <summary>Condition-style reason of the decision, also the Kubernetes Event's reason.</summary>
-    public const string Reason = "RetentionElapsed";
 
     public static bool IsEligible(V1Alpha1PreviewSandbox resource)
     {
@@ -38,7 +32,7 @@ public static class SandboxRetention
         }
 
         return string.Equals(choice, DeleteValue, StringComparison.OrdinalIgnoreCase)
-            || (resource.Metadata.Labels?.TryGetValue(CreatedByLabel, out var createdBy) == true && createdBy == CreatedByApi);
+            || (resource.Metadata.Labels?.TryGetValue(SandboxLabels.CreatedBy, out var createdBy) == true && createdBy == SandboxLabels.CreatedByApi);
     }
 
     /// <summary>
@@ -80,7 +74,7 @@ public static class SandboxRetention
 
         if (snapshot.Now >= due)
         {
-            return new PolicyVerdict(SandboxAction.Delete, Reason,
+            return new PolicyVerdict(SandboxAction.Delete, EventReasons.RetentionElapsed,
                 $"Preview has been {snapshot.Phase} past its retention (due {due:O}); deleting the resource");
         }
 

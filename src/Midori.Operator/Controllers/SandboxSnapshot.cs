@@ -43,11 +43,10 @@ public sealed record SandboxSnapshot(
         Resource.Metadata.Annotations?.TryGetValue(GroupVersion.RecreateAnnotation, out var v) == true && !string.IsNullOrWhiteSpace(v) ? v : null;
 
     /// <summary>The heartbeat annotation as written (null when absent).</summary>
-    public string? Heartbeat =>
-        Resource.Metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out var v) == true ? v : null;
+    public string? Heartbeat => Api.V1Alpha1.Heartbeat.Raw(Resource);
 
     /// <summary>The heartbeat annotation is set but is not an RFC 3339 time (it is ignored, and reported).</summary>
-    public bool HeartbeatIsInvalid => Heartbeat is { } raw && !TryParseHeartbeat(raw, out _);
+    public bool HeartbeatIsInvalid => Heartbeat is { } raw && !Api.V1Alpha1.Heartbeat.TryParse(raw, out _);
 
     /// <summary>
     /// A valid heartbeat value other than the one recorded at expiry: someone wrote activity after the preview
@@ -56,7 +55,7 @@ public sealed record SandboxSnapshot(
     /// </summary>
     public bool HeartbeatChangedSinceExpiry =>
         Status.HeartbeatAtExpiry is { } recorded && Heartbeat is { } current
-        && !string.Equals(current, recorded, StringComparison.Ordinal) && TryParseHeartbeat(current, out _);
+        && !string.Equals(current, recorded, StringComparison.Ordinal) && Api.V1Alpha1.Heartbeat.TryParse(current, out _);
 
     public bool HasNewRecreateRequest => RecreateRequest is { } r && r != Status.ObservedRecreateRequest;
 
@@ -85,11 +84,6 @@ public sealed record SandboxSnapshot(
     public string? LastError => ConditionSet.Find(Status.Conditions, PreviewSandboxConditions.Degraded) is { Status: "True" } degraded
         ? degraded.Message
         : null;
-
-    /// <summary>RFC 3339 / ISO 8601 time as the heartbeat annotation carries it (no offset means UTC).</summary>
-    public static bool TryParseHeartbeat(string? raw, out DateTimeOffset time) =>
-        DateTimeOffset.TryParse(raw, System.Globalization.CultureInfo.InvariantCulture,
-            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out time);
 
     public static DateTimeOffset ToOffset(DateTime time) =>
         new(DateTime.SpecifyKind(time, time.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : time.Kind).ToUniversalTime(), TimeSpan.Zero);

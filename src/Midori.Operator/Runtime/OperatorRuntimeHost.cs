@@ -8,6 +8,7 @@ namespace Midori.Operator.Runtime;
 /// informer and starts the workers under the leadership token (one "term"); on loss it cancels in-flight reconciles,
 /// detaches and clears the queue, so a former leader drops its backlog (KubeOps SuspendIntake/Clear). On host stop it
 /// stops taking keys, waits up to <see cref="DrainTimeout"/> for in-flight reconciles, cancels them, then stops the informer.
+/// The <see cref="ILeaderController"/>s (the orphan sweep) run in the same terms as the workers, under the same token.
 /// </summary>
 public sealed class OperatorRuntimeHost : IHostedService, IDisposable
 {
@@ -17,6 +18,7 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
     private readonly ReconcileQueue _queue;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger<OperatorRuntimeHost> _logger;
+    private readonly IReadOnlyList<ILeaderController> _controllers;
     private readonly Lock _lock = new();
     private Term? _term;
     private Task _lastTermCompletion = Task.CompletedTask;
@@ -34,8 +36,10 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
         TimeProvider timeProvider,
         ILogger<OperatorRuntimeHost> logger,
         MidoriMetrics? metrics = null,
-        Providers.ISandboxDeathNotifier? deaths = null)
+        Providers.ISandboxDeathNotifier? deaths = null,
+        IEnumerable<ILeaderController>? controllers = null)
     {
+        _controllers = controllers?.ToList() ?? [];
         _leadership = leadership;
         _informer = informer;
         _workers = workers;
@@ -131,7 +135,6 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
 
     private async Task StopTermAsync(Term term, CancellationToken cancellationToken)
     {
-
         await term.Drain.CancelAsync().ConfigureAwait(false);
         var drained = false;
         try
@@ -228,7 +231,9 @@ public sealed class OperatorRuntimeHost : IHostedService, IDisposable
             _queue.Clear();
             _logger.RuntimeTermStarted(term.Id);
             using var intake = _informer.AttachQueue(_queue);
-            await RunComponentAsync("workers", () => _workers.RunAsync(term.Drain.Token, term.Abort.Token)).ConfigureAwait(false);
+            var components = _controllers.Select(c => RunComponentAsync(c.Name, () => c.RunAsync(term.Drain.Token)))
+                .Append(RunComponentAsync("workers", () => _workers.RunAsync(term.Drain.Token, term.Abort.Token)));
+            await Task.WhenAll(components).ConfigureAwait(false);
         }
         finally
         {

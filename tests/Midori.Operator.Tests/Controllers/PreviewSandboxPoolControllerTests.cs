@@ -255,7 +255,7 @@ public sealed class PreviewSandboxPoolControllerTests
     }
 
     [Fact]
-    public async Task OrphanSweeper_LeavesPoolSandboxesToThePool()
+    public async Task OrphanSweep_LeavesPoolSandboxesToThePool()
     {
         // arrange: a warm sandbox whose owner UID is a pool, not a PreviewSandbox
         AddPool(replicas: 1);
@@ -263,9 +263,9 @@ public sealed class PreviewSandboxPoolControllerTests
         await controller.ListAsync(null, CancellationToken.None);
         await controller.ReconcileAsync(Key, CancellationToken.None);
         _time.Advance(TimeSpan.FromHours(2));
-        var sweeper = new OrphanSweeper(new FakeLeadership(), _registry, new InMemoryPreviewSandboxClient(_time),
+        var sweeper = new OrphanSweepController(_registry, new InMemoryPreviewSandboxClient(_time),
             MsOptions.Create(new OrphanSweepOptions { GracePeriod = TimeSpan.FromMinutes(1) }), MsOptions.Create(new OperatorOptions()),
-            new Midori.Operator.Diagnostics.MidoriMetrics(new TestMeterFactory()), _time, NullLogger<OrphanSweeper>.Instance);
+            new Midori.Operator.Diagnostics.MidoriMetrics(new TestMeterFactory()), _time, NullLogger<OrphanSweepController>.Instance);
 
         // act
         var result = await sweeper.SweepOnceAsync(CancellationToken.None);

@@ -484,7 +484,7 @@ public sealed class PreviewSandboxReconcilerTests
         Assert.NotEqual(hash, status.FilesHash);
         Assert.Equal("<h1>changed</h1>", Encoding.UTF8.GetString(_h.Provider.Find(status.SandboxId!)!.Files["index.html"]));
         Assert.Equal(1, _h.Provider.CreateCalls);
-        Assert.Equal("True", status.Conditions!.Single(c => c.Type == PreviewSandboxReconciler.FilesInSyncCondition).Status);
+        Assert.Equal("True", status.Conditions!.Single(c => c.Type == PreviewSandboxConditions.FilesInSync).Status);
     }
 
     [Fact]
@@ -505,12 +505,12 @@ public sealed class PreviewSandboxReconcilerTests
 
         // assert
         Assert.Equal(hash, behind.FilesHash);
-        Assert.Equal("False", behind.Conditions!.Single(c => c.Type == PreviewSandboxReconciler.FilesInSyncCondition).Status);
+        Assert.Equal("False", behind.Conditions!.Single(c => c.Type == PreviewSandboxConditions.FilesInSync).Status);
         Assert.Equal("True", behind.Conditions!.Single(c => c.Type == PreviewSandboxConditions.Degraded).Status);
         Assert.True(failed.RequeueAfter <= TimeSpan.FromSeconds(5));
         var status = _h.Get().Status!;
         Assert.NotEqual(hash, status.FilesHash);
-        Assert.Equal("True", status.Conditions!.Single(c => c.Type == PreviewSandboxReconciler.FilesInSyncCondition).Status);
+        Assert.Equal("True", status.Conditions!.Single(c => c.Type == PreviewSandboxConditions.FilesInSync).Status);
         Assert.Equal("<h1>v2</h1>", System.Text.Encoding.UTF8.GetString(_h.Provider.Find(status.SandboxId!)!.Files["index.html"]));
     }
 

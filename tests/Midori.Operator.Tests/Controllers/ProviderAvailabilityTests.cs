@@ -42,7 +42,7 @@ public sealed class ProviderAvailabilityTests
         Assert.Contains("calls paused", Condition(status, PreviewSandboxConditions.Ready).Message);
         var available = Condition(status, PreviewSandboxConditions.ProviderAvailable);
         Assert.Equal(("False", Reasons.CircuitOpen), (available.Status, available.Reason));
-        Assert.Equal(PreviewSandboxReconciler.ProviderRecheckInterval, waiting.RequeueAfter);
+        Assert.Equal(SandboxProvisioner.ProviderRecheckInterval, waiting.RequeueAfter);
 
         _h.Time.Advance(TimeSpan.FromSeconds(10));
         _h.Health.Report(_h.Provider.Name, available: true, Reasons.Available, "local API answering again");
@@ -59,7 +59,7 @@ public sealed class ProviderAvailabilityTests
         _h.Health.Report(_h.Provider.Name, available: false, Reasons.CredentialsMissing, "No API key is configured");
         _h.Client.Create(new PreviewSandboxBuilder().Build());
         await _h.ReconcileAsync();
-        _h.Time.Advance(PreviewSandboxReconciler.ProviderRecheckInterval);
+        _h.Time.Advance(SandboxProvisioner.ProviderRecheckInterval);
         _h.Provider.FailNextCreate(new SandboxProviderException(_h.Provider.Name, "No API key is configured", isTransient: false));
 
         var result = await _h.ReconcileAsync();
@@ -69,7 +69,7 @@ public sealed class ProviderAvailabilityTests
         Assert.Null(status.FailedAttempts); // an outage must not walk the resource towards Failed
         Assert.Equal(Reasons.ProviderUnavailable, Condition(status, PreviewSandboxConditions.Ready).Reason);
         Assert.Equal(Reasons.CredentialsMissing, Condition(status, PreviewSandboxConditions.ProviderAvailable).Reason);
-        Assert.Equal(PreviewSandboxReconciler.ProviderRecheckInterval, result.RequeueAfter);
+        Assert.Equal(SandboxProvisioner.ProviderRecheckInterval, result.RequeueAfter);
     }
 
     [Fact]

@@ -63,7 +63,7 @@ public sealed class SandboxRetentionTests
 
         if (expected == SandboxAction.Delete)
         {
-            Assert.Equal(SandboxRetention.Reason, verdict.Reason);
+            Assert.Equal(EventReasons.RetentionElapsed, verdict.Reason);
         }
     }
 
@@ -82,19 +82,12 @@ public sealed class SandboxRetentionTests
     }
 
     [Fact]
-    public void CreatedByLabel_IsTheLabelTheApiPutsOnItsResources()
-    {
-        Assert.Equal(PreviewStatusMapper.CreatedByLabel, SandboxRetention.CreatedByLabel);
-        Assert.Equal(PreviewStatusMapper.CreatedByApi, SandboxRetention.CreatedByApi);
-    }
-
-    [Fact]
     public async Task Reconcile_ApiCreatedPreviewStoppedTwoHours_IsDeletedAtTheDeadlineAndFinalized()
     {
         // arrange: resync of a day, so the requeue shows the retention timer itself
         var h = new ReconcilerHarness(new OperatorOptions { ResyncInterval = TimeSpan.FromDays(1) });
         var resource = new PreviewSandboxBuilder().Build();
-        resource.Metadata.Labels = new Dictionary<string, string> { [SandboxRetention.CreatedByLabel] = SandboxRetention.CreatedByApi };
+        resource.Metadata.Labels = new Dictionary<string, string> { [SandboxLabels.CreatedBy] = SandboxLabels.CreatedByApi };
         h.Client.Create(resource);
         await h.ReconcileAsync();
         h.Client.UpdateSpec("default", "demo", s => s.Suspend = true);
@@ -119,7 +112,7 @@ public sealed class SandboxRetentionTests
 
         // assert 2
         Assert.Null(h.Client.Peek("default", "demo"));
-        Assert.Contains(SandboxRetention.Reason, h.Events.Reasons);
+        Assert.Contains(EventReasons.RetentionElapsed, h.Events.Reasons);
         Assert.Contains(h.Observer.Log, l => l.StartsWith("deleted", StringComparison.Ordinal));
         Assert.Empty(h.Provider.Sandboxes);
     }
@@ -187,7 +180,7 @@ public sealed class SandboxRetentionTests
         var resource = builder.Build();
         if (c.Owner is Owner.Api or Owner.ApiOptOut)
         {
-            resource.Metadata.Labels = new Dictionary<string, string> { [SandboxRetention.CreatedByLabel] = SandboxRetention.CreatedByApi };
+            resource.Metadata.Labels = new Dictionary<string, string> { [SandboxLabels.CreatedBy] = SandboxLabels.CreatedByApi };
         }
 
         resource.Metadata.Generation = c.Generation;

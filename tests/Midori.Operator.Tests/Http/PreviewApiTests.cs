@@ -35,7 +35,7 @@ public sealed class PreviewApiTests : IAsyncLifetime
         var resource = await _host.GetResourceAsync(TeamA, name);
         Assert.Equal("p-202", resource.Spec.ProjectId);
         Assert.Equal((string)body["snapshotId"]!, resource.Spec.Source.SnapshotId);
-        Assert.Equal(PreviewStatusMapper.CreatedByApi, resource.Metadata.Labels[PreviewStatusMapper.CreatedByLabel]);
+        Assert.Equal(SandboxLabels.CreatedByApi, resource.Metadata.Labels[SandboxLabels.CreatedBy]);
         var snapshot = await _host.Store.ReadSnapshotFilesAsync(TeamA, resource.Spec.Source.SnapshotId!, CancellationToken.None);
         Assert.Equal("<h1>hi</h1>", Encoding.UTF8.GetString(Assert.Single(snapshot!).Content));
     }

@@ -87,7 +87,7 @@ public sealed class StoreBackedReconcilerTests(PostgresDatabase database) : ICla
         Assert.False(sandbox.Files.ContainsKey("index.html"));
         Assert.Equal("changed in the sandbox", Text(sandbox, "README.md"));
         Assert.Equal((2L, commit.FilesHash), (status.FilesRevision, status.FilesHash));
-        Assert.Equal("True", status.Conditions!.Single(c => c.Type == PreviewSandboxReconciler.FilesInSyncCondition).Status);
+        Assert.Equal("True", status.Conditions!.Single(c => c.Type == PreviewSandboxConditions.FilesInSync).Status);
         Assert.Equal(2, (await _store.GetWorkingCopyHeadAsync(Key, default))!.PushedRevision);
     }
 
@@ -128,9 +128,9 @@ public sealed class StoreBackedReconcilerTests(PostgresDatabase database) : ICla
 
         // assert
         Assert.Equal(TimeSpan.FromSeconds(5), failed.RequeueAfter);
-        Assert.Equal(("False", 1L), (behind.Conditions!.Single(c => c.Type == PreviewSandboxReconciler.FilesInSyncCondition).Status, behind.FilesRevision));
+        Assert.Equal(("False", 1L), (behind.Conditions!.Single(c => c.Type == PreviewSandboxConditions.FilesInSync).Status, behind.FilesRevision));
         var status = h.Get(_name).Status!;
-        Assert.Equal(("True", 2L), (status.Conditions!.Single(c => c.Type == PreviewSandboxReconciler.FilesInSyncCondition).Status, status.FilesRevision));
+        Assert.Equal(("True", 2L), (status.Conditions!.Single(c => c.Type == PreviewSandboxConditions.FilesInSync).Status, status.FilesRevision));
         Assert.Equal("let a = 2;", Text(sandbox, "app.js"));
     }
 

@@ -29,7 +29,4 @@ public static class GroupVersion
     /// <c>&lt;revision&gt;:&lt;ok|failed&gt;</c>. It only wakes the reconciler, so FilesInSync follows what the sandbox holds.
     /// </summary>
     public const string FilesPushAnnotation = Group + "/files-push";
-
-    /// <summary>Label/metadata key carrying the owning resource's UID on every remote sandbox.</summary>
-    public const string OwnerUidLabel = Group + "/owner-uid";
 }

@@ -31,6 +31,12 @@ public static class PreviewSandboxConditions
     /// <summary>The provider's API as a whole is usable (circuit closed, credentials present and accepted).</summary>
     public const string ProviderAvailable = "ProviderAvailable";
 
+    /// <summary>The running sandbox holds the files the source says (status.filesHash/filesRevision); absent while not Ready.</summary>
+    public const string FilesInSync = "FilesInSync";
+
+    /// <summary>Order of the conditions in status: Ready first (kstatus tools and humans read it first), then the rest.</summary>
+    public static readonly IReadOnlyList<string> Order = [Ready, Progressing, Degraded, FilesInSync, ProviderAvailable, Reconciling, Stalled];
+
     public static class Reasons
     {
         public const string Pending = "Pending";
@@ -59,6 +65,11 @@ public static class PreviewSandboxConditions
         public const string Deleting = "Deleting";
         public const string AsExpected = "AsExpected";
 
+        // FilesInSync reasons (SourceError too, when the source cannot be read).
+        public const string InSync = "InSync";
+        public const string SyncPending = "SyncPending";
+        public const string SyncFailed = "SyncFailed";
+
         /// <summary>Ready=False while creation waits for an unavailable provider (no attempt is spent).</summary>
         public const string ProviderUnavailable = "ProviderUnavailable";
 
@@ -71,7 +82,7 @@ public static class PreviewSandboxConditions
     }
 }
 
-/// <summary>Recreation reasons recorded in status.lastRecreation and the store (seed 001 + issue 3).</summary>
+/// <summary>Why a sandbox was recreated, as status.lastRecreation, the session history and the recreation metrics record it.</summary>
 public static class RecreationReasons
 {
     public const string Expired = "expired";

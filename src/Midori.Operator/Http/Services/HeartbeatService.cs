@@ -51,7 +51,7 @@ public sealed class HeartbeatService
     /// RFC 3339 UTC with milliseconds. Whole seconds would not do: a heartbeat just after an expiry would be written
     /// as a time before status.endedAt and would not wake the preview.
     /// </summary>
-    public static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+    public static string Format(DateTimeOffset time) => Heartbeat.Format(time);
 
     /// <param name="storeOptional">
     /// Traffic seen by the gateway: without a store, or while it is out, the annotation alone carries the activity
@@ -174,9 +174,5 @@ public sealed class HeartbeatService
         }
     }
 
-    private static DateTimeOffset? AnnotationTime(V1Alpha1PreviewSandbox resource) =>
-        resource.Metadata.Annotations?.TryGetValue(GroupVersion.HeartbeatAnnotation, out var raw) == true
-        && DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed)
-            ? parsed
-            : null;
+    private static DateTimeOffset? AnnotationTime(V1Alpha1PreviewSandbox resource) => Heartbeat.Read(resource);
 }

@@ -561,7 +561,7 @@ public sealed partial class PreviewService
             Labels = new Dictionary<string, string>
             {
                 [ManagedByLabel] = "midori-operator",
-                [PreviewStatusMapper.CreatedByLabel] = PreviewStatusMapper.CreatedByApi,
+                [SandboxLabels.CreatedBy] = SandboxLabels.CreatedByApi,
             },
         },
         Spec = new PreviewSandboxSpec

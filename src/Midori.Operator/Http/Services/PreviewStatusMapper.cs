@@ -6,10 +6,6 @@ namespace Midori.Operator.Http.Services;
 /// <summary>Pure mapping from a PreviewSandbox to seed 002's status document (also what SSE status events carry).</summary>
 public static class PreviewStatusMapper
 {
-    /// <summary>Label on resources created through the API (DELETE may remove those; hand-made ones are only suspended).</summary>
-    public const string CreatedByLabel = GroupVersion.Group + "/created-by";
-    public const string CreatedByApi = "api";
-
     public static class SeedStatus
     {
         public const string Running = "running";
@@ -19,8 +15,9 @@ public static class PreviewStatusMapper
         public const string Failed = "failed";
     }
 
+    /// <summary>Created through the API (DELETE may remove those; hand-made ones are only suspended).</summary>
     public static bool IsCreatedByApi(V1Alpha1PreviewSandbox resource) =>
-        resource.Metadata.Labels?.TryGetValue(CreatedByLabel, out var value) == true && value == CreatedByApi;
+        resource.Metadata.Labels?.TryGetValue(SandboxLabels.CreatedBy, out var value) == true && value == SandboxLabels.CreatedByApi;
 
     public static bool IsReady(V1Alpha1PreviewSandbox? resource) =>
         resource?.Status is { Phase: Phases.Running } status

@@ -371,7 +371,7 @@ public sealed class WorkingCopyService
                 await PokeReconcilerAsync(key, push.Revision ?? 0, pushed: false).ConfigureAwait(false);
                 return new PushOutcome(false, push.Error, null);
             default:
-                if (Controllers.ConditionSet.Find(status.Conditions, Controllers.PreviewSandboxReconciler.FilesInSyncCondition)?.Status == "False")
+                if (Controllers.ConditionSet.Find(status.Conditions, Api.V1Alpha1.PreviewSandboxConditions.FilesInSync)?.Status == "False")
                 {
                     await PokeReconcilerAsync(key, push.Revision ?? 0, pushed: true).ConfigureAwait(false);
                 }

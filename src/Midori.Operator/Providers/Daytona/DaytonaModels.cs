@@ -1,3 +1,4 @@
+using Midori.Operator.Api.V1Alpha1;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -56,7 +57,7 @@ internal sealed record DaytonaSandbox
 
     public DateTimeOffset? AutoDestroyAtTime => ParseTime(AutoDestroyAt);
 
-    public string? OwnerUid => Labels is not null && Labels.TryGetValue(ProviderLabels.OwnerUid, out var uid) ? uid : null;
+    public string? OwnerUid => Labels is not null && Labels.TryGetValue(SandboxLabels.OwnerUid, out var uid) ? uid : null;
 
     private static DateTimeOffset? ParseTime(string? value) =>
         DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time)

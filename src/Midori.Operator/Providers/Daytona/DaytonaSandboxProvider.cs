@@ -83,8 +83,8 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
 
         var labels = new Dictionary<string, string>(request.Labels, StringComparer.Ordinal)
         {
-            [ProviderLabels.OwnerUid] = request.OwnerUid,
-            [ProviderLabels.Installation] = _installation,
+            [SandboxLabels.OwnerUid] = request.OwnerUid,
+            [SandboxLabels.Installation] = _installation,
         };
         var (snapshot, buildInfo) = ImageFor(request.Template);
         var autoStop = AutoStopMinutes(request.IdleTimeout);
@@ -159,8 +159,8 @@ internal sealed partial class DaytonaSandboxProvider : ISandboxProvider
     {
         EnsureCredentials();
         var filter = ownerUid is null
-            ? new Dictionary<string, string>(StringComparer.Ordinal) { [ProviderLabels.Installation] = _installation }
-            : new Dictionary<string, string>(StringComparer.Ordinal) { [ProviderLabels.OwnerUid] = ownerUid };
+            ? new Dictionary<string, string>(StringComparer.Ordinal) { [SandboxLabels.Installation] = _installation }
+            : new Dictionary<string, string>(StringComparer.Ordinal) { [SandboxLabels.OwnerUid] = ownerUid };
         var listed = await _api.ListSandboxesAsync(filter, cancellationToken).ConfigureAwait(false);
         var result = new List<SandboxInfo>();
         foreach (var sandbox in listed.DistinctBy(s => s.Id))

@@ -94,9 +94,9 @@ public sealed class E2BSandboxProvider : ISandboxProvider
         var timeout = (int)Math.Min(int.MaxValue, Math.Ceiling(request.Ttl.TotalSeconds));
         var metadata = new Dictionary<string, string>(request.Labels, StringComparer.Ordinal)
         {
-            [GroupVersion.OwnerUidLabel] = request.OwnerUid,
+            [SandboxLabels.OwnerUid] = request.OwnerUid,
             [ManagedByKey] = ManagedByValue,
-            [ProviderLabels.Installation] = _installation,
+            [SandboxLabels.Installation] = _installation,
         };
         var requestedAt = _time.GetUtcNow();
         var created = await _api.CreateAsync(
@@ -140,10 +140,10 @@ public sealed class E2BSandboxProvider : ISandboxProvider
     public async Task<IReadOnlyList<SandboxInfo>> ListAsync(string? ownerUid, CancellationToken cancellationToken)
     {
         EnsureCredentials();
-        var filter = new Dictionary<string, string>(StringComparer.Ordinal) { [ManagedByKey] = ManagedByValue, [ProviderLabels.Installation] = _installation };
+        var filter = new Dictionary<string, string>(StringComparer.Ordinal) { [ManagedByKey] = ManagedByValue, [SandboxLabels.Installation] = _installation };
         if (ownerUid is not null)
         {
-            filter[GroupVersion.OwnerUidLabel] = ownerUid;
+            filter[SandboxLabels.OwnerUid] = ownerUid;
         }
 
         var listed = await _api.ListAsync(filter, cancellationToken).ConfigureAwait(false);
@@ -422,7 +422,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
             "paused" => SandboxState.Stopped,
             _ => SandboxState.Pending,
         };
-        return new SandboxInfo(detail.SandboxId, metadata.GetValueOrDefault(GroupVersion.OwnerUidLabel), state, detail.StartedAt, detail.EndAt, metadata);
+        return new SandboxInfo(detail.SandboxId, metadata.GetValueOrDefault(SandboxLabels.OwnerUid), state, detail.StartedAt, detail.EndAt, metadata);
     }
 
     private void Remember(E2BSandboxDetail detail) =>

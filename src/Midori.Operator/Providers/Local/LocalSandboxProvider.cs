@@ -84,7 +84,7 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         var now = _timeProvider.GetUtcNow();
         var labels = new Dictionary<string, string>(request.Labels, StringComparer.Ordinal)
         {
-            [GroupVersion.OwnerUidLabel] = request.OwnerUid,
+            [SandboxLabels.OwnerUid] = request.OwnerUid,
         };
         var metadata = new LocalSandboxMetadata
         {

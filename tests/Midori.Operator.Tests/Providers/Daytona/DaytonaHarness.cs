@@ -78,10 +78,10 @@ internal sealed class DaytonaHarness : IAsyncDisposable
         new(ownerUid ?? Guid.NewGuid().ToString(), "default", "demo", "shop", template, 3000, TimeSpan.FromMinutes(30), TimeSpan.FromSeconds(idleSeconds),
             new Dictionary<string, string>
             {
-                [ProviderLabels.OwnerUid] = ownerUid ?? "ignored",
-                [ProviderLabels.Namespace] = "default",
-                [ProviderLabels.Name] = "demo",
-                [ProviderLabels.Project] = "shop",
+                [SandboxLabels.OwnerUid] = ownerUid ?? "ignored",
+                [SandboxLabels.Namespace] = "default",
+                [SandboxLabels.Name] = "demo",
+                [SandboxLabels.Project] = "shop",
             });
 
     public static SandboxStartRequest StartRequest(string? command = null, int port = 3000, IReadOnlyDictionary<string, string>? env = null) =>

@@ -1,3 +1,4 @@
+using Midori.Operator.Api.V1Alpha1;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using Midori.Operator.Providers;
@@ -22,9 +23,9 @@ public sealed class DaytonaSandboxProviderTests
 
         var sandbox = harness.Fake.Find(info.Id)!;
         Assert.Equal(("midori-" + uid, "midori-node-20", 7, 0), (sandbox.Name, sandbox.Snapshot, sandbox.AutoStopMinutes, sandbox.AutoDeleteMinutes));
-        Assert.Equal(uid, sandbox.Labels[ProviderLabels.OwnerUid]);
-        Assert.Equal("test-install", sandbox.Labels[ProviderLabels.Installation]);
-        Assert.Equal("demo", sandbox.Labels[ProviderLabels.Name]);
+        Assert.Equal(uid, sandbox.Labels[SandboxLabels.OwnerUid]);
+        Assert.Equal("test-install", sandbox.Labels[SandboxLabels.Installation]);
+        Assert.Equal("demo", sandbox.Labels[SandboxLabels.Name]);
         Assert.Equal((uid, SandboxState.Running), (info.OwnerUid, info.State));
         Assert.Null(info.EndAt); // Daytona has no end time: the operator owns expiry
     }
@@ -299,7 +300,7 @@ public sealed class DaytonaSandboxProviderTests
         var all = await harness.Provider.ListAsync(null, None);
 
         Assert.Equal(ids.Order(), all.Select(s => s.Id).Order());
-        Assert.All(all, s => Assert.Equal("test-install", s.Labels![ProviderLabels.Installation]));
+        Assert.All(all, s => Assert.Equal("test-install", s.Labels![SandboxLabels.Installation]));
     }
 
     [Fact]

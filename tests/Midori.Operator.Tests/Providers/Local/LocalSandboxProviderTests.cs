@@ -26,7 +26,7 @@ public sealed class LocalSandboxProviderTests
         Assert.Equal("uid-1", info.OwnerUid);
         Assert.Equal(LocalProviderHarness.T0, info.CreatedAt);
         Assert.Equal(LocalProviderHarness.T0.AddMinutes(10), info.EndAt);
-        Assert.Equal("uid-1", info.Labels![GroupVersion.OwnerUidLabel]);
+        Assert.Equal("uid-1", info.Labels![SandboxLabels.OwnerUid]);
         Assert.Equal("midori", info.Labels["app"]);
         Assert.True(Directory.Exists(Path.Combine(harness.Root, info.Id, "project")));
         using var json = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(harness.Root, info.Id, "sandbox.json"), cts.Token));
@@ -338,7 +338,7 @@ public sealed class LocalSandboxProviderTests
         // assert
         Assert.Equal(new[] { a1.Id, a2.Id }.Order(), ownerA.Select(i => i.Id).Order());
         Assert.All(ownerA, i => Assert.Equal(SandboxState.Stopped, i.State));
-        Assert.All(ownerA, i => Assert.Equal("owner-a", i.Labels![GroupVersion.OwnerUidLabel]));
+        Assert.All(ownerA, i => Assert.Equal("owner-a", i.Labels![SandboxLabels.OwnerUid]));
         Assert.Equal(3, all.Count);
         Assert.Contains(all, i => i.Id == b.Id && i.OwnerUid == "owner-b");
         Assert.Empty(none);

@@ -1,16 +1,20 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Controllers;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Options;
 using Midori.Operator.Providers;
+using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using Midori.Operator.Testing.Fakes;
 using Midori.Operator.Tests.Runtime;
 using MsOptions = Microsoft.Extensions.Options.Options;
 
-namespace Midori.Operator.Tests.Providers;
+namespace Midori.Operator.Tests.Controllers;
 
-public sealed class OrphanSweeperTests : IDisposable
+public sealed class OrphanSweepControllerTests : IDisposable
 {
     private static readonly TimeSpan Grace = TimeSpan.FromMinutes(15);
 
@@ -21,7 +25,7 @@ public sealed class OrphanSweeperTests : IDisposable
     private readonly MidoriMetrics _metrics = new(new TestMeterFactory());
     private readonly LongCounterRecorder _orphans;
 
-    public OrphanSweeperTests()
+    public OrphanSweepControllerTests()
     {
         _client = new InMemoryPreviewSandboxClient(_time);
         _provider = new FakeSandboxProvider(_time, "daytona");
@@ -38,7 +42,7 @@ public sealed class OrphanSweeperTests : IDisposable
         var gone = await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "deleted-long-ago");
         _time.Advance(Grace);
         var young = await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "create-in-flight");
-        using var sweeper = Sweeper();
+        var sweeper = Sweeper();
 
         var result = await sweeper.SweepOnceAsync(CancellationToken.None);
 
@@ -53,7 +57,7 @@ public sealed class OrphanSweeperTests : IDisposable
     {
         var orphan = await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone");
         _time.Advance(Grace);
-        using var sweeper = Sweeper(o => o.DryRun = true);
+        var sweeper = Sweeper(o => o.DryRun = true);
 
         var result = await sweeper.SweepOnceAsync(CancellationToken.None);
 
@@ -67,7 +71,7 @@ public sealed class OrphanSweeperTests : IDisposable
     {
         await CreateSandboxAsync(Guid.NewGuid().ToString(), "team-b", "not-ours-to-judge");
         _time.Advance(Grace);
-        using var sweeper = Sweeper(watchNamespace: "team-a");
+        var sweeper = Sweeper(watchNamespace: "team-a");
 
         var result = await sweeper.SweepOnceAsync(CancellationToken.None);
 
@@ -81,7 +85,7 @@ public sealed class OrphanSweeperTests : IDisposable
         await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone");
         _time.Advance(Grace);
         _provider.OutageException = new SandboxProviderException("daytona", "No API key is configured", isTransient: false);
-        using var sweeper = Sweeper();
+        var sweeper = Sweeper();
 
         var result = await sweeper.SweepOnceAsync(CancellationToken.None);
 
@@ -90,16 +94,16 @@ public sealed class OrphanSweeperTests : IDisposable
     }
 
     [Fact]
-    public async Task Runs_OnlyWhileLeading()
+    public async Task Runs_InTheLeadersTerm_OnlyWhileLeading()
     {
         await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone");
         _time.Advance(Grace);
-        using var sweeper = Sweeper(o =>
+        var sweeper = Sweeper(o =>
         {
             o.InitialDelay = TimeSpan.FromMinutes(1);
             o.Interval = TimeSpan.FromMinutes(10);
         });
-        await sweeper.StartAsync(CancellationToken.None);
+        await using var runtime = new LeaderRuntime(_leadership, sweeper); // terms start with leadership; the informer is not needed here
 
         _time.Advance(TimeSpan.FromMinutes(2));
         Assert.Single(_provider.Sandboxes); // not leading: nothing swept
@@ -114,8 +118,20 @@ public sealed class OrphanSweeperTests : IDisposable
         _leadership.Lose();
         await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone-too");
         _time.Advance(TimeSpan.FromHours(1));
-        await sweeper.StopAsync(CancellationToken.None);
+        await runtime.Host.StopAsync(CancellationToken.None);
         Assert.Single(_provider.Sandboxes); // leadership lost: the loop stopped
+    }
+
+    [Fact]
+    public async Task Disabled_RunReturnsAtOnce_AndSweepsNothing()
+    {
+        await CreateSandboxAsync(Guid.NewGuid().ToString(), "default", "gone");
+        _time.Advance(Grace);
+        var sweeper = Sweeper(o => o.Enabled = false);
+
+        await sweeper.RunAsync(CancellationToken.None).WaitAsync(TestWaits.Bound);
+
+        Assert.Single(_provider.Sandboxes);
     }
 
     private async Task<string> CreateSandboxAsync(string? ownerUid, string ns, string name)
@@ -124,20 +140,55 @@ public sealed class OrphanSweeperTests : IDisposable
         var info = await _provider.CreateAsync(new SandboxCreateRequest(uid, ns, name, "p", null, 3000, TimeSpan.FromDays(1), TimeSpan.FromMinutes(5),
             new Dictionary<string, string>
             {
-                [ProviderLabels.OwnerUid] = uid,
-                [ProviderLabels.Namespace] = ns,
-                [ProviderLabels.Name] = name,
+                [SandboxLabels.OwnerUid] = uid,
+                [SandboxLabels.Namespace] = ns,
+                [SandboxLabels.Name] = name,
             }), CancellationToken.None);
         return info.Id;
     }
 
-    private OrphanSweeper Sweeper(Action<OrphanSweepOptions>? configure = null, string? watchNamespace = null)
+    private OrphanSweepController Sweeper(Action<OrphanSweepOptions>? configure = null, string? watchNamespace = null)
     {
         var options = new OrphanSweepOptions { GracePeriod = Grace };
         configure?.Invoke(options);
         var operatorOptions = new OperatorOptions { DefaultProvider = "daytona", WatchNamespace = watchNamespace };
-        return new OrphanSweeper(_leadership, new SandboxProviderRegistry([_provider], MsOptions.Create(operatorOptions)), _client,
-            MsOptions.Create(options), MsOptions.Create(operatorOptions), _metrics, _time, NullLogger<OrphanSweeper>.Instance);
+        return new OrphanSweepController(new SandboxProviderRegistry([_provider], MsOptions.Create(operatorOptions)), _client,
+            MsOptions.Create(options), MsOptions.Create(operatorOptions), _metrics, _time, NullLogger<OrphanSweepController>.Instance);
+    }
+
+    /// <summary>
+    /// The production host running <paramref name="controller"/> in the leader's terms, beside workers with nothing to
+    /// do. Its own clock, so the sweep's timers are the only ones on the test's clock.
+    /// </summary>
+    private sealed class LeaderRuntime : IAsyncDisposable
+    {
+        private readonly ObservableTimeProvider _hostTime = new();
+        private readonly ReconcileQueue _queue;
+        private readonly ServiceProvider _services;
+
+        public LeaderRuntime(FakeLeadership leadership, ILeaderController controller)
+        {
+            _queue = new ReconcileQueue(_hostTime);
+            var options = TestSupport.Options();
+            var client = new ScriptedPreviewSandboxClient();
+            var informer = new PreviewSandboxInformer(client, new PreviewSandboxCache(client, _hostTime), options, _hostTime,
+                NullLogger<PreviewSandboxInformer>.Instance, TestSupport.NoJitterWatchBackoff());
+            var services = new ServiceCollection();
+            services.AddScoped<IReconciler>(_ => new DelegateReconciler((_, _) => Task.FromResult(ReconcileResult.Done())));
+            _services = services.BuildServiceProvider();
+            var workers = new ReconcileWorkers(_queue, _services.GetRequiredService<IServiceScopeFactory>(), options, _hostTime,
+                NullLogger<ReconcileWorkers>.Instance, TestSupport.NoJitterReconcileBackoff());
+            Host = new OperatorRuntimeHost(leadership, informer, workers, _queue, _hostTime, NullLogger<OperatorRuntimeHost>.Instance, controllers: [controller]);
+        }
+
+        public OperatorRuntimeHost Host { get; }
+
+        public async ValueTask DisposeAsync()
+        {
+            Host.Dispose();
+            _queue.Dispose();
+            await _services.DisposeAsync();
+        }
     }
 
 }

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Midori.Operator.Providers;
+namespace Midori.Operator.Controllers;
 
 /// <summary>Orphan sweep settings, bound from <c>Providers:OrphanSweep</c> (env: <c>Providers__OrphanSweep__DryRun</c>, ...).</summary>
 public sealed class OrphanSweepOptions

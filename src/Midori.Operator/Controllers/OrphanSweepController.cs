@@ -1,90 +1,72 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
+using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Options;
+using Midori.Operator.Providers;
 using Midori.Operator.Runtime;
 
-namespace Midori.Operator.Providers;
+namespace Midori.Operator.Controllers;
 
 /// <summary>
 /// Deletes remote sandboxes labeled as this installation's whose PreviewSandbox no longer exists (deleted while the
-/// operator was down, finalizer removed by hand, a create racing a delete). Runs only while this replica leads.
+/// operator was down, finalizer removed by hand, a create racing a delete). A controller beside the reconciler: the
+/// runtime host runs it in each leadership term (<see cref="ILeaderController"/>), with the fenced providers.
 /// Safety: providers are listed before the API server, so any live owner of a listed sandbox is in the later list;
 /// sandboxes younger than the grace period are skipped (a create in flight); each candidate is re-read by name before
 /// deletion; with a watched namespace only that namespace's sandboxes are considered. Counted in
 /// <see cref="MidoriMetrics.Orphan"/> and logged.
 /// </summary>
-public sealed class OrphanSweeper : IHostedService, IDisposable
+public sealed class OrphanSweepController(
+    ISandboxProviderRegistry providers,
+    IPreviewSandboxClient client,
+    IOptions<OrphanSweepOptions> options,
+    IOptions<OperatorOptions> operatorOptions,
+    MidoriMetrics metrics,
+    TimeProvider time,
+    ILogger<OrphanSweepController> logger) : ILeaderController
 {
-    private readonly ILeadership _leadership;
-    private readonly ISandboxProviderRegistry _providers;
-    private readonly IPreviewSandboxClient _client;
-    private readonly OrphanSweepOptions _options;
-    private readonly string? _watchNamespace;
-    private readonly MidoriMetrics _metrics;
-    private readonly TimeProvider _time;
-    private readonly ILogger<OrphanSweeper> _logger;
+    private readonly ISandboxProviderRegistry _providers = providers;
+    private readonly IPreviewSandboxClient _client = client;
+    private readonly OrphanSweepOptions _options = options.Value;
+    private readonly string? _watchNamespace = string.IsNullOrWhiteSpace(operatorOptions.Value.WatchNamespace) ? null : operatorOptions.Value.WatchNamespace;
+    private readonly MidoriMetrics _metrics = metrics;
+    private readonly TimeProvider _time = time;
+    private readonly ILogger<OrphanSweepController> _logger = logger;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _firstSeen = new(StringComparer.Ordinal);
-    private readonly Lock _lock = new();
-    private CancellationTokenSource? _term;
-    private Task _loop = Task.CompletedTask;
 
-    public OrphanSweeper(
-        ILeadership leadership,
-        ISandboxProviderRegistry providers,
-        IPreviewSandboxClient client,
-        IOptions<OrphanSweepOptions> options,
-        IOptions<OperatorOptions> operatorOptions,
-        MidoriMetrics metrics,
-        TimeProvider time,
-        ILogger<OrphanSweeper> logger)
-    {
-        _leadership = leadership;
-        _providers = providers;
-        _client = client;
-        _options = options.Value;
-        _watchNamespace = string.IsNullOrWhiteSpace(operatorOptions.Value.WatchNamespace) ? null : operatorOptions.Value.WatchNamespace;
-        _metrics = metrics;
-        _time = time;
-        _logger = logger;
+    public string Name => "orphan sweep";
 
-        // Subscribed at construction like the runtime host: a leadership service that leads from its own StartAsync is not missed.
-        _leadership.StartedLeading += OnStartedLeading;
-        _leadership.StoppedLeading += OnStoppedLeading;
-    }
-
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>First sweep after <see cref="OrphanSweepOptions.InitialDelay"/>, then one per interval, until the term ends.</summary>
+    public async Task RunAsync(CancellationToken term)
     {
         if (!_options.Enabled)
         {
             _logger.SweepDisabled();
+            return;
         }
 
-        return Task.CompletedTask;
-    }
-
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        Task loop;
-        lock (_lock)
+        try
         {
-            _term?.Cancel();
-            loop = _loop;
+            await Task.Delay(_options.InitialDelay, _time, term).ConfigureAwait(false);
+            using var timer = new PeriodicTimer(_options.Interval, _time);
+            do
+            {
+                try
+                {
+                    await SweepOnceAsync(term).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    _logger.SweepFailed(ex);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(term).ConfigureAwait(false));
         }
-
-        await loop.WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public void Dispose()
-    {
-        _leadership.StartedLeading -= OnStartedLeading;
-        _leadership.StoppedLeading -= OnStoppedLeading;
-        lock (_lock)
+        catch (OperationCanceledException)
         {
-            _term?.Cancel();
-            _term?.Dispose();
-            _term = null;
+            // The term ended: leadership lost or host stopping.
         }
     }
 
@@ -111,8 +93,8 @@ public sealed class OrphanSweeper : IHostedService, IDisposable
             foreach (var sandbox in sandboxes)
             {
                 // Warm-pool sandboxes are owned by their pool, not by a PreviewSandbox: the pool controller sweeps those.
-                if (sandbox.OwnerUid is null || Label(sandbox, Api.V1Alpha1.PoolGroupVersion.PoolLabel) is not null
-                    || (_watchNamespace is not null && Label(sandbox, ProviderLabels.Namespace) != _watchNamespace))
+                if (sandbox.OwnerUid is null || Label(sandbox, PoolGroupVersion.PoolLabel) is not null
+                    || (_watchNamespace is not null && Label(sandbox, SandboxLabels.Namespace) != _watchNamespace))
                 {
                     continue;
                 }
@@ -148,8 +130,8 @@ public sealed class OrphanSweeper : IHostedService, IDisposable
                 }
 
                 orphans++;
-                var ns = Label(sandbox, ProviderLabels.Namespace);
-                var name = Label(sandbox, ProviderLabels.Name);
+                var ns = Label(sandbox, SandboxLabels.Namespace);
+                var name = Label(sandbox, SandboxLabels.Name);
                 if (_options.DryRun)
                 {
                     _logger.OrphanDryRun(provider.Name, sandbox.Id, ns, name, sandbox.OwnerUid!);
@@ -200,7 +182,7 @@ public sealed class OrphanSweeper : IHostedService, IDisposable
     /// <summary>A second, direct read: the owner may have been created after the list was taken.</summary>
     private async Task<bool> OwnerStillExistsAsync(SandboxInfo sandbox, CancellationToken cancellationToken)
     {
-        if (Label(sandbox, ProviderLabels.Namespace) is not { Length: > 0 } ns || Label(sandbox, ProviderLabels.Name) is not { Length: > 0 } name)
+        if (Label(sandbox, SandboxLabels.Namespace) is not { Length: > 0 } ns || Label(sandbox, SandboxLabels.Name) is not { Length: > 0 } name)
         {
             return false;
         }
@@ -211,61 +193,6 @@ public sealed class OrphanSweeper : IHostedService, IDisposable
 
     private static string? Label(SandboxInfo sandbox, string key) =>
         sandbox.Labels is not null && sandbox.Labels.TryGetValue(key, out var value) ? value : null;
-
-    private void OnStartedLeading(CancellationToken leadershipToken)
-    {
-        if (!_options.Enabled)
-        {
-            return;
-        }
-
-        lock (_lock)
-        {
-            _term?.Cancel();
-            _term?.Dispose();
-            _term = CancellationTokenSource.CreateLinkedTokenSource(leadershipToken);
-            var token = _term.Token;
-            var previous = _loop;
-            _loop = Task.Run(async () =>
-            {
-                await previous.ConfigureAwait(false);
-                await RunAsync(token).ConfigureAwait(false);
-            }, CancellationToken.None);
-        }
-    }
-
-    private void OnStoppedLeading()
-    {
-        lock (_lock)
-        {
-            _term?.Cancel();
-        }
-    }
-
-    private async Task RunAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(_options.InitialDelay, _time, cancellationToken).ConfigureAwait(false);
-            using var timer = new PeriodicTimer(_options.Interval, _time);
-            do
-            {
-                try
-                {
-                    await SweepOnceAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    _logger.SweepFailed(ex);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
-        }
-        catch (OperationCanceledException)
-        {
-            // Leadership lost or host stopping.
-        }
-    }
 }
 
 public sealed record OrphanSweepResult(int Listed, int Young, int Orphans, int Deleted);

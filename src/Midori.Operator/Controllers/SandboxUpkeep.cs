@@ -1,0 +1,123 @@
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Diagnostics;
+using Midori.Operator.Kubernetes;
+using Midori.Operator.Options;
+using Midori.Operator.Providers;
+using Midori.Operator.Runtime;
+
+namespace Midori.Operator.Controllers;
+
+/// <summary>
+/// Keeps a healthy running sandbox current: records new activity (and extends the provider's own timer), applies a
+/// changed spec in place, brings the files up to the source, and forgets old failures once it has been stable.
+/// </summary>
+internal sealed class SandboxUpkeep(
+    SandboxProvisioner provisioner,
+    SandboxSourceResolver sources,
+    IEventRecorder events,
+    OperatorOptions options,
+    ILogger logger)
+{
+    public async Task<ReconcileResult> KeepRunningAsync(SandboxStatusBuilder pass, ISandboxProvider provider, SandboxSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        var resource = pass.Resource;
+        var sandboxId = status.SandboxId!;
+        status.ProbeFailures = snapshot.ProbeFailures == 0 ? null : snapshot.ProbeFailures;
+
+        // New activity: record it and keep the provider's own auto-stop from firing before our deadlines.
+        if (snapshot.LastActivity is { } activity && (status.LastActivityTime is not { } recorded || SandboxSnapshot.ToOffset(recorded) < activity))
+        {
+            status.LastActivityTime = activity.UtcDateTime;
+            if (snapshot.ExpiresAt is { } expiresAt)
+            {
+                try
+                {
+                    await provider.ExtendAsync(sandboxId, expiresAt, cancellationToken);
+                }
+                catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+                {
+                    logger.ExtendFailed(sandboxId, ex.Message);
+                }
+            }
+        }
+
+        status.IdleDeadline = snapshot.IdleDeadline?.UtcDateTime;
+        string? degraded = null;
+
+        // Spec changed while running: apply the dev-server shape in place.
+        if (status.ObservedGeneration != pass.Generation)
+        {
+            try
+            {
+                status.SandboxUrl = await provisioner.ApplySpecAsync(resource, provider, sandboxId, cancellationToken);
+            }
+            catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+            {
+                degraded = $"Could not apply the changed spec: {ex.Message}";
+            }
+        }
+
+        var files = await SyncFilesAsync(pass, provider, sandboxId, cancellationToken);
+        if (!files.InSync)
+        {
+            degraded ??= "Files in the sandbox are behind the source; retrying";
+        }
+
+        if (snapshot.ProbeFailures > 0)
+        {
+            degraded ??= $"Preview URL failed {snapshot.ProbeFailures} health probe(s) in a row";
+        }
+
+        // Stable again: forget earlier failures so a later loss starts the backoff afresh.
+        var stableAfter = TimeSpan.FromSeconds(Math.Max(resource.Spec.EffectiveRecreate().EffectiveCooldownSeconds(), options.HealthCheckInterval.TotalSeconds));
+        if (status.FailedAttempts is > 0 && snapshot.ProbeHealthy == true && snapshot.StartedAt is { } started && snapshot.Now - started >= stableAfter)
+        {
+            status.FailedAttempts = null;
+            status.LastFailureTime = null;
+        }
+
+        pass.To(Phases.Running)
+            .Ready($"Preview is serving at {status.SandboxUrl}", degraded ?? (status.FailedAttempts is > 0 ? snapshot.LastError : null), files)
+            .Observed();
+        var next = SandboxSchedule.NextCheck(status, snapshot.Now, options);
+        return files.InSync ? next : ReconcileResult.After(SandboxSchedule.Min(next.RequeueAfter ?? options.ResyncInterval, SandboxSchedule.Retry));
+    }
+
+    /// <summary>
+    /// Brings the sandbox up to the source: a delta (writes + deletes) for store-backed sources, the whole set for the
+    /// others when its hash changed. Not in sync: the push failed or the source cannot be read (retried soon).
+    /// </summary>
+    private async Task<FilesState> SyncFilesAsync(SandboxStatusBuilder pass, ISandboxProvider provider, string sandboxId, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        FilePush push;
+        try
+        {
+            push = await sources.SyncAsync(pass.Resource, provider, sandboxId, status.FilesRevision, status.FilesHash, cancellationToken);
+        }
+        catch (SourceResolutionException ex)
+        {
+            // The sandbox cannot be brought to what the source says: not in sync, and the condition says why.
+            logger.SourceFailed(ex.Message);
+            return FilesState.Behind(PreviewSandboxConditions.Reasons.SourceError, ex.Message);
+        }
+
+        if (push.Status == FilePushStatus.Failed)
+        {
+            logger.SyncFailed(sandboxId, push.Error ?? "unknown error");
+            return FilesState.Behind(PreviewSandboxConditions.Reasons.SyncFailed, $"Pushing files to the sandbox failed: {push.Error}");
+        }
+
+        if (push.Status == FilePushStatus.Pushed)
+        {
+            logger.SyncedFiles(sandboxId, push.Written, push.Bytes, push.Hash ?? string.Empty);
+            events.Normal(pass.Resource, EventReasons.FilesSynced, $"Synced {push.Written} files and removed {push.Deleted} ({push.Hash})");
+        }
+
+        // Also when up to date: the HTTP API may have pushed a newer revision directly.
+        status.FilesHash = push.Hash;
+        status.FilesRevision = push.Revision;
+        return FilesState.Synced(status.FilesHash);
+    }
+}
