@@ -113,8 +113,8 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
 
         // assert
         output.WriteLine($"handover without release: {handover.TotalMilliseconds:F0} ms (lease {LeaseDuration.TotalMilliseconds} ms)");
+        // a lower bound only: a busy machine makes the takeover later, never earlier (how soon is a benchmark's question)
         Assert.True(handover >= LeaseDuration - RenewDeadline, $"took over after {handover} although the abandoned Lease was still valid");
-        Assert.True(handover <= LeaseDuration + 2 * RetryPeriod + TimeSpan.FromSeconds(1), $"handover took {handover}; lease duration is {LeaseDuration}");
         Assert.Equal(follower, (await ReadLeaseAsync()).Spec.HolderIdentity);
         Assert.Empty(_recorder.Violations);
     }
@@ -132,14 +132,16 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
 
         // act
         await StopAsync(leader);
+        var afterStop = await ReadLeaseAsync();
         var clock = Stopwatch.StartNew();
         await WaitAsync(takeOver, "the follower to acquire the released Lease");
         var handover = clock.Elapsed;
         await WaitAsync(_recorder.WaitUntilAsync(() => _recorder.KeysSeenBy(follower).Count == Names.Length), "the new leader to reconcile every object");
 
-        // assert
+        // assert: once the leader has stopped, the Lease no longer names it (released, or already taken by the follower);
+        // a killed leader's Lease keeps its name until it expires (the test above)
         output.WriteLine($"handover after release: {handover.TotalMilliseconds:F0} ms (lease {LeaseDuration.TotalMilliseconds} ms)");
-        Assert.True(handover < LeaseDuration - RenewDeadline, $"handover took {handover}: the Lease was not released");
+        Assert.NotEqual(leader, afterStop.Spec.HolderIdentity);
         var lease = await ReadLeaseAsync();
         Assert.Equal(follower, lease.Spec.HolderIdentity);
         Assert.Empty(_recorder.Violations);
