@@ -63,7 +63,7 @@ public static class HostingExtensions
         services.TryAddSingleton<IPreviewSandboxPoolClient>(sp => new KubernetesPreviewSandboxPoolClient(sp.GetRequiredService<k8s.IKubernetes>()));
         services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<PreviewSandboxPoolController>(sp, sp.GetRequiredService<FencedSandboxProviderRegistry>()));
         services.TryAddSingleton<IWarmSandboxPool>(sp => sp.GetRequiredService<PreviewSandboxPoolController>());
-        services.AddHostedService(sp => sp.GetRequiredService<PreviewSandboxPoolController>());
+        services.AddSingleton<ILeaderController>(sp => sp.GetRequiredService<PreviewSandboxPoolController>());
 
         // PostgreSQL store (only when ConnectionStrings:Midori is set): migrations, working copies, sessions, history.
         services.AddMidoriStore(builder.Configuration);

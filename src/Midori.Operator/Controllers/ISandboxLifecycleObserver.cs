@@ -12,6 +12,13 @@ public interface ISandboxLifecycleObserver
 
     void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed);
 
+    /// <summary>
+    /// <see cref="Ready"/> with how the sandbox came to be when the flag does not say it (<see cref="ReadyKinds"/>:
+    /// claimed from a warm pool); null: as <see cref="Ready"/>. Observers that do not care keep the default.
+    /// </summary>
+    void ReadyAs(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed, string? kind) =>
+        Ready(resource, status, recreated, elapsed);
+
     void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId);
 
     void RecreationCompleted(V1Alpha1PreviewSandbox resource, RecreationRecord record, bool success, string? error, TimeSpan elapsed);
@@ -29,6 +36,13 @@ public interface ISandboxLifecycleObserver
     /// <see cref="ProvisioningStages"/>, <paramref name="percent"/> 0–100.
     /// </summary>
     void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) { }
+}
+
+/// <summary>Ready kinds beyond create / wake / recreate (the <c>kind</c> of <c>midori.sandbox.time_to_ready</c>).</summary>
+public static class ReadyKinds
+{
+    /// <summary>A warm sandbox claimed from a PreviewSandboxPool (files pushed, dev server restarted if needed).</summary>
+    public const string Claim = "claim";
 }
 
 /// <summary>Stages of a (re)creation as clients see them (seed 001's recreation progress).</summary>
@@ -55,6 +69,9 @@ internal sealed class CompositeSandboxLifecycleObserver(IReadOnlyList<ISandboxLi
 
     public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) =>
         Each(o => o.Ready(resource, status, recreated, elapsed));
+
+    public void ReadyAs(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed, string? kind) =>
+        Each(o => o.ReadyAs(resource, status, recreated, elapsed, kind));
 
     public void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId) =>
         Each(o => o.RecreationStarted(resource, reason, oldSandboxId));

@@ -44,4 +44,19 @@ internal static partial class PoolLog
 
     [LoggerMessage(EventId = 5113, Level = LogLevel.Error, Message = "Warm-pool component {Component} stopped")]
     public static partial void PoolComponentFailed(this ILogger logger, Exception exception, string component);
+
+    [LoggerMessage(EventId = 5114, Level = LogLevel.Information, Message = "Claimed warm sandbox {SandboxId} from pool {Pool}")]
+    public static partial void ClaimedWarmSandbox(this ILogger logger, string sandboxId, string pool);
+
+    [LoggerMessage(EventId = 5115, Level = LogLevel.Warning, Message = "Integrity check: {Count} files differed in sandbox {SandboxId} after the push; pushing them again")]
+    public static partial void IntegrityRepush(this ILogger logger, string sandboxId, int count);
+
+    [LoggerMessage(EventId = 5116, Level = LogLevel.Information, Message = "Paused sandbox {SandboxId} at {Provider} ({Reason})")]
+    public static partial void SandboxPaused(this ILogger logger, string provider, string sandboxId, string reason);
+
+    [LoggerMessage(EventId = 5117, Level = LogLevel.Information, Message = "Resumed sandbox {SandboxId} at {Provider}: {Pushed} changed files pushed, ready in {ElapsedMs} ms")]
+    public static partial void SandboxResumed(this ILogger logger, string provider, string sandboxId, int pushed, long elapsedMs);
+
+    [LoggerMessage(EventId = 5118, Level = LogLevel.Warning, Message = "Could not resume sandbox {SandboxId} ({Why}); recreating it with every file")]
+    public static partial void ResumeFellBack(this ILogger logger, string sandboxId, string why);
 }

@@ -11,8 +11,8 @@ using Midori.Operator.Runtime;
 namespace Midori.Operator.Controllers;
 
 /// <summary>
-/// Keeps <c>spec.replicas</c> ready sandboxes per PreviewSandboxPool, while this replica leads (one term per
-/// leadership, like <see cref="OperatorRuntimeHost"/>): list + watch of pools feeds its own <see cref="ReconcileQueue"/>;
+/// Keeps <c>spec.replicas</c> ready sandboxes per PreviewSandboxPool, while this replica leads (an
+/// <see cref="ILeaderController"/>: <see cref="OperatorRuntimeHost"/> runs it in every leadership term): list + watch of pools feeds its own <see cref="ReconcileQueue"/>;
 /// one worker runs gather (the provider's sandboxes labelled with the pool's UID, minus claimed ones) → decide
 /// (<see cref="PoolPolicy"/>) → act (remove, start, create + start the template's dev server) → status (written only
 /// when it changed), requeued after the policy's delay.
@@ -25,12 +25,11 @@ namespace Midori.Operator.Controllers;
 /// informer cache) and, until that status is written, by this process's claim set.
 /// </para>
 /// </summary>
-public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxPool, IDisposable
+public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderController
 {
     private static readonly TimeSpan CrdRecheckInterval = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan WatchTimeout = TimeSpan.FromMinutes(5);
 
-    private readonly ILeadership _leadership;
     private readonly IPreviewSandboxPoolClient _client;
     private readonly ISandboxProviderRegistry _providers;
     private readonly PreviewSandboxCache _previews;
@@ -54,12 +53,9 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
     private readonly ConcurrentDictionary<string, DateTimeOffset> _firstSeen = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<ObjectKey, int> _failures = new();
     private ReconcileQueue? _queue;
-    private CancellationTokenSource? _term;
-    private Task _loop = Task.CompletedTask;
     private volatile bool _synced;
 
     public PreviewSandboxPoolController(
-        ILeadership leadership,
         IPreviewSandboxPoolClient client,
         FencedSandboxProviderRegistry providers,
         PreviewSandboxCache previews,
@@ -71,7 +67,6 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
         MidoriMetrics? metrics = null,
         IProviderHealth? health = null)
     {
-        _leadership = leadership;
         _client = client;
         _providers = providers;
         _previews = previews;
@@ -83,45 +78,15 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
         _metrics = metrics;
         _time = time;
         _logger = logger;
-
-        // Subscribed at construction like the runtime host: a leadership service that leads from its own StartAsync is not missed.
-        _leadership.StartedLeading += OnStartedLeading;
-        _leadership.StoppedLeading += OnStoppedLeading;
     }
 
     /// <summary>True once the current term has listed the pools.</summary>
     public bool HasSynced => _synced;
 
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public string Name => "warm pools";
 
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        Task loop;
-        lock (_lock)
-        {
-            _term?.Cancel();
-            loop = _loop;
-        }
-
-        try
-        {
-            await loop.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // Host shutdown deadline.
-        }
-    }
-
-    public void Dispose()
-    {
-        _leadership.StartedLeading -= OnStartedLeading;
-        _leadership.StoppedLeading -= OnStoppedLeading;
-        lock (_lock)
-        {
-            _term?.Cancel();
-        }
-    }
+    /// <summary>One leadership term: the pool informer, the worker and the sweep, until <paramref name="term"/> ends.</summary>
+    public Task RunAsync(CancellationToken term) => _options.Enabled ? RunTermAsync(term) : Task.CompletedTask;
 
     public async Task<WarmClaim?> TryClaimAsync(WarmClaimRequest request, CancellationToken cancellationToken)
     {
@@ -621,35 +586,6 @@ public sealed class PreviewSandboxPoolController : IHostedService, IWarmSandboxP
 
     private static ObjectKey? KeyOf(V1Alpha1PreviewSandboxPool pool) =>
         pool.Metadata is { Name: { Length: > 0 } name, NamespaceProperty: { Length: > 0 } ns } ? new ObjectKey(ns, name) : null;
-
-    private void OnStartedLeading(CancellationToken leadershipToken)
-    {
-        if (!_options.Enabled)
-        {
-            return;
-        }
-
-        lock (_lock)
-        {
-            _term?.Cancel();
-            _term = CancellationTokenSource.CreateLinkedTokenSource(leadershipToken);
-            var token = _term.Token;
-            var previous = _loop;
-            _loop = Task.Run(async () =>
-            {
-                await previous.ConfigureAwait(false);
-                await RunTermAsync(token).ConfigureAwait(false);
-            }, CancellationToken.None);
-        }
-    }
-
-    private void OnStoppedLeading()
-    {
-        lock (_lock)
-        {
-            _term?.Cancel();
-        }
-    }
 
     private async Task RunTermAsync(CancellationToken token)
     {

@@ -34,7 +34,8 @@ internal sealed class PreviewSandboxReconciler(
     IProviderHealth? providerHealth = null,
     IPreviewAddress? addresses = null,
     NamespacePolicyGate? policyGate = null,
-    IPreviewSandboxLookup? lookup = null) : IReconciler
+    IPreviewSandboxLookup? lookup = null,
+    IWarmSandboxPool? warmPool = null) : IReconciler
 {
     /// <summary>Upper bound of policy→action steps in one pass (e.g. begin recreation, then create).</summary>
     private const int MaxStepsPerPass = 4;
@@ -42,9 +43,10 @@ internal sealed class PreviewSandboxReconciler(
     private readonly OperatorOptions _options = options.Value;
     private readonly ISandboxLifecycleObserver _observer = CompositeSandboxLifecycleObserver.Of(observers);
     private IEntityFinalizer<V1Alpha1PreviewSandbox> Finalizer => field ??= new SandboxCleanupFinalizer(providers, events, logger, _observer);
-    private SandboxProvisioner Provisioner => field ??= new SandboxProvisioner(client, sources, events, time, _options, logger, _observer, providerHealth);
+    private SandboxProvisioner Provisioner => field ??= new SandboxProvisioner(client, sources, events, time, _options, logger, _observer, providerHealth, warmPool);
     private SandboxUpkeep Upkeep => field ??= new SandboxUpkeep(Provisioner, sources, events, _options, logger);
     private SandboxTeardown Teardown => field ??= new SandboxTeardown(client, events, time, _options, logger, _observer);
+    private SandboxLifecycleSteps Lifecycle => field ??= new SandboxLifecycleSteps(sources, Provisioner, events, time, _options, logger, _observer);
 
     public async Task<ReconcileResult> ReconcileAsync(ObjectKey key, CancellationToken cancellationToken)
     {
@@ -141,7 +143,11 @@ internal sealed class PreviewSandboxReconciler(
                     ?? await Provisioner.CreateAsync(pass, provider, snapshot, ct => PublishAsync(pass, ct), cancellationToken),
                 SandboxAction.Recreate => Provisioner.BeginRecreation(pass, snapshot, verdict),
                 SandboxAction.Restart => Restart(pass),
+                SandboxAction.Expire when SandboxLifecycleSteps.Pauses(pass, provider, verdict) =>
+                    await Lifecycle.PauseAsync(pass, provider, snapshot, verdict, cancellationToken)
+                    ?? await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
                 SandboxAction.Expire => await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
+                SandboxAction.Resume => await Lifecycle.ResumeAsync(pass, provider, snapshot, verdict, cancellationToken),
                 SandboxAction.Suspend => await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Stopped, cancellationToken),
                 SandboxAction.Fail => await Teardown.FailAsync(pass, provider, verdict, cancellationToken),
                 SandboxAction.KeepRunning => await Upkeep.KeepRunningAsync(pass, provider, snapshot, cancellationToken),

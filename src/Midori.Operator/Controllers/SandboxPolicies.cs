@@ -14,8 +14,10 @@ public enum SandboxAction
     Recreate,
     /// <summary>Clear failure bookkeeping (the spec changed after Failed), then Create.</summary>
     Restart,
-    /// <summary>Remove the sandbox and keep the resource as Expired.</summary>
+    /// <summary>Remove the sandbox and keep the resource as Expired (or pause it, when spec.lifecycle says so: <see cref="SandboxLifecycleSteps"/>).</summary>
     Expire,
+    /// <summary>Wake a Paused preview: resume its sandbox, or recreate when it is gone.</summary>
+    Resume,
     /// <summary>Remove the sandbox and keep the resource as Stopped.</summary>
     Suspend,
     /// <summary>Give up: phase Failed until the spec or the recreate annotation changes.</summary>
@@ -56,6 +58,8 @@ public static class SandboxPolicies
         LifetimeExceeded,
         // No activity within the idle timeout.
         IdleExpired,
+        // A paused preview: woken by activity (resume), or kept until its paused retention ends (then deleted).
+        PausedPreview,
         // Activity newer than the expiry wakes an expired preview.
         WokenByActivity,
         // Stopped and no longer suspended: start again.
@@ -133,7 +137,7 @@ public static class SandboxPolicies
 
     private static PolicyVerdict? ManualRecreate(SandboxSnapshot s, PolicySettings _)
     {
-        if (!s.HasNewRecreateRequest || !(s.HasSandbox || s.Phase == Phases.Expired))
+        if (!s.HasNewRecreateRequest || !(s.HasSandbox || s.Phase is Phases.Expired or Phases.Paused))
         {
             return null;
         }
@@ -153,6 +157,27 @@ public static class SandboxPolicies
             ? new PolicyVerdict(SandboxAction.Expire, PreviewSandboxConditions.Reasons.IdleExpired,
                 $"No activity for {s.Spec.EffectiveIdleTimeoutSeconds()}s")
             : null;
+
+    private static PolicyVerdict? PausedPreview(SandboxSnapshot s, PolicySettings _)
+    {
+        if (s.Phase != Phases.Paused)
+        {
+            return null;
+        }
+
+        var woken = (s.LastActivity is { } activity && (s.EndedAt is not { } ended || activity > ended)) || s.HeartbeatChangedSinceExpiry;
+        if (woken)
+        {
+            return new PolicyVerdict(SandboxAction.Resume, PreviewSandboxConditions.Reasons.Recreating, "New activity; resuming the paused sandbox");
+        }
+
+        var pausedAt = s.Status.PausedAt is { } p ? SandboxSnapshot.ToOffset(p) : s.EndedAt ?? s.Now;
+        var kept = SandboxLifecyclePolicy.Paused(pausedAt, s.Now, s.Spec.EffectiveLifecycle(), providerCanArchive: false, archived: false);
+        return kept.Outcome == PausedOutcome.Delete
+            ? new PolicyVerdict(SandboxAction.Expire, PreviewSandboxConditions.Reasons.IdleExpired,
+                $"Paused for {s.Spec.EffectiveLifecycle().EffectivePausedRetentionSeconds()}s (pausedRetentionSeconds); sandbox deleted, new activity recreates it")
+            : new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.Paused, "Preview paused; new activity resumes it", NotBefore: kept.Until);
+    }
 
     private static PolicyVerdict? WokenByActivity(SandboxSnapshot s, PolicySettings _)
     {

@@ -21,7 +21,8 @@ internal sealed class SandboxProvisioner(
     OperatorOptions options,
     ILogger logger,
     ISandboxLifecycleObserver observer,
-    IProviderHealth? providerHealth)
+    IProviderHealth? providerHealth,
+    IWarmSandboxPool? warmPool = null)
 {
     /// <summary>While a provider reports itself unavailable, creation waits this long after the report before one more try.</summary>
     public static readonly TimeSpan ProviderRecheckInterval = TimeSpan.FromSeconds(30);
@@ -151,11 +152,13 @@ internal sealed class SandboxProvisioner(
             }
             else
             {
-                events.Normal(resource, EventReasons.Created, $"Created sandbox {sandboxId} with provider {provider.Name}");
+                events.Normal(resource, EventReasons.Created, attempt.Pool is { } pool
+                    ? $"Claimed warm sandbox {sandboxId} from pool {pool} (provider {provider.Name})"
+                    : $"Created sandbox {sandboxId} with provider {provider.Name}");
             }
 
             pass.To(Phases.Running).Ready($"Preview is serving at {status.SandboxUrl}", files: FilesState.Synced(status.FilesHash)).Observed();
-            observer.Ready(resource, status, recreating, elapsed);
+            observer.ReadyAs(resource, status, recreating, elapsed, attempt.Pool is null ? null : ReadyKinds.Claim);
             return SandboxSchedule.NextCheck(status, now, options);
         }
         catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException or k8s.Autorest.HttpOperationException)
@@ -209,20 +212,104 @@ internal sealed class SandboxProvisioner(
         }
 
         observer.Progress(resource, ProvisioningStages.Creating, 10);
-        var info = await AdoptOrCreateAsync(provider, resource, uid, cancellationToken);
+        var (info, pool) = await AdoptClaimOrCreateAsync(provider, resource, uid, cancellationToken);
         attempt.SandboxId = info.Id;
-        observer.Progress(resource, ProvisioningStages.Transferring, 40);
-        await provider.UploadFilesAsync(info.Id, files.Files, cancellationToken);
-        observer.Progress(resource, ProvisioningStages.Updating, 70);
-        await provider.StartAsync(info.Id, StartRequest(resource.Spec), cancellationToken);
-        var endpoint = await provider.GetPreviewAsync(info.Id, resource.Spec.EffectivePort(), cancellationToken);
-        await WriteTokenSecretAsync(resource, endpoint.Token, cancellationToken);
-        observer.Progress(resource, ProvisioningStages.Complete, 100);
-        return (info, endpoint);
+        attempt.Pool = pool;
+        try
+        {
+            observer.Progress(resource, ProvisioningStages.Transferring, 40);
+            await provider.UploadFilesAsync(info.Id, files.Files, cancellationToken);
+            if (pool is not null || replacedSandboxId is not null)
+            {
+                // A claimed or replacing sandbox was not made from nothing by this attempt: check what it holds.
+                await VerifyFilesAsync(provider, info.Id, files, cancellationToken);
+            }
+
+            observer.Progress(resource, ProvisioningStages.Updating, 70);
+            await provider.StartAsync(info.Id, StartRequest(resource.Spec), cancellationToken);
+            var endpoint = await provider.GetPreviewAsync(info.Id, resource.Spec.EffectivePort(), cancellationToken);
+            await WriteTokenSecretAsync(resource, endpoint.Token, cancellationToken);
+            observer.Progress(resource, ProvisioningStages.Complete, 100);
+            return (info, endpoint);
+        }
+        catch (Exception ex) when (pool is not null && ex is SandboxProviderException or HttpRequestException or k8s.Autorest.HttpOperationException)
+        {
+            // A claimed sandbox carries its pool's owner label, so the next attempt's owner lookup would not find it:
+            // remove it now (the next attempt claims or creates another) rather than leave it to the pool's dirty check.
+            attempt.SandboxId = null;
+            attempt.Pool = null;
+            try
+            {
+                await provider.DeleteAsync(info.Id, CancellationToken.None);
+            }
+            catch (Exception cleanup) when (cleanup is SandboxProviderException or HttpRequestException)
+            {
+                logger.DeleteFailed(provider.Name, info.Id, cleanup.Message);
+            }
+
+            throw;
+        }
     }
 
-    /// <summary>Idempotent create: a sandbox already labeled with this UID (from a crash mid-create) is reused.</summary>
-    private async Task<SandboxInfo> AdoptOrCreateAsync(ISandboxProvider provider, V1Alpha1PreviewSandbox resource, string uid, CancellationToken cancellationToken)
+    /// <summary>
+    /// Integrity check after a claim or a recreation: the sandbox's file manifest against the files just pushed; what
+    /// differs is pushed again, once. Still different (or the sandbox gone) fails the attempt, so FilesInSync is only
+    /// ever reported for a verified sandbox. Providers without a manifest are trusted.
+    /// </summary>
+    private Task VerifyFilesAsync(ISandboxProvider provider, string sandboxId, ResolvedFiles files, CancellationToken cancellationToken) =>
+        PushDifferingAsync(provider, sandboxId, files, cancellationToken, uploadWhenBlind: false);
+
+    /// <summary>
+    /// Pushes the files that differ from what the sandbox holds (its manifest), then checks again: a resumed sandbox
+    /// gets only what changed while it was paused. Returns how many files were pushed. Without a manifest every file
+    /// is pushed (<paramref name="uploadWhenBlind"/>) or, after a full upload, trusted.
+    /// </summary>
+    public async Task<int> PushDifferingAsync(ISandboxProvider provider, string sandboxId, ResolvedFiles files, CancellationToken cancellationToken, bool uploadWhenBlind = true)
+    {
+        if (!provider.Capabilities.HasFlag(SandboxCapabilities.FileManifest))
+        {
+            if (uploadWhenBlind)
+            {
+                await provider.UploadFilesAsync(sandboxId, files.Files, cancellationToken);
+                return files.Files.Count;
+            }
+
+            return 0;
+        }
+
+        var expected = files.Files.ToDictionary(f => f.Path, f => Files.ContentHash.Compute(f.Content), StringComparer.Ordinal);
+        var pushed = 0;
+        for (var round = 0; ; round++)
+        {
+            var manifest = await provider.GetFileManifestAsync(sandboxId, cancellationToken)
+                ?? throw new SandboxProviderException(provider.Name, $"sandbox {sandboxId} disappeared during the integrity check", isTransient: true);
+            var (differing, _) = FileManifests.Compare(expected, manifest, []);
+            if (differing.Count == 0)
+            {
+                return pushed;
+            }
+
+            if (round > 0)
+            {
+                throw new SandboxProviderException(provider.Name, $"{differing.Count} files still differ in sandbox {sandboxId} after a re-push (first: {differing[0]})", isTransient: true);
+            }
+
+            if (!uploadWhenBlind)
+            {
+                logger.IntegrityRepush(sandboxId, differing.Count);
+            }
+
+            var repush = differing.ToHashSet(StringComparer.Ordinal);
+            await provider.UploadFilesAsync(sandboxId, [.. files.Files.Where(f => repush.Contains(f.Path))], cancellationToken);
+            pushed += repush.Count;
+        }
+    }
+
+    /// <summary>
+    /// Idempotent create: a sandbox already labeled with this UID (from a crash mid-create) is reused; otherwise a warm
+    /// sandbox is claimed from a matching pool (then <c>Pool</c> names it), otherwise one is created.
+    /// </summary>
+    private async Task<(SandboxInfo Info, string? Pool)> AdoptClaimOrCreateAsync(ISandboxProvider provider, V1Alpha1PreviewSandbox resource, string uid, CancellationToken cancellationToken)
     {
         SandboxInfo? adopted = null;
         foreach (var existing in await provider.ListAsync(uid, cancellationToken))
@@ -240,10 +327,18 @@ internal sealed class SandboxProvisioner(
 
         if (adopted is not null)
         {
-            return adopted;
+            return (adopted, null);
         }
 
         var spec = resource.Spec;
+        if (warmPool is not null
+            && await warmPool.TryClaimAsync(new WarmClaimRequest(resource.Metadata.NamespaceProperty, provider.Name, spec.Template,
+                time.GetUtcNow().AddSeconds(spec.EffectiveTtlSeconds())), cancellationToken) is { } claim)
+        {
+            logger.ClaimedWarmSandbox(claim.Sandbox.Id, claim.Pool);
+            return (claim.Sandbox, claim.Pool);
+        }
+
         var labels = new Dictionary<string, string>
         {
             [SandboxLabels.OwnerUid] = uid,
@@ -251,11 +346,11 @@ internal sealed class SandboxProvisioner(
             [SandboxLabels.Name] = resource.Metadata.Name,
             [SandboxLabels.Project] = spec.ProjectId,
         };
-        return await provider.CreateAsync(
+        return (await provider.CreateAsync(
             new SandboxCreateRequest(uid, resource.Metadata.NamespaceProperty, resource.Metadata.Name, spec.ProjectId, spec.Template,
                 spec.EffectivePort(), TimeSpan.FromSeconds(spec.EffectiveTtlSeconds()), TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds()), labels,
                 resource.Status?.Recreations ?? 0),
-            cancellationToken);
+            cancellationToken), null);
     }
 
     /// <summary>
@@ -288,5 +383,8 @@ internal sealed class SandboxProvisioner(
     private sealed class ProvisioningAttempt
     {
         public string? SandboxId { get; set; }
+
+        /// <summary>The pool the sandbox was claimed from; null when created (or adopted).</summary>
+        public string? Pool { get; set; }
     }
 }

@@ -51,6 +51,8 @@ internal sealed class SandboxTeardown(
         status.SandboxUrl = null;
         status.IdleDeadline = null;
         status.ProbeFailures = null;
+        status.PausedAt = null;
+        status.PausedFilesRevision = null;
         pass.To(phase).NotReady(verdict.Reason, verdict.Message).Observed();
         observer.Ended(resource, phase, verdict.Reason);
         return SandboxSchedule.UntilRetention(resource, status, snapshot.Now, options);
@@ -121,7 +123,7 @@ internal sealed class SandboxTeardown(
     public async Task<string?> TryDeleteCurrentAsync(SandboxStatusBuilder pass, ISandboxProvider provider, string reason, CancellationToken cancellationToken)
     {
         var status = pass.Status;
-        if (status.SandboxId is not { } sandboxId || status.Phase is not (Phases.Running or Phases.Creating or Phases.Recreating))
+        if (status.SandboxId is not { } sandboxId || status.Phase is not (Phases.Running or Phases.Creating or Phases.Recreating or Phases.Paused))
         {
             return null;
         }

@@ -18,7 +18,11 @@ internal sealed class MetricsLifecycleObserver(MidoriMetrics metrics) : ISandbox
     public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating) { }
 
     public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) =>
-        metrics.TimeToReady(ReadyKind(status, recreated), status.Provider ?? resource.Spec.Provider ?? "unknown", elapsed);
+        ReadyAs(resource, status, recreated, elapsed, null);
+
+    /// <summary>Warm (kind claim) vs cold (create) time to Ready sit side by side in one histogram.</summary>
+    public void ReadyAs(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed, string? kind) =>
+        metrics.TimeToReady(kind ?? ReadyKind(status, recreated), status.Provider ?? resource.Spec.Provider ?? "unknown", elapsed);
 
     public void RecreationStarted(V1Alpha1PreviewSandbox resource, string reason, string? oldSandboxId) { }
 

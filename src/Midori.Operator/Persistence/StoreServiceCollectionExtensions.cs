@@ -28,6 +28,7 @@ public static class StoreServiceCollectionExtensions
         services.TryAddSingleton<StoreHealth>();
         services.AddHostedService<StoreMigrationService>();
         services.TryAddSingleton<IPreviewStore, PostgresPreviewStore>();
+        services.TryAddSingleton<IStoreNotifications, PostgresStoreNotifications>();
         return services.AddMidoriStoreConsumers();
     }
 
@@ -46,6 +47,7 @@ public static class StoreServiceCollectionExtensions
         services.TryAddSingleton<IActivityStore>(sp => sp.GetRequiredService<IPreviewStore>());
         services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IPreviewStore>());
 
+        services.TryAddSingleton<IStoreNotifications, InMemoryStoreNotifications>(); // a store of one process: its replicas are in it
         services.TryAddSingleton<ISnapshotFileSource, StoreSnapshotFileSource>();
         services.TryAddSingleton<StoreHistoryQueue>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxLifecycleObserver, StoreLifecycleObserver>());

@@ -10,7 +10,6 @@ using Midori.Operator.Providers;
 using Midori.Operator.Runtime;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Fakes;
-using Midori.Operator.Tests.Runtime;
 using MsOptions = Microsoft.Extensions.Options.Options;
 
 namespace Midori.Operator.Tests.Controllers;
@@ -39,7 +38,7 @@ public sealed class PreviewSandboxPoolControllerTests
     {
         var options = new PoolOptions();
         configure?.Invoke(options);
-        return new PreviewSandboxPoolController(new FakeLeadership(), _pools, new FencedSandboxProviderRegistry(_registry, new HeldFence()), _previews, new HeldFence(),
+        return new PreviewSandboxPoolController(_pools, new FencedSandboxProviderRegistry(_registry, new HeldFence()), _previews, new HeldFence(),
             MsOptions.Create(options), MsOptions.Create(new OperatorOptions()), _time, NullLogger<PreviewSandboxPoolController>.Instance);
     }
 

@@ -81,6 +81,66 @@ public sealed class PreviewSandboxPoolE2ETests : IAsyncLifetime
         Assert.Equal([claim!.Sandbox.Id], left.Select(s => s.Id));
     }
 
+    [Fact]
+    public async Task Preview_ClaimsAWarmSandbox_ServesItsFiles_AndThePoolRefills()
+    {
+        // arrange: a pool of one, filled
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(new V1Alpha1PreviewSandboxPool
+        {
+            Metadata = new V1ObjectMeta { Name = "warm", NamespaceProperty = Namespace },
+            Spec = new PreviewSandboxPoolSpec { Replicas = 1 },
+        }, GroupVersion.Group, GroupVersion.Version, Namespace, PoolGroupVersion.Plural);
+        var filled = await WaitForPoolAsync(p => p.Status?.ReadyReplicas == 1, "one ready warm sandbox");
+        var local = _host.Services.GetRequiredService<ISandboxProviderRegistry>().All.Single(p => p.Name == ProviderNames.Local);
+        var warmId = (await local.ListAsync(filled.Metadata.Uid, CancellationToken.None)).Single().Id;
+        await _client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap
+        {
+            Metadata = new V1ObjectMeta { Name = "files", NamespaceProperty = Namespace },
+            Data = new Dictionary<string, string> { ["index.html"] = "<h1>claimed</h1>" },
+        }, Namespace);
+
+        // act: a preview with the same provider (the default) and template (none)
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(
+            new Midori.Operator.Testing.Builders.PreviewSandboxBuilder().Named("demo", Namespace).WithConfigMap("files", ("index.html", "index.html")).Build(),
+            GroupVersion.Group, GroupVersion.Version, Namespace, GroupVersion.Plural);
+        var ready = await WaitForPreviewAsync(p => p?.Status?.Conditions?.Any(c => c.Type == PreviewSandboxConditions.Ready && c.Status == "True") == true);
+
+        // assert: it runs in the warm sandbox, with its files verified and served; the pool counted the claim and refilled
+        Assert.Equal(warmId, ready.Status!.SandboxId);
+        Assert.Equal("True", ready.Status.Conditions!.Single(c => c.Type == PreviewSandboxConditions.FilesInSync).Status);
+        using var http = new HttpClient { Timeout = TestWaits.Bound };
+        using var request = new HttpRequestMessage(HttpMethod.Get, ready.Status.SandboxUrl);
+        var token = (await _client.CoreV1.ReadNamespacedSecretAsync(ready.Status.TokenSecretRef!.Name, Namespace)).Data[ready.Status.TokenSecretRef.Key];
+        request.Headers.TryAddWithoutValidation("X-Midori-Preview-Token", System.Text.Encoding.UTF8.GetString(token));
+        using var response = await http.SendAsync(request);
+        var page = await response.Content.ReadAsStringAsync();
+        Assert.Contains("<h1>claimed</h1>", page, StringComparison.Ordinal);
+        var refilled = await WaitForPoolAsync(p => p.Status is { Claimed: 1, ReadyReplicas: 1 }, "the pool refilled after the claim");
+        Assert.Equal(2, (await local.ListAsync(refilled.Metadata.Uid, CancellationToken.None)).Count);
+        var events = await _client.CoreV1.ListNamespacedEventAsync(Namespace);
+        Assert.Contains(events.Items, e => e.Reason == "Created" && e.Message.Contains($"Claimed warm sandbox {warmId} from pool warm", StringComparison.Ordinal));
+    }
+
+    private async Task<V1Alpha1PreviewSandbox> WaitForPreviewAsync(Func<V1Alpha1PreviewSandbox?, bool> condition)
+    {
+        using var cts = new CancellationTokenSource(TestWaits.Bound);
+        while (true)
+        {
+            var preview = await _client.CustomObjects.GetNamespacedCustomObjectAsync<V1Alpha1PreviewSandbox>(GroupVersion.Group, GroupVersion.Version, Namespace, GroupVersion.Plural, "demo");
+            if (condition(preview))
+            {
+                return preview;
+            }
+
+            if (cts.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Timed out waiting for the preview to be Ready; status: {KubernetesJson.Serialize(preview?.Status)}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
     private async Task<V1Alpha1PreviewSandboxPool> WaitForPoolAsync(Func<V1Alpha1PreviewSandboxPool, bool> condition, string what)
     {
         using var cts = new CancellationTokenSource(TestWaits.Bound);

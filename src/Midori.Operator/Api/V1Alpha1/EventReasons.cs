@@ -16,6 +16,9 @@ public static class EventReasons
     public const string FilesSynced = "FilesSynced";
     public const string InvalidHeartbeat = "InvalidHeartbeat";
 
+    /// <summary>A paused sandbox was resumed on a wake (spec.lifecycle Pause).</summary>
+    public const string Resumed = "Resumed";
+
     /// <summary>Retention of a finished preview elapsed and the resource was deleted (also the decision's condition-style reason).</summary>
     public const string RetentionElapsed = "RetentionElapsed";
 }

@@ -57,22 +57,21 @@ public sealed class HeartbeatService
     /// Traffic seen by the gateway: without a store, or while it is out, the annotation alone carries the activity
     /// (as a kubectl heartbeat does) instead of failing the request.
     /// </param>
-    public async Task<HeartbeatResult> RecordAsync(PreviewKey key, CancellationToken cancellationToken, bool storeOptional = false)
+    public async Task<ServiceResult<HeartbeatResult>> RecordAsync(PreviewKey key, CancellationToken cancellationToken, bool storeOptional = false)
     {
-        var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false)
-            ?? throw ApiProblemException.NotFound($"preview {key} does not exist");
+        var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false);
+        if (resource is null)
+        {
+            return ServiceError.NotFound($"preview {key} does not exist");
+        }
+
         var now = _time.GetUtcNow();
         _metrics.HeartbeatReceived();
-        if (!storeOptional || _recorder.HasStore)
+        if ((!storeOptional || _recorder.HasStore)
+            && await _recorder.RecordAsync(key, now, cancellationToken).ConfigureAwait(false) is { } notRecorded && !storeOptional)
         {
-            try
-            {
-                await _recorder.RecordAsync(key, now, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ApiProblemException) when (storeOptional)
-            {
-                // The store is out: the annotation below still records the activity.
-            }
+            // With storeOptional (the gateway's traffic) an outage is not a refusal: the annotation below still records the activity.
+            return notRecorded;
         }
 
         var idle = resource.Spec.EffectiveIdleTimeoutSeconds();
