@@ -75,7 +75,7 @@ public sealed class HeartbeatService
         }
 
         var idle = resource.Spec.EffectiveIdleTimeoutSeconds();
-        var waking = resource.Status?.Phase == Phases.Expired;
+        var waking = Phases.WakesOnActivity(resource.Status?.Phase);
         var written = false;
         if (IsDue(key, resource, now) && _writing.TryAdd(key, 0))
         {
@@ -94,7 +94,7 @@ public sealed class HeartbeatService
 
     /// <summary>
     /// Due when nothing was written yet, when the newest known write is a quarter of the idle timeout old, or when
-    /// the preview is Expired and no write happened since it ended (the wake-up).
+    /// the preview is Expired or Paused and no write happened since it ended (the wake-up).
     /// </summary>
     internal bool IsDue(PreviewKey key, V1Alpha1PreviewSandbox resource, DateTimeOffset now)
     {
@@ -109,7 +109,7 @@ public sealed class HeartbeatService
             return true;
         }
 
-        if (resource.Status is { Phase: Phases.Expired } status
+        if (resource.Status is { } status && Phases.WakesOnActivity(status.Phase)
             && (PreviewStatusMapper.ToOffset(status.EndedAt) is not { } ended || latest <= ended))
         {
             return true;
@@ -163,7 +163,7 @@ public sealed class HeartbeatService
             _lastWritten[key] = now;
             _cache.Observe(updated);
             _metrics.HeartbeatWrite();
-            _logger.HeartbeatAnnotated(key.Namespace, key.Name, resource.Status?.Phase == Phases.Expired ? "wake" : "due");
+            _logger.HeartbeatAnnotated(key.Namespace, key.Name, Phases.WakesOnActivity(resource.Status?.Phase) ? "wake" : "due");
             return true;
         }
         catch (Exception ex) when (ex is KubernetesConflictException or k8s.Autorest.HttpOperationException or HttpRequestException)
