@@ -103,6 +103,7 @@ public static class HostingExtensions
         services.TryAddSingleton<IActivityStore>(sp => sp.GetRequiredService<IPreviewStore>());
         services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IPreviewStore>());
 
+        services.TryAddSingleton<IStoreNotifications, InMemoryStoreNotifications>(); // a store of one process: its replicas are in it
         services.TryAddSingleton<ISnapshotFileSource, StoreSnapshotFileSource>();
         services.TryAddSingleton<StoreHistoryQueue>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxLifecycleObserver, StoreLifecycleObserver>());

@@ -634,7 +634,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -661,7 +661,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
+            /** @description well-formed but refused: a limit of the store, a file set no file system can hold, a setting the cluster rejects. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -679,7 +679,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -729,7 +729,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -738,7 +738,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -765,7 +765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -824,7 +824,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -833,7 +833,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -869,7 +869,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -919,7 +919,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -928,7 +928,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -955,7 +955,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1009,7 +1009,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1018,7 +1018,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1045,7 +1045,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
+            /** @description well-formed but refused: a limit of the store, a file set no file system can hold, a setting the cluster rejects. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1063,7 +1063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1117,7 +1117,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1126,7 +1126,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1153,7 +1153,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
+            /** @description well-formed but refused: a limit of the store, a file set no file system can hold, a setting the cluster rejects. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1171,7 +1171,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1221,7 +1221,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1230,7 +1230,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1257,7 +1257,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1307,7 +1307,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1316,7 +1316,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1343,7 +1343,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1393,7 +1393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1402,7 +1402,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1429,7 +1429,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1483,7 +1483,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1501,7 +1501,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
+            /** @description well-formed but refused: a limit of the store, a file set no file system can hold, a setting the cluster rejects. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1519,7 +1519,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1573,7 +1573,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1600,7 +1600,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
+            /** @description well-formed but refused: a limit of the store, a file set no file system can hold, a setting the cluster rejects. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1618,7 +1618,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1669,7 +1669,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1678,7 +1678,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1705,7 +1705,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1754,7 +1754,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1763,7 +1763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1790,7 +1790,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1843,7 +1843,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1852,7 +1852,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1879,7 +1879,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
+            /** @description well-formed but refused: a limit of the store, a file set no file system can hold, a setting the cluster rejects. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1897,7 +1897,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,7 +1948,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1957,7 +1957,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1984,7 +1984,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
+            /** @description well-formed but refused: a limit of the store, a file set no file system can hold, a setting the cluster rejects. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2011,7 +2011,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2069,7 +2069,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2078,8 +2078,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description a stale baseHash or oldContent, a concurrent change, or an operation the resource refuses. Problem type `https://midori.dev/problems/conflict`. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2105,7 +2114,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2158,7 +2167,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the caller may not use this verb in this namespace. Problem type `https://midori.dev/problems/forbidden`. */
+            /** @description the caller may not use this verb in this namespace, or previews or this shape of preview are not allowed there. Problem type `https://midori.dev/problems/forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2167,7 +2176,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description the preview, project, snapshot or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
+            /** @description the preview, project, snapshot, file or sandbox does not exist. Problem type `https://midori.dev/problems/not-found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2194,7 +2203,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description well-formed but refused: a limit of the store, a setting the cluster rejects, previews disabled. Problem type `https://midori.dev/problems/unprocessable`. */
+            /** @description well-formed but refused: a limit of the store, a file set no file system can hold, a setting the cluster rejects. Problem type `https://midori.dev/problems/unprocessable`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2212,7 +2221,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description a dependency (store, Kubernetes API, provider) is unavailable; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
+            /** @description a dependency (store, namespace policies, Kubernetes API, provider) is unavailable or the replica is stopping; retry after Retry-After seconds. Problem type `https://midori.dev/problems/unavailable`. */
             503: {
                 headers: {
                     [name: string]: unknown;

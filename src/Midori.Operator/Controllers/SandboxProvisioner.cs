@@ -123,7 +123,9 @@ internal sealed class SandboxProvisioner(
 
             status.SandboxId = sandboxId;
             status.SandboxUrl = endpoint.Url.ToString();
-            status.TokenSecretRef = new SecretKeyReference { Name = TokenSecret.NameFor(resource.Metadata.Name), Key = TokenSecret.Key };
+            status.TokenSecretRef = NamesTokenSecret(resource) || !string.IsNullOrEmpty(endpoint.Token)
+                ? new SecretKeyReference { Name = TokenSecret.NameFor(resource.Metadata.Name), Key = TokenSecret.Key }
+                : null;
             status.StartedAt = now.UtcDateTime;
             status.ExpiresAt = (providerEnd is { } end && end < ttlEnd ? end : ttlEnd).UtcDateTime;
             status.LastActivityTime = activity.UtcDateTime;
@@ -351,14 +353,26 @@ internal sealed class SandboxProvisioner(
             cancellationToken), null);
     }
 
-    /// <summary>The token Secret: replaced in one request when the status says we wrote it before (a wake-up, a recreation), else applied.</summary>
+    /// <summary>
+    /// The token Secret: replaced in one request when the status says we wrote it before (a wake-up, a recreation),
+    /// else applied. A sandbox without a token (a public preview) gets no Secret at all, unless an earlier sandbox of
+    /// this preview had one: that Secret is emptied rather than left holding a token of a sandbox that is gone.
+    /// </summary>
     private Task WriteTokenSecretAsync(V1Alpha1PreviewSandbox resource, string? token, CancellationToken cancellationToken)
     {
         var secretName = TokenSecret.NameFor(resource.Metadata.Name);
-        return resource.Status?.TokenSecretRef?.Name == secretName
-            ? client.UpdateTokenSecretAsync(resource, secretName, TokenSecret.Key, token ?? string.Empty, cancellationToken)
-            : client.ApplyTokenSecretAsync(resource, secretName, TokenSecret.Key, token ?? string.Empty, cancellationToken);
+        if (NamesTokenSecret(resource))
+        {
+            return client.UpdateTokenSecretAsync(resource, secretName, TokenSecret.Key, token ?? string.Empty, cancellationToken);
+        }
+
+        return string.IsNullOrEmpty(token)
+            ? Task.CompletedTask
+            : client.ApplyTokenSecretAsync(resource, secretName, TokenSecret.Key, token, cancellationToken);
     }
+
+    private static bool NamesTokenSecret(V1Alpha1PreviewSandbox resource) =>
+        resource.Status?.TokenSecretRef?.Name == TokenSecret.NameFor(resource.Metadata.Name);
 
     private static SandboxStartRequest StartRequest(PreviewSandboxSpec spec) =>
         new(string.IsNullOrWhiteSpace(spec.Command) ? null : spec.Command, spec.EffectivePort(),

@@ -67,8 +67,8 @@ internal static class LogEventIds
     // 2900–2949: retention of finished previews (Diagnostics/RetentionLog).
     public const int RetentionFirst = 2900;
 
-    // 4500–4599: HTTP API extensions (Http/HttpApiExtensionsLog): 4500 events, 4520 progress relay, 4540 seed routes, 4560 auto-build.
-    public const int HttpApiExtensionsFirst = 4500;
+    // 4500–4599: HTTP API events and seed routes (Http/HttpApiLog): 4500 events, 4520 progress relay, 4540 seed routes, 4560 auto-build.
+    public const int HttpApiEventsFirst = 4500;
 
     // 4700–4799: preview gateway (Gateway/GatewayLog).
     public const int GatewayFirst = 4700;

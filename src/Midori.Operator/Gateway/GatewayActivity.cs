@@ -45,14 +45,21 @@ public sealed class GatewayActivity(HeartbeatService heartbeats, IOptions<Gatewa
     public async Task WakeAsync(PreviewKey key, CancellationToken cancellationToken)
     {
         _last[key] = time.GetUtcNow();
-        await heartbeats.RecordAsync(key, cancellationToken, storeOptional: true).ConfigureAwait(false);
+        if ((await heartbeats.RecordAsync(key, cancellationToken, storeOptional: true).ConfigureAwait(false)).Error is { } refused)
+        {
+            logger.GatewayActivityRefused(key.Namespace, key.Name, refused.Detail);
+        }
     }
 
     private async Task RecordAsync(PreviewKey key)
     {
         try
         {
-            await heartbeats.RecordAsync(key, CancellationToken.None, storeOptional: true).ConfigureAwait(false);
+            if ((await heartbeats.RecordAsync(key, CancellationToken.None, storeOptional: true).ConfigureAwait(false)).Error is { } refused)
+            {
+                _last.TryRemove(key, out _); // the next request tries again
+                logger.GatewayActivityRefused(key.Namespace, key.Name, refused.Detail);
+            }
         }
         catch (Exception ex)
         {

@@ -24,6 +24,9 @@ internal static partial class GatewayLog
     [LoggerMessage(EventId = 4706, Level = LogLevel.Warning, Message = "Recording traffic activity of {Namespace}/{Name} failed")]
     public static partial void GatewayActivityFailed(this ILogger logger, Exception exception, string @namespace, string name);
 
+    [LoggerMessage(EventId = 4709, Level = LogLevel.Warning, Message = "Traffic activity of {Namespace}/{Name} was not recorded: {Reason}")]
+    public static partial void GatewayActivityRefused(this ILogger logger, string @namespace, string name, string reason);
+
     [LoggerMessage(EventId = 4707, Level = LogLevel.Information, Message = "Held a request for {Namespace}/{Name} past {Hold}: {Phase}")]
     public static partial void GatewayHoldExpired(this ILogger logger, string @namespace, string name, TimeSpan hold, string? phase);
 

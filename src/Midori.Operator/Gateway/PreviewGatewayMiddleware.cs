@@ -199,7 +199,7 @@ public sealed class PreviewGatewayMiddleware(
         {
             if (!Servable(resource, uid) || refusedSandbox is not null || guarded && ReplacementPending(resource))
             {
-                if (resource.Status?.Phase == Phases.Expired && !woke && refusedSandbox is null)
+                if (Phases.WakesOnActivity(resource.Status?.Phase) && !woke && refusedSandbox is null)
                 {
                     woke = true;
                     logger.GatewayWoke(target.Key.Namespace, target.Key.Name);

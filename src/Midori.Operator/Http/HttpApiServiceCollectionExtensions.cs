@@ -7,8 +7,11 @@ using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Midori.Operator.Controllers;
 using Midori.Operator.Http.Auth;
+using Midori.Operator.Http.Endpoints;
 using Midori.Operator.Http.OpenApi;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Http.Services;
 
 namespace Midori.Operator.Http;
@@ -33,7 +36,19 @@ public static class HttpApiServiceCollectionExtensions
         services.TryAddSingleton<WorkingCopyService>();
         services.TryAddSingleton<HeartbeatService>();
         services.TryAddSingleton<PreviewService>();
-        services.AddMidoriApiExtensions(); // events, progress relay, seed routes, snapshots/auto-build (MidoriApiExtensions.cs)
+        services.TryAddSingleton<AutoBuildService>();
+
+        // Server-sent events, the progress relay across replicas, and the seed-compatible routes' sandbox-id index.
+        services.AddOptions<PreviewEventsOptions>().BindConfiguration(PreviewEventsOptions.SectionName).ValidateSettings(PreviewEventsOptions.SectionName);
+        services.AddOptions<SeedCompatOptions>().BindConfiguration(SeedCompatOptions.SectionName).ValidateSettings(SeedCompatOptions.SectionName);
+        services.TryAddSingleton<PreviewEventHub>();
+        services.AddHostedService(sp => sp.GetRequiredService<PreviewEventHub>());
+        // The reconciler's observer for progress; it relays through the store's notification channel (PostgreSQL NOTIFY when configured).
+        services.TryAddSingleton<PreviewProgressRelay>();
+        services.AddSingleton<ISandboxLifecycleObserver>(sp => sp.GetRequiredService<PreviewProgressRelay>());
+        services.AddHostedService(sp => sp.GetRequiredService<PreviewProgressRelay>());
+        services.TryAddSingleton<SandboxIdIndex>();
+        services.AddHostedService(sp => sp.GetRequiredService<SandboxIdIndex>());
 
         services.AddProblemDetails(o =>
         {
@@ -42,6 +57,7 @@ public static class HttpApiServiceCollectionExtensions
             {
                 previous?.Invoke(context);
                 ProblemTypes.Apply(context);
+                SeedCompatEndpoints.AddSeedErrorMembers(context);
             };
         });
         services.AddMidoriOpenApi(); // served at /openapi/v1.json (Http/OpenApi)

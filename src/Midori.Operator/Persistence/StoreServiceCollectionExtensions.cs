@@ -30,6 +30,7 @@ public static class StoreServiceCollectionExtensions
         services.TryAddSingleton<StoreHealth>();
         services.AddHostedService<StoreMigrationService>();
         services.TryAddSingleton<IPreviewStore, PostgresPreviewStore>();
+        services.TryAddSingleton<IStoreNotifications, PostgresStoreNotifications>();
         return services;
     }
 }

@@ -78,6 +78,9 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
     /// <summary>Awaited before an upload is applied (a slow upload: the test decides when it lands).</summary>
     public Func<string, IReadOnlyList<SandboxFile>, Task>? BeforeUpload { get; set; }
 
+    /// <summary>False: previews are public (no token), as with a remote provider's public sandboxes.</summary>
+    public bool IssuesTokens { get; set; } = true;
+
     public async Task UploadFilesAsync(string sandboxId, IReadOnlyList<SandboxFile> files, CancellationToken cancellationToken)
     {
         if (_uploadFaults.TryDequeue(out var fault))
@@ -116,7 +119,7 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
             sandbox.StartRequest = request;
             sandbox.State = SandboxState.Running;
             sandbox.Starts++;
-            sandbox.Token = $"token-{Interlocked.Increment(ref _tokenVersion)}";
+            sandbox.Token = IssuesTokens ? $"token-{Interlocked.Increment(ref _tokenVersion)}" : null;
         }
 
         return Task.CompletedTask;

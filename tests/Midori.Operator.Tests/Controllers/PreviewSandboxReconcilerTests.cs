@@ -53,6 +53,43 @@ public sealed class PreviewSandboxReconcilerTests
     }
 
     [Fact]
+    public async Task Reconcile_ProviderWithoutToken_WritesNoSecret_UntilASandboxHasOne()
+    {
+        // arrange
+        _h.Provider.IssuesTokens = false;
+        _h.Client.Create(new PreviewSandboxBuilder().Build());
+
+        // act
+        await _h.ReconcileAsync();
+
+        // assert: a public preview costs no Secret and names none
+        var status = _h.Get().Status!;
+        Assert.Equal(Phases.Running, status.Phase);
+        Assert.Null(status.TokenSecretRef);
+        Assert.Null(_h.Client.GetSecret("default", "demo-preview-token"));
+
+        // act: a later sandbox with a token gets its Secret; one without a token after it empties that Secret
+        _h.Provider.IssuesTokens = true;
+        _h.Provider.Vanish(status.SandboxId!);
+        await _h.ReconcileAsync();
+        var withToken = _h.Get().Status!;
+        var secret = _h.Client.GetSecret("default", "demo-preview-token")!;
+        Assert.Equal(_h.Provider.Sandboxes.Single().Token, Encoding.UTF8.GetString(secret.Data["token"]));
+        Assert.Equal("demo-preview-token", withToken.TokenSecretRef!.Name);
+        _h.Provider.IssuesTokens = false;
+        _h.Provider.Vanish(withToken.SandboxId!);
+        var wait = await _h.ReconcileAsync(); // a second recreation in a row waits for its cooldown
+        _h.Time.Advance(wait.RequeueAfter!.Value);
+        await _h.ReconcileAsync();
+
+        // assert
+        var without = _h.Get().Status!;
+        Assert.Equal(Phases.Running, without.Phase);
+        Assert.NotEqual(withToken.SandboxId, without.SandboxId);
+        Assert.Empty(_h.Client.GetSecret("default", "demo-preview-token")!.Data["token"]);
+    }
+
+    [Fact]
     public async Task Reconcile_FirstSight_PublishesPendingBeforeProvisioning()
     {
         // arrange

@@ -98,7 +98,7 @@ public sealed class SandboxFileSyncReplicaTests(PostgresDatabase database) : ICl
             }
 
             release.TrySetResult();
-            var written = await apiWrite.WaitAsync(Bound);
+            var written = (await apiWrite.WaitAsync(Bound)).Value;
             await reconcile.WaitAsync(Bound);
 
             // assert: exactly the latest revision, and the store's push mark says so

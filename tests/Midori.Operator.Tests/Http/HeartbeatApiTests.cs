@@ -155,6 +155,27 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
         Assert.Equal(RecreationReasons.IdleWake, woken!.Status!.LastRecreation!.Reason);
     }
 
+    [Theory]
+    [InlineData(Phases.Running, false)]
+    [InlineData(Phases.Expired, true)]
+    [InlineData(Phases.Paused, true)]
+    public void IsDue_RightAfterTheSandboxEnded_OnlyWhenNothingServes(string phase, bool due)
+    {
+        // arrange: the last annotation a second old (well inside idle/4), the sandbox ended after it
+        var service = _host.Services.GetRequiredService<HeartbeatService>();
+        var now = _host.Time.GetUtcNow();
+        var resource = new Midori.Operator.Testing.Builders.PreviewSandboxBuilder().Named("hb-due").WithIdleTimeout(600).Build();
+        resource.Metadata.NamespaceProperty = TeamA;
+        resource.Metadata.Annotations = new Dictionary<string, string> { [GroupVersion.HeartbeatAnnotation] = HeartbeatService.Format(now.AddSeconds(-2)) };
+        resource.Status = new PreviewSandboxStatus { Phase = phase, EndedAt = now.AddSeconds(-1).UtcDateTime };
+
+        // act
+        var isDue = service.IsDue(new PreviewKey(TeamA, "hb-due"), resource, now);
+
+        // assert: an Expired or a Paused preview is woken by the first heartbeat after it ended, not a quarter later
+        Assert.Equal(due, isDue);
+    }
+
     [Fact]
     public async Task Heartbeat_WhileOtherWritesKeepMovingTheObject_StillWritesTheAnnotation()
     {

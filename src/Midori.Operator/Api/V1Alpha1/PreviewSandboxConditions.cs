@@ -13,6 +13,9 @@ public static class Phases
 
     /// <summary>The sandbox is paused or stopped at the provider and kept (spec.lifecycle Pause); a wake resumes it.</summary>
     public const string Paused = "Paused";
+
+    /// <summary>Expired or Paused: nothing serves, and the next sign of activity (heartbeat, gateway traffic) wakes it.</summary>
+    public static bool WakesOnActivity(string? phase) => phase is Expired or Paused;
 }
 
 /// <summary>Condition types and CamelCase reasons (kubebuilder conditions.go).</summary>

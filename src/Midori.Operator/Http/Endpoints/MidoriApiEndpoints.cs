@@ -5,11 +5,24 @@ using Microsoft.Extensions.Options;
 using Midori.Operator.Http.Auth;
 using Midori.Operator.Http.Contracts;
 using Midori.Operator.Http.OpenApi;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Http.Endpoints;
+
+// The problems each handler can answer, as types: Results<…> puts exactly these on the endpoint (and so in the OpenAPI
+// document). The route group adds those of its middleware (400, 401, 403, 413, 429, 503).
+using CreateProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.Forbidden, Problems.Status.Conflict, Problems.Status.TooLarge,
+    Problems.Status.Unprocessable, Problems.Status.Unavailable>;
+using FilesProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound, Problems.Status.Conflict, Problems.Status.TooLarge,
+    Problems.Status.Unprocessable, Problems.Status.Unavailable>;
+using HeartbeatProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound, Problems.Status.Unavailable>;
+using LookupProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound>;
+using ProjectProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound, Problems.Status.Unavailable>;
+using ProjectWriteProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.Forbidden, Problems.Status.Unprocessable, Problems.Status.Unavailable>;
+using StopProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound, Problems.Status.Conflict>;
 
 /// <summary>The verb a route needs on previewsandboxes in its namespace (SubjectAccessReview verbs).</summary>
 public sealed record ApiVerb(string Verb)
@@ -24,7 +37,7 @@ public sealed record ApiVerb(string Verb)
 /// Marks a route group whose callers must be allowed into a namespace; <see cref="AuthorizeAsync"/> answers null when
 /// they are, else the refusal. Runs as middleware before the endpoint, so before its body is bound.
 /// </summary>
-public sealed record NamespaceScope(Func<HttpContext, ValueTask<IResult?>> AuthorizeAsync);
+public sealed record NamespaceScope(Func<HttpContext, ValueTask<ServiceError?>> AuthorizeAsync);
 
 /// <summary>
 /// The editor's HTTP API (public contract in ARCHITECTURE.md): thin adapters over <see cref="PreviewService"/>,
@@ -65,28 +78,28 @@ public static partial class MidoriApiEndpoints
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
+        // Each handler's return type names the problems it answers (ApiProblem<…>), so the OpenAPI document
+        // (openapi/midori-api.json) says what the routes really return.
         var previews = api.MapGroup("/previews").WithTags("Previews");
-        // The problems each route can answer beyond the group's, so the OpenAPI document (openapi/midori-api.json) is true.
-        previews.MapPost("/", CreatePreviewAsync).WithMetadata(ApiVerb.Create).WithName("CreatePreview")
-            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        previews.MapGet("/{name}", GetPreviewAsync).WithMetadata(ApiVerb.Get).WithName("GetPreview")
-            .ProducesProblem(StatusCodes.Status404NotFound);
-        previews.MapDelete("/{name}", StopPreviewAsync).WithMetadata(ApiVerb.Delete).WithName("StopPreview")
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
-        previews.MapPost("/{name}/heartbeat", HeartbeatAsync).WithMetadata(ApiVerb.Update).WithName("Heartbeat")
-            .ProducesProblem(StatusCodes.Status404NotFound);
-        previews.MapPut("/{name}/files", PutFilesAsync).WithMetadata(ApiVerb.Update).WithName("PutFiles")
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        previews.MapPatch("/{name}/files", PatchFilesAsync).WithMetadata(ApiVerb.Update).WithName("PatchFiles")
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        previews.MapPost("/", CreatePreviewAsync).WithMetadata(ApiVerb.Create).WithName("CreatePreview");
+        previews.MapGet("/{name}", GetPreviewAsync).WithMetadata(ApiVerb.Get).WithName("GetPreview");
+        previews.MapDelete("/{name}", StopPreviewAsync).WithMetadata(ApiVerb.Delete).WithName("StopPreview");
+        previews.MapPost("/{name}/heartbeat", HeartbeatAsync).WithMetadata(ApiVerb.Update).WithName("Heartbeat");
+        previews.MapPut("/{name}/files", PutFilesAsync).WithMetadata(ApiVerb.Update).WithName("PutFiles");
+        previews.MapPatch("/{name}/files", PatchFilesAsync).WithMetadata(ApiVerb.Update).WithName("PatchFiles");
         previews.MapPreviewLink();
+        previews.MapPreviewEvents();
 
         var projects = api.MapGroup("/projects").WithTags("Projects");
-        projects.MapGet("/{projectId}", GetProjectAsync).WithMetadata(ApiVerb.Get).WithName("GetProject")
-            .ProducesProblem(StatusCodes.Status404NotFound);
-        projects.MapPut("/{projectId}", PutProjectAsync).WithMetadata(ApiVerb.Update).WithName("PutProject")
-            .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        app.MapMidoriApiExtensions(previews, projects); // events, snapshots, seed-compatible routes (MidoriApiExtensions.cs)
+        projects.MapGet("/{projectId}", GetProjectAsync).WithMetadata(ApiVerb.Get).WithName("GetProject");
+        projects.MapPut("/{projectId}", PutProjectAsync).WithMetadata(ApiVerb.Update).WithName("PutProject");
+        projects.MapProjectSnapshots();
+
+        if (app.Services.GetRequiredService<IOptions<SeedCompatOptions>>().Value.Enabled)
+        {
+            app.MapSeedCompat();
+        }
+
         return app;
     }
 
@@ -94,18 +107,26 @@ public static partial class MidoriApiEndpoints
 
     // ---- previews ---------------------------------------------------------------------------------------------------
 
-    internal static async Task<Results<Ok<CreatePreviewResponse>, Created<CreatePreviewResponse>, Accepted<CreatePreviewResponse>>> CreatePreviewAsync(
+    internal static async Task<Results<Ok<CreatePreviewResponse>, Created<CreatePreviewResponse>, Accepted<CreatePreviewResponse>, CreateProblem>> CreatePreviewAsync(
         string ns, CreatePreviewRequest request, bool? wait, int? timeoutSeconds, HttpContext http,
         PreviewService previews, IOptions<HttpApiOptions> options, TimeProvider time, CancellationToken cancellationToken)
     {
         var limits = options.Value;
         if (timeoutSeconds is { } seconds && (seconds < 1 || seconds > limits.MaxWait.TotalSeconds))
         {
-            throw ApiProblemException.BadRequest($"timeoutSeconds must be between 1 and {(int)limits.MaxWait.TotalSeconds}");
+            return new CreateProblem(ServiceError.Invalid($"timeoutSeconds must be between 1 and {(int)limits.MaxWait.TotalSeconds}"));
         }
 
-        var command = await previews.PrepareAsync(ns, request, cancellationToken);
-        var result = await previews.CreateOrReuseAsync(ns, command, http.User.Identity?.Name, cancellationToken);
+        if (!(await previews.PrepareAsync(ns, request, cancellationToken)).TryGetValue(out var command, out var invalid))
+        {
+            return new CreateProblem(invalid);
+        }
+
+        if (!(await previews.CreateOrReuseAsync(ns, command, http.User.Identity?.Name, cancellationToken)).TryGetValue(out var result, out var refused))
+        {
+            return new CreateProblem(refused);
+        }
+
         var location = PreviewLocation(result.Preview);
         if (wait != true)
         {
@@ -128,71 +149,109 @@ public static partial class MidoriApiEndpoints
         return result.Reused ? TypedResults.Ok(response) : TypedResults.Created(location, response);
     }
 
-    internal static async Task<Results<Ok<PreviewStatusResponse>, ProblemHttpResult>> GetPreviewAsync(
+    internal static async Task<Results<Ok<PreviewStatusResponse>, LookupProblem>> GetPreviewAsync(
         string ns, string name, PreviewService previews, CancellationToken cancellationToken)
     {
-        ValidateName(name);
+        if (ValidateName(name) is { } invalid)
+        {
+            return new LookupProblem(invalid);
+        }
+
         var status = await previews.GetStatusAsync(new PreviewKey(ns, name), cancellationToken);
-        return status is null ? PreviewNotFound(ns, name) : TypedResults.Ok(status);
+        return status is null ? new LookupProblem(PreviewNotFound(ns, name)) : TypedResults.Ok(status);
     }
 
-    internal static async Task<Results<Accepted<PreviewStatusResponse>, NoContent>> StopPreviewAsync(
+    internal static async Task<Results<Accepted<PreviewStatusResponse>, NoContent, StopProblem>> StopPreviewAsync(
         string ns, string name, bool? purge, PreviewService previews, TimeProvider time, CancellationToken cancellationToken)
     {
-        ValidateName(name);
+        if (ValidateName(name) is { } invalid)
+        {
+            return new StopProblem(invalid);
+        }
+
         var key = new PreviewKey(ns, name);
-        var stopped = await previews.StopAsync(key, purge == true, cancellationToken);
-        return stopped is null
+        if (!(await previews.StopAsync(key, purge == true, cancellationToken)).TryGetValue(out var stopped, out var refused))
+        {
+            return new StopProblem(refused);
+        }
+
+        return stopped.Suspended is not { } suspended
             ? TypedResults.NoContent()
-            : TypedResults.Accepted(PreviewLocation(key), PreviewStatusMapper.Map(stopped, time.GetUtcNow()));
+            : TypedResults.Accepted(PreviewLocation(key), PreviewStatusMapper.Map(suspended, time.GetUtcNow()));
     }
 
-    internal static async Task<Ok<HeartbeatResponse>> HeartbeatAsync(string ns, string name, HeartbeatService heartbeats, CancellationToken cancellationToken)
+    internal static async Task<Results<Ok<HeartbeatResponse>, HeartbeatProblem>> HeartbeatAsync(
+        string ns, string name, HeartbeatService heartbeats, CancellationToken cancellationToken)
     {
-        ValidateName(name);
-        var result = await heartbeats.RecordAsync(new PreviewKey(ns, name), cancellationToken);
+        if (ValidateName(name) is { } invalid)
+        {
+            return new HeartbeatProblem(invalid);
+        }
+
+        if (!(await heartbeats.RecordAsync(new PreviewKey(ns, name), cancellationToken)).TryGetValue(out var result, out var refused))
+        {
+            return new HeartbeatProblem(refused);
+        }
+
         return TypedResults.Ok(new HeartbeatResponse(result.ReceivedAt, result.IdleDeadline, result.IdleTimeoutSeconds, result.AnnotationWritten, result.Waking, result.Phase));
     }
 
-    internal static async Task<Ok<FilesChangeResponse>> PutFilesAsync(
+    internal static async Task<Results<Ok<FilesChangeResponse>, FilesProblem>> PutFilesAsync(
         string ns, string name, PutFilesRequest request, HttpContext http, WorkingCopyService workingCopies, IOptions<HttpApiOptions> options,
         CancellationToken cancellationToken)
     {
-        ValidateName(name);
-        var files = FileInputs.Decode(request.Files, options.Value);
+        if (ValidateName(name) is { } invalid)
+        {
+            return new FilesProblem(invalid);
+        }
+
+        if (!FileInputs.Decode(request.Files, options.Value).TryGetValue(out var files, out var undecodable))
+        {
+            return new FilesProblem(undecodable);
+        }
+
         if (files.Count == 0 && request.Deleted is not { Count: > 0 } && request.ReplaceAll != true)
         {
-            throw ApiProblemException.BadRequest("nothing to do: give files, deleted or replaceAll");
+            return new FilesProblem(ServiceError.Invalid("nothing to do: give files, deleted or replaceAll"));
         }
 
         var result = await workingCopies.PutFilesAsync(new PreviewKey(ns, name), files, request.Deleted, request.ReplaceAll == true,
             http.User.Identity?.Name, cancellationToken);
-        return TypedResults.Ok(ToResponse(result));
+        return result.TryGetValue(out var change, out var refused) ? TypedResults.Ok(ToResponse(change)) : new FilesProblem(refused);
     }
 
-    internal static async Task<Ok<FilesChangeResponse>> PatchFilesAsync(
+    internal static async Task<Results<Ok<FilesChangeResponse>, FilesProblem>> PatchFilesAsync(
         string ns, string name, PatchFilesRequest request, HttpContext http, WorkingCopyService workingCopies, CancellationToken cancellationToken)
     {
-        ValidateName(name);
-        var patches = workingCopies.ParsePatch(request);
+        if (ValidateName(name) is { } invalid)
+        {
+            return new FilesProblem(invalid);
+        }
+
+        if (!workingCopies.ParsePatch(request).TryGetValue(out var patches, out var malformed))
+        {
+            return new FilesProblem(malformed);
+        }
+
         var result = await workingCopies.PatchFilesAsync(new PreviewKey(ns, name), patches, http.User.Identity?.Name, cancellationToken);
-        return TypedResults.Ok(ToResponse(result));
+        return result.TryGetValue(out var change, out var refused) ? TypedResults.Ok(ToResponse(change)) : new FilesProblem(refused);
     }
 
     // ---- projects ---------------------------------------------------------------------------------------------------
 
-    internal static async Task<Results<Ok<ProjectResponse>, ProblemHttpResult>> GetProjectAsync(
+    internal static async Task<Results<Ok<ProjectResponse>, ProjectProblem>> GetProjectAsync(
         string ns, string projectId, PreviewService previews, CancellationToken cancellationToken)
     {
         var project = await previews.GetProjectAsync(ns, projectId, cancellationToken);
-        return project is null
-            ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: $"project '{projectId}' has no settings in {ns}")
-            : TypedResults.Ok(ToResponse(project));
+        return project.TryGetValue(out var found, out var refused) ? TypedResults.Ok(ToResponse(found)) : new ProjectProblem(refused);
     }
 
-    internal static async Task<Ok<ProjectResponse>> PutProjectAsync(
-        string ns, string projectId, ProjectRequest request, PreviewService previews, CancellationToken cancellationToken) =>
-        TypedResults.Ok(ToResponse(await previews.UpsertProjectAsync(ns, projectId, request, cancellationToken)));
+    internal static async Task<Results<Ok<ProjectResponse>, ProjectWriteProblem>> PutProjectAsync(
+        string ns, string projectId, ProjectRequest request, PreviewService previews, CancellationToken cancellationToken)
+    {
+        var project = await previews.UpsertProjectAsync(ns, projectId, request, cancellationToken);
+        return project.TryGetValue(out var stored, out var refused) ? TypedResults.Ok(ToResponse(stored)) : new ProjectWriteProblem(refused);
+    }
 
     // ---- plumbing ---------------------------------------------------------------------------------------------------
 
@@ -201,11 +260,9 @@ public static partial class MidoriApiEndpoints
     /// member is the HTTP status (RFC 9457), so the seed's value travels as <c>sandbox_status</c> next to the seed's
     /// <c>success</c>, <c>action_required</c> and <c>message</c>.
     /// </summary>
-    private static ProblemHttpResult PreviewNotFound(string ns, string name) => TypedResults.Problem(
-        statusCode: StatusCodes.Status404NotFound,
-        title: "Not found",
-        detail: $"preview {ns}/{name} does not exist",
-        extensions: new Dictionary<string, object?>
+    private static ServiceError PreviewNotFound(string ns, string name) => ServiceError.NotFound(
+        $"preview {ns}/{name} does not exist",
+        members: new Dictionary<string, object?>
         {
             ["success"] = false,
             ["sandbox_status"] = PreviewStatusMapper.SeedStatus.NotFound,
@@ -213,13 +270,9 @@ public static partial class MidoriApiEndpoints
             ["message"] = "No preview; create one with POST /previews",
         });
 
-    internal static void ValidateName(string name)
-    {
-        if (name.Length > 253 || !DnsSubdomain().IsMatch(name))
-        {
-            throw ApiProblemException.BadRequest($"'{name}' is not a valid resource name");
-        }
-    }
+    /// <summary>400 unless <paramref name="name"/> is a valid resource name (DNS subdomain); null when it is.</summary>
+    internal static ServiceError? ValidateName(string name) =>
+        name.Length > 253 || !DnsSubdomain().IsMatch(name) ? ServiceError.Invalid($"'{name}' is not a valid resource name") : null;
 
     /// <summary>
     /// Middleware for endpoints carrying <see cref="NamespaceScope"/>: route and query values must be storeable text,
@@ -230,12 +283,11 @@ public static partial class MidoriApiEndpoints
         if (context.GetEndpoint()?.Metadata.GetMetadata<NamespaceScope>() is { } scope && context.User.Identity?.IsAuthenticated == true)
         {
             var refusal = RequestText.FindInvalid(context) is { } invalid
-                ? TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request", detail: $"{invalid.Parameter}: the value {invalid.Problem}",
-                    extensions: new Dictionary<string, object?> { ["field"] = invalid.Parameter })
+                ? ServiceError.InvalidField(invalid.Parameter, $"{invalid.Parameter}: the value {invalid.Problem}")
                 : await scope.AuthorizeAsync(context);
             if (refusal is not null)
             {
-                await refusal.ExecuteAsync(context);
+                await ApiProblems.WriteAsync(context, ApiProblems.ToProblemDetails(refusal));
                 return;
             }
         }
@@ -244,20 +296,19 @@ public static partial class MidoriApiEndpoints
     }
 
     /// <summary>Callers reach only their namespaces: static tokens by their list, Kubernetes users by SubjectAccessReview.</summary>
-    private static async ValueTask<IResult?> AuthorizeNamespaceAsync(HttpContext http)
+    private static async ValueTask<ServiceError?> AuthorizeNamespaceAsync(HttpContext http)
     {
         var ns = http.Request.RouteValues["ns"] as string ?? string.Empty;
         if (ns.Length > 63 || !DnsLabel().IsMatch(ns))
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request", detail: $"'{ns}' is not a valid namespace name");
+            return ServiceError.Invalid($"'{ns}' is not a valid namespace name");
         }
 
         var verb = http.GetEndpoint()?.Metadata.GetMetadata<ApiVerb>()?.Verb ?? ApiVerb.Update.Verb;
         var access = http.RequestServices.GetRequiredService<NamespaceAccess>();
         if (!await access.IsAllowedAsync(http.User, ns, verb, http.RequestAborted))
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-                detail: $"caller '{http.User.Identity?.Name}' may not {verb} previews in namespace '{ns}'");
+            return ServiceError.Forbidden($"caller '{http.User.Identity?.Name}' may not {verb} previews in namespace '{ns}'");
         }
 
         return null;
@@ -269,17 +320,8 @@ public static partial class MidoriApiEndpoints
         var limit = context.RequestServices.GetRequiredService<IOptionsMonitor<HttpApiOptions>>().CurrentValue.MaxRequestBodyBytes;
         if (context.Request.ContentLength > limit)
         {
-            context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
-            await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = context,
-                ProblemDetails =
-                {
-                    Status = StatusCodes.Status413PayloadTooLarge,
-                    Title = "Payload too large",
-                    Detail = $"the request body is {context.Request.ContentLength} bytes; the limit is {limit}",
-                },
-            });
+            await ApiProblems.WriteAsync(context,
+                ApiProblems.ToProblemDetails(ServiceError.TooLarge($"the request body is {context.Request.ContentLength} bytes; the limit is {limit}")));
             return;
         }
 

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 using Midori.Operator.Runtime;
@@ -37,14 +38,17 @@ public static class PreviewEventsEndpoints
         previews.MapGet("/{name}/events", StreamAsync)
             .WithMetadata(ApiVerb.Get)
             .WithName(OperationId)
-            .Produces(StatusCodes.Status200OK, contentType: ContentType)
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .Produces(StatusCodes.Status200OK, contentType: ContentType);
 
-    internal static async Task<Results<EmptyHttpResult, ProblemHttpResult>> StreamAsync(
+    internal static async Task<Results<EmptyHttpResult, ApiProblem<Status.BadRequest, Status.NotFound>>> StreamAsync(
         string ns, string name, HttpContext http, PreviewSandboxCache cache, PreviewEventHub hub, IOptionsMonitor<PreviewEventsOptions> options,
         TimeProvider time, IHostApplicationLifetime lifetime, ILogger<PreviewEventHub> logger)
     {
-        MidoriApiEndpoints.ValidateName(name);
+        if (MidoriApiEndpoints.ValidateName(name) is { } invalid)
+        {
+            return new ApiProblem<Status.BadRequest, Status.NotFound>(invalid);
+        }
+
         var key = new PreviewKey(ns, name);
 
         // Subscribe before reading the current state, so no change can fall between the two.
@@ -52,7 +56,7 @@ public static class PreviewEventsEndpoints
         var resource = await cache.GetAsync(key, http.RequestAborted).ConfigureAwait(false);
         if (resource is null)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: $"preview {key} does not exist");
+            return new ApiProblem<Status.BadRequest, Status.NotFound>(ServiceError.NotFound($"preview {key} does not exist"));
         }
 
         var settings = options.CurrentValue;

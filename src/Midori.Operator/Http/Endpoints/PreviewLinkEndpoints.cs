@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 using Midori.Operator.Runtime;
@@ -13,28 +14,32 @@ public static class PreviewLinkEndpoints
     public static RouteHandlerBuilder MapPreviewLink(this RouteGroupBuilder previews) =>
         previews.MapGet("/{name}/link", GetLinkAsync)
             .WithMetadata(ApiVerb.Get)
-            .WithName("GetPreviewLink")
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .WithName("GetPreviewLink");
 
-    internal static async Task<Results<Ok<PreviewLinkResponse>, ProblemHttpResult>> GetLinkAsync(
+    internal static async Task<Results<Ok<PreviewLinkResponse>, ApiProblem<Status.BadRequest, Status.NotFound, Status.Unavailable>>> GetLinkAsync(
         string ns, string name, HttpContext http, PreviewSandboxCache cache, IServiceProvider services, CancellationToken cancellationToken)
     {
-        MidoriApiEndpoints.ValidateName(name);
+        if (MidoriApiEndpoints.ValidateName(name) is { } invalid)
+        {
+            return new ApiProblem<Status.BadRequest, Status.NotFound, Status.Unavailable>(invalid);
+        }
+
         if (services.GetService<IPreviewLinks>() is not { } links)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: "the preview gateway is off (Gateway:Enabled=false)");
+            return new ApiProblem<Status.BadRequest, Status.NotFound, Status.Unavailable>(ServiceError.NotFound("the preview gateway is off (Gateway:Enabled=false)"));
         }
 
         var resource = await cache.GetAsync(new PreviewKey(ns, name), cancellationToken);
         if (resource is null)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: $"preview {ns}/{name} does not exist");
+            return new ApiProblem<Status.BadRequest, Status.NotFound, Status.Unavailable>(ServiceError.NotFound($"preview {ns}/{name} does not exist"));
         }
 
         var link = await links.CreateAsync(resource, cancellationToken);
         if (link is null)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Preview address unknown", detail: "the gateway has no public address yet");
+            return new ApiProblem<Status.BadRequest, Status.NotFound, Status.Unavailable>(
+                ServiceError.Unavailable("Preview address unknown", "the gateway has no public address yet"));
         }
 
         http.Response.Headers.CacheControl = "no-store";

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Midori.Operator.Http.Contracts;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 
@@ -14,19 +15,20 @@ public static class ProjectSnapshotsEndpoints
 {
     public static void MapProjectSnapshots(this RouteGroupBuilder projects)
     {
-        projects.MapPost("/{projectId}/snapshots", CreateAsync).WithMetadata(ApiVerb.Create).WithName("CreateSnapshot")
-            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        projects.MapGet("/{projectId}/snapshots/{snapshotId}", GetAsync).WithMetadata(ApiVerb.Get).WithName("GetSnapshot")
-            .ProducesProblem(StatusCodes.Status404NotFound);
+        projects.MapPost("/{projectId}/snapshots", CreateAsync).WithMetadata(ApiVerb.Create).WithName("CreateSnapshot");
+        projects.MapGet("/{projectId}/snapshots/{snapshotId}", GetAsync).WithMetadata(ApiVerb.Get).WithName("GetSnapshot");
     }
 
     public static string Location(string ns, string projectId, string snapshotId) =>
         $"/api/v1/namespaces/{ns}/projects/{Uri.EscapeDataString(projectId)}/snapshots/{Uri.EscapeDataString(snapshotId)}";
 
-    internal static async Task<Created<SnapshotResponse>> CreateAsync(
+    internal static async Task<Results<Created<SnapshotResponse>, ApiProblem<Status.BadRequest, Status.Conflict, Status.TooLarge, Status.Unprocessable, Status.Unavailable>>> CreateAsync(
         string ns, string projectId, CreateSnapshotRequest request, HttpContext http, AutoBuildService autoBuild, CancellationToken cancellationToken)
     {
-        var result = await autoBuild.StoreSnapshotAsync(ns, projectId, request, http.User.Identity?.Name, cancellationToken);
+        if (!(await autoBuild.StoreSnapshotAsync(ns, projectId, request, http.User.Identity?.Name, cancellationToken)).TryGetValue(out var result, out var refused))
+        {
+            return new ApiProblem<Status.BadRequest, Status.Conflict, Status.TooLarge, Status.Unprocessable, Status.Unavailable>(refused);
+        }
         var build = result.AutoBuild;
         var preview = build.Preview?.Preview;
         var autoBuildResponse = new AutoBuildResponse(build.Started, build.Reason, preview?.Namespace, preview?.Name, build.Preview?.Reused,
@@ -35,13 +37,13 @@ public static class ProjectSnapshotsEndpoints
         return TypedResults.Created(Location(ns, projectId, snapshot.SnapshotId), ToResponse(snapshot, autoBuildResponse));
     }
 
-    internal static async Task<Results<Ok<SnapshotResponse>, ProblemHttpResult>> GetAsync(
+    internal static async Task<Results<Ok<SnapshotResponse>, ApiProblem<Status.BadRequest, Status.NotFound, Status.Unavailable>>> GetAsync(
         string ns, string projectId, string snapshotId, AutoBuildService autoBuild, CancellationToken cancellationToken)
     {
         var snapshot = await autoBuild.GetSnapshotAsync(ns, projectId, snapshotId, cancellationToken);
-        return snapshot is null
-            ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: $"project '{projectId}' has no snapshot '{snapshotId}' in {ns}")
-            : TypedResults.Ok(ToResponse(snapshot, null));
+        return snapshot.TryGetValue(out var found, out var refused)
+            ? TypedResults.Ok(ToResponse(found, null))
+            : new ApiProblem<Status.BadRequest, Status.NotFound, Status.Unavailable>(refused);
     }
 
     private static SnapshotResponse ToResponse(SnapshotRecord snapshot, AutoBuildResponse? autoBuild) => new(

@@ -3,11 +3,20 @@ using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Http.Auth;
 using Midori.Operator.Http.Contracts;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 using Midori.Operator.Runtime;
 
 namespace Midori.Operator.Http.Endpoints;
+
+// The problems each seed handler answers beyond the group's (400, 401, 403, 404, 413, 429, 503), as types (see MidoriApiEndpoints).
+using SeedStartProblem = Problems.ApiProblem<Problems.Status.Forbidden, Problems.Status.Conflict, Problems.Status.TooLarge, Problems.Status.Unprocessable,
+    Problems.Status.BadGateway, Problems.Status.GatewayTimeout>;
+using SeedFilesProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound, Problems.Status.Conflict, Problems.Status.TooLarge,
+    Problems.Status.Unprocessable, Problems.Status.Unavailable>;
+using SeedStopProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound, Problems.Status.Conflict>;
+using SeedHeartbeatProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound, Problems.Status.Unavailable>;
 
 /// <summary>
 /// Seed 000's routes, so existing Midori front ends (hooks <c>useDaytonaPreview</c> and <c>useCodeEditor</c>) work
@@ -46,13 +55,9 @@ public static class SeedCompatEndpoints
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        group.MapPost(string.Empty, StartAsync).WithMetadata(ApiVerb.Create).WithName("SeedStartPreview")
-            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity)
-            .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status504GatewayTimeout);
-        group.MapPut(string.Empty, UpdateFilesAsync).WithMetadata(ApiVerb.Update).WithName("SeedUpdateFiles")
-            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        group.MapPatch("/partial", PatchAsync).WithMetadata(ApiVerb.Update).WithName("SeedPatchFile")
-            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        group.MapPost(string.Empty, StartAsync).WithMetadata(ApiVerb.Create).WithName("SeedStartPreview");
+        group.MapPut(string.Empty, UpdateFilesAsync).WithMetadata(ApiVerb.Update).WithName("SeedUpdateFiles");
+        group.MapPatch("/partial", PatchAsync).WithMetadata(ApiVerb.Update).WithName("SeedPatchFile");
         group.MapDelete(string.Empty, StopAsync).WithMetadata(ApiVerb.Delete).WithName("SeedStopPreview");
         group.MapGet(string.Empty, HeartbeatAsync).WithMetadata(ApiVerb.Update).WithName("SeedHeartbeat");
     }
@@ -67,22 +72,31 @@ public static class SeedCompatEndpoints
         }
     }
 
-    internal static async Task<Ok<SeedStartResponse>> StartAsync(
+    internal static async Task<Results<Ok<SeedStartResponse>, SeedStartProblem>> StartAsync(
         SeedStartRequest request, HttpContext http, PreviewService previews, IOptions<SeedCompatOptions> options, CancellationToken cancellationToken)
     {
         var ns = Namespace(http);
-        var command = await previews.PrepareAsync(ns, new CreatePreviewRequest { ProjectId = request.ProjectId, Files = request.Files }, cancellationToken);
-        var created = await previews.CreateOrReuseAsync(ns, command, http.User.Identity?.Name, cancellationToken);
+        if (!(await previews.PrepareAsync(ns, new CreatePreviewRequest { ProjectId = request.ProjectId, Files = request.Files }, cancellationToken))
+            .TryGetValue(out var command, out var invalid))
+        {
+            return new SeedStartProblem(invalid);
+        }
+
+        if (!(await previews.CreateOrReuseAsync(ns, command, http.User.Identity?.Name, cancellationToken)).TryGetValue(out var created, out var refused))
+        {
+            return new SeedStartProblem(refused);
+        }
+
         var readiness = await previews.WaitUntilReadyAsync(created.Preview, options.Value.StartTimeout, cancellationToken);
         var resource = readiness.Resource;
         if (!readiness.Ready || resource?.Status is not { SandboxId: { } sandboxId, PreviewUrl: { } url } status)
         {
             var where = new Dictionary<string, object?> { ["namespace"] = created.Preview.Namespace, ["name"] = created.Preview.Name, ["phase"] = resource?.Status?.Phase };
-            throw resource?.Status?.Phase == Phases.Failed
-                ? new ApiProblemException(StatusCodes.Status502BadGateway, "Preview failed",
-                    resource.Status.Conditions?.FirstOrDefault(c => c.Type == PreviewSandboxConditions.Ready)?.Message ?? "the sandbox could not be created", where)
-                : new ApiProblemException(StatusCodes.Status504GatewayTimeout, "Preview not ready",
-                    $"the preview was not ready within {options.Value.StartTimeout.TotalSeconds:0} s; it keeps starting, retry the request", where);
+            return new SeedStartProblem(resource?.Status?.Phase == Phases.Failed
+                ? new ServiceError(ServiceErrorKind.PreviewFailed,
+                    resource.Status.Conditions?.FirstOrDefault(c => c.Type == PreviewSandboxConditions.Ready)?.Message ?? "the sandbox could not be created", null, where)
+                : new ServiceError(ServiceErrorKind.NotReady,
+                    $"the preview was not ready within {options.Value.StartTimeout.TotalSeconds:0} s; it keeps starting, retry the request", null, where));
         }
 
         // url: what the front end puts in its iframe (the signed link with the gateway); previewUrl: the stable URL.
@@ -91,17 +105,21 @@ public static class SeedCompatEndpoints
             created.Reused ? "Sandbox already running; files updated" : "Sandbox created"));
     }
 
-    internal static async Task<Ok<SeedUpdateFilesResponse>> UpdateFilesAsync(
+    internal static async Task<Results<Ok<SeedUpdateFilesResponse>, SeedFilesProblem>> UpdateFilesAsync(
         string? sandboxId, SeedUpdateFilesRequest request, HttpContext http, SandboxIdIndex index, PreviewSandboxCache cache,
         WorkingCopyService workingCopies, IOptions<HttpApiOptions> options, CancellationToken cancellationToken)
     {
-        var key = Resolve(http, index, sandboxId);
+        if (!Resolve(http, index, sandboxId).TryGetValue(out var key, out var unknown))
+        {
+            return new SeedFilesProblem(unknown);
+        }
+
         List<FileInput> files;
         if (request.Files is not null)
         {
             if (request.Path is not null || request.Content is not null || request.Encoding is not null)
             {
-                throw ApiProblemException.BadRequest("give either files or a single path/content, not both");
+                return new SeedFilesProblem(ServiceError.Invalid("give either files or a single path/content, not both"));
             }
 
             files = request.Files;
@@ -113,13 +131,22 @@ public static class SeedCompatEndpoints
                 : [new FileInput { Path = request.Path, Content = request.Content, Encoding = request.Encoding }];
         }
 
-        var decoded = FileInputs.Decode(files, options.Value);
-        if (decoded.Count == 0)
+        if (!FileInputs.Decode(files, options.Value).TryGetValue(out var decoded, out var undecodable))
         {
-            throw ApiProblemException.BadRequest("nothing to update: give files or path and content");
+            return new SeedFilesProblem(undecodable);
         }
 
-        var result = await workingCopies.PutFilesAsync(key, decoded, deleted: null, replaceAll: false, http.User.Identity?.Name, cancellationToken);
+        if (decoded.Count == 0)
+        {
+            return new SeedFilesProblem(ServiceError.Invalid("nothing to update: give files or path and content"));
+        }
+
+        if (!(await workingCopies.PutFilesAsync(key, decoded, deleted: null, replaceAll: false, http.User.Identity?.Name, cancellationToken))
+            .TryGetValue(out var result, out var refused))
+        {
+            return new SeedFilesProblem(refused);
+        }
+
         var commit = result.Commit;
         var (current, previous) = Current(cache, key, sandboxId!);
         return TypedResults.Ok(new SeedUpdateFilesResponse(true, current, previous, [.. commit.Added, .. commit.Modified], commit.Added, commit.Modified,
@@ -127,22 +154,34 @@ public static class SeedCompatEndpoints
             commit.Changed ? $"Updated {commit.Added.Count + commit.Modified.Count} file(s)" : "No changes"));
     }
 
-    internal static async Task<Ok<SeedPartialResponse>> PatchAsync(
+    internal static async Task<Results<Ok<SeedPartialResponse>, SeedFilesProblem>> PatchAsync(
         string? sandboxId, SeedPartialRequest request, HttpContext http, SandboxIdIndex index, PreviewSandboxCache cache,
         WorkingCopyService workingCopies, CancellationToken cancellationToken)
     {
-        var key = Resolve(http, index, sandboxId);
+        if (!Resolve(http, index, sandboxId).TryGetValue(out var key, out var unknown))
+        {
+            return new SeedFilesProblem(unknown);
+        }
+
         if (request.Operations is not null && request.Patches is not null)
         {
-            throw ApiProblemException.BadRequest("give operations or patches, not both");
+            return new SeedFilesProblem(ServiceError.Invalid("give operations or patches, not both"));
         }
 
         var operations = request.Operations ?? request.Patches;
-        var patches = workingCopies.ParsePatch(new PatchFilesRequest
+        if (!workingCopies.ParsePatch(new PatchFilesRequest
+            {
+                Files = [new FilePatchInput { Path = request.Path, BaseHash = request.BaseHash, Operations = operations }],
+            }).TryGetValue(out var patches, out var malformed))
         {
-            Files = [new FilePatchInput { Path = request.Path, BaseHash = request.BaseHash, Operations = operations }],
-        });
-        var result = await workingCopies.PatchFilesAsync(key, patches, http.User.Identity?.Name, cancellationToken);
+            return new SeedFilesProblem(malformed);
+        }
+
+        if (!(await workingCopies.PatchFilesAsync(key, patches, http.User.Identity?.Name, cancellationToken)).TryGetValue(out var result, out var refused))
+        {
+            return new SeedFilesProblem(refused);
+        }
+
         var path = patches[0].Path;
         var (current, previous) = Current(cache, key, sandboxId!);
         return TypedResults.Ok(new SeedPartialResponse(true, current, previous, path, patches[0].Operations.Count, result.Hashes.GetValueOrDefault(path),
@@ -150,20 +189,35 @@ public static class SeedCompatEndpoints
             result.Commit.Changed ? $"Applied {patches[0].Operations.Count} operation(s) to {path}" : "No changes"));
     }
 
-    internal static async Task<Ok<SeedStopResponse>> StopAsync(
+    internal static async Task<Results<Ok<SeedStopResponse>, SeedStopProblem>> StopAsync(
         string? sandboxId, HttpContext http, SandboxIdIndex index, PreviewService previews, CancellationToken cancellationToken)
     {
-        var key = Resolve(http, index, sandboxId);
-        await previews.StopAsync(key, purge: false, cancellationToken);
+        if (!Resolve(http, index, sandboxId).TryGetValue(out var key, out var unknown))
+        {
+            return new SeedStopProblem(unknown);
+        }
+
+        if ((await previews.StopAsync(key, purge: false, cancellationToken)).Error is { } refused)
+        {
+            return new SeedStopProblem(refused);
+        }
+
         return TypedResults.Ok(new SeedStopResponse(true, sandboxId!, "stopped", "Preview stopped"));
     }
 
-    internal static async Task<Ok<SeedHeartbeatResponse>> HeartbeatAsync(
+    internal static async Task<Results<Ok<SeedHeartbeatResponse>, SeedHeartbeatProblem>> HeartbeatAsync(
         string? sandboxId, HttpContext http, SandboxIdIndex index, PreviewSandboxCache cache, HeartbeatService heartbeats, TimeProvider time,
         CancellationToken cancellationToken)
     {
-        var key = Resolve(http, index, sandboxId);
-        var beat = await heartbeats.RecordAsync(key, cancellationToken);
+        if (!Resolve(http, index, sandboxId).TryGetValue(out var key, out var unknown))
+        {
+            return new SeedHeartbeatProblem(unknown);
+        }
+
+        if (!(await heartbeats.RecordAsync(key, cancellationToken)).TryGetValue(out var beat, out var refused))
+        {
+            return new SeedHeartbeatProblem(refused);
+        }
         var resource = cache.TryGet(key, out var cached) ? cached : null;
         var document = resource is null ? null : PreviewStatusMapper.Map(resource, time.GetUtcNow());
         var (current, previous) = Current(cache, key, sandboxId!);
@@ -174,20 +228,24 @@ public static class SeedCompatEndpoints
 
     // ---- plumbing ---------------------------------------------------------------------------------------------------
 
-    private static PreviewKey Resolve(HttpContext http, SandboxIdIndex index, string? sandboxId)
+    private static ServiceResult<PreviewKey> Resolve(HttpContext http, SandboxIdIndex index, string? sandboxId)
     {
         if (string.IsNullOrWhiteSpace(sandboxId))
         {
-            throw ApiProblemException.BadRequest("the sandboxId query parameter is required");
+            return ServiceError.Invalid("the sandboxId query parameter is required");
         }
 
         if (sandboxId.Length > 253 || sandboxId.Any(char.IsControl))
         {
-            throw ApiProblemException.BadRequest("sandboxId must be at most 253 characters without control characters");
+            return ServiceError.Invalid("sandboxId must be at most 253 characters without control characters");
         }
 
         var ns = Namespace(http);
-        var key = index.Find(ns, sandboxId) ?? throw ApiProblemException.NotFound($"no preview in namespace '{ns}' has sandbox '{sandboxId}'");
+        if (index.Find(ns, sandboxId) is not { } key)
+        {
+            return ServiceError.NotFound($"no preview in namespace '{ns}' has sandbox '{sandboxId}'");
+        }
+
         http.RequestServices.GetRequiredService<ILogger<SandboxIdIndex>>().SeedSandboxResolved(sandboxId, key.Namespace, key.Name, null);
         return key;
     }
@@ -203,7 +261,7 @@ public static class SeedCompatEndpoints
         http.Items[NamespaceItem] as string ?? throw new InvalidOperationException("the seed namespace filter did not run");
 
     /// <summary>The caller's single namespace, else the configured default; the caller must be allowed into it for the route's verb.</summary>
-    private static async ValueTask<IResult?> ResolveNamespaceAsync(HttpContext http)
+    private static async ValueTask<ServiceError?> ResolveNamespaceAsync(HttpContext http)
     {
         var user = http.User;
         var claimed = user.FindAll(ApiClaims.Namespace).Select(c => c.Value).Distinct(StringComparer.Ordinal).ToList();
@@ -212,16 +270,16 @@ public static class SeedCompatEndpoints
             : http.RequestServices.GetRequiredService<IOptionsMonitor<SeedCompatOptions>>().CurrentValue.DefaultNamespace;
         if (ns is null)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Namespace unknown",
-                detail: "this caller may use several namespaces and the seed routes name none; configure Api:SeedCompat:DefaultNamespace or use a token for one namespace");
+            return new ServiceError(ServiceErrorKind.Invalid,
+                "this caller may use several namespaces and the seed routes name none; configure Api:SeedCompat:DefaultNamespace or use a token for one namespace",
+                "Namespace unknown");
         }
 
         var verb = http.GetEndpoint()?.Metadata.GetMetadata<ApiVerb>()?.Verb ?? ApiVerb.Update.Verb;
         var access = http.RequestServices.GetRequiredService<NamespaceAccess>();
         if (!await access.IsAllowedAsync(user, ns, verb, http.RequestAborted))
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-                detail: $"caller '{user.Identity?.Name}' may not {verb} previews in namespace '{ns}'");
+            return ServiceError.Forbidden($"caller '{user.Identity?.Name}' may not {verb} previews in namespace '{ns}'");
         }
 
         http.Items[NamespaceItem] = ns;

@@ -5,6 +5,7 @@ using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using Midori.Operator.Http.Endpoints;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Http.Services;
 
 namespace Midori.Operator.Http.OpenApi;

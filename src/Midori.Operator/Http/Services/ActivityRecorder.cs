@@ -33,21 +33,18 @@ public sealed class ActivityRecorder : BackgroundService
 
     public bool IsAvailable => _store is not null;
 
-    /// <summary>Completes when the activity is durable in the store.</summary>
-    public Task RecordAsync(PreviewKey preview, DateTimeOffset at, CancellationToken cancellationToken)
+    private static readonly ServiceError ShuttingDown = ServiceError.Unavailable("Shutting down", "the server is stopping; retry on another replica");
+
+    /// <summary>Completes with null when the activity is durable in the store, else with why it is not (503: no store, stopping, store failed).</summary>
+    public Task<ServiceError?> RecordAsync(PreviewKey preview, DateTimeOffset at, CancellationToken cancellationToken)
     {
         if (_store is null)
         {
-            throw ApiProblemException.StoreUnavailable();
+            return Task.FromResult<ServiceError?>(ServiceError.StoreNotConfigured);
         }
 
-        var pending = new Pending(preview, at, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_queue.Writer.TryWrite(pending))
-        {
-            throw new ApiProblemException(StatusCodes.Status503ServiceUnavailable, "Shutting down", "the server is stopping; retry on another replica");
-        }
-
-        return pending.Done.Task.WaitAsync(cancellationToken);
+        var pending = new Pending(preview, at, new TaskCompletionSource<ServiceError?>(TaskCreationOptions.RunContinuationsAsynchronously));
+        return _queue.Writer.TryWrite(pending) ? pending.Done.Task.WaitAsync(cancellationToken) : Task.FromResult<ServiceError?>(ShuttingDown);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -100,19 +97,19 @@ public sealed class ActivityRecorder : BackgroundService
             Interlocked.Increment(ref _batches);
             foreach (var item in batch)
             {
-                item.Done.TrySetResult();
+                item.Done.TrySetResult(null);
             }
         }
         catch (Exception ex)
         {
             _logger.HeartbeatBatchFailed(ex, batch.Count);
-            var failure = new ApiProblemException(StatusCodes.Status503ServiceUnavailable, "Store unavailable", $"recording activity failed: {ex.Message}");
+            var failure = ServiceError.Unavailable("Store unavailable", $"recording activity failed: {ex.Message}");
             foreach (var item in batch)
             {
-                item.Done.TrySetException(failure);
+                item.Done.TrySetResult(failure);
             }
         }
     }
 
-    private sealed record Pending(PreviewKey Preview, DateTimeOffset At, TaskCompletionSource Done);
+    private sealed record Pending(PreviewKey Preview, DateTimeOffset At, TaskCompletionSource<ServiceError?> Done);
 }

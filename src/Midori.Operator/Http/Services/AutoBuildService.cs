@@ -35,27 +35,38 @@ public sealed class AutoBuildService
         _store = store;
     }
 
-    private IPreviewStore Store => _store ?? throw ApiProblemException.StoreUnavailable();
-
-    public async Task<SnapshotStoreResult> StoreSnapshotAsync(string @namespace, string projectId, CreateSnapshotRequest request, string? actor,
+    public async Task<ServiceResult<SnapshotStoreResult>> StoreSnapshotAsync(string @namespace, string projectId, CreateSnapshotRequest request, string? actor,
         CancellationToken cancellationToken)
     {
-        PreviewService.ValidateProjectId(projectId);
-        var files = FileInputs.Decode(request.Files, _options);
+        if (PreviewService.ValidateProjectId(projectId) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (!FileInputs.Decode(request.Files, _options).TryGetValue(out var files, out var refused))
+        {
+            return refused;
+        }
+
         if (files.Count == 0)
         {
-            throw ApiProblemException.BadRequest("files must list at least one file");
+            return ServiceError.Invalid("files must list at least one file");
         }
 
         if (request.FromGenerationId is { Length: > 253 })
         {
-            throw ApiProblemException.BadRequest("fromGenerationId must be at most 253 characters");
+            return ServiceError.Invalid("fromGenerationId must be at most 253 characters");
         }
 
-        var snapshot = await Store.CreateSnapshotAsync(@namespace, projectId, [.. files.Select(f => f.ToSandboxFile())], request.FromGenerationId,
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        var snapshot = await store.CreateSnapshotAsync(@namespace, projectId, [.. files.Select(f => f.ToSandboxFile())], request.FromGenerationId,
             cancellationToken).ConfigureAwait(false);
         _logger.SnapshotStored(@namespace, projectId, snapshot.SnapshotId, snapshot.Files.Count);
-        var project = await Store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
+        var project = await store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
         var outcome = project switch
         {
             null or { PreviewAutoBuild: false } => new AutoBuildOutcome(false, "previewAutoBuild is off for this project"),
@@ -65,29 +76,39 @@ public sealed class AutoBuildService
         return new SnapshotStoreResult(snapshot, project, outcome);
     }
 
-    public async Task<SnapshotRecord?> GetSnapshotAsync(string @namespace, string projectId, string snapshotId, CancellationToken cancellationToken)
+    /// <summary>The project's snapshot; 404 when it has none of that id.</summary>
+    public async Task<ServiceResult<SnapshotRecord>> GetSnapshotAsync(string @namespace, string projectId, string snapshotId, CancellationToken cancellationToken)
     {
-        PreviewService.ValidateProjectId(projectId);
-        var snapshot = await Store.GetSnapshotAsync(@namespace, snapshotId, cancellationToken).ConfigureAwait(false);
-        return snapshot?.ProjectId == projectId ? snapshot : null;
+        if (PreviewService.ValidateProjectId(projectId) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        var snapshot = await store.GetSnapshotAsync(@namespace, snapshotId, cancellationToken).ConfigureAwait(false);
+        return snapshot?.ProjectId == projectId ? snapshot : ServiceError.NotFound($"project '{projectId}' has no snapshot '{snapshotId}' in {@namespace}");
     }
 
     private async Task<AutoBuildOutcome> BuildAsync(string @namespace, string projectId, CreateSnapshotRequest request, SnapshotRecord snapshot, string? actor,
         CancellationToken cancellationToken)
     {
-        try
-        {
-            var command = await _previews.PrepareAsync(@namespace,
-                new CreatePreviewRequest { ProjectId = projectId, Files = request.Files, FromGenerationId = request.FromGenerationId }, cancellationToken).ConfigureAwait(false);
-            var preview = await _previews.CreateOrReuseAsync(@namespace, command, actor, cancellationToken, storedSnapshot: snapshot).ConfigureAwait(false);
-            _logger.AutoBuildStarted(@namespace, projectId, preview.Preview.Name, preview.Reused);
-            return new AutoBuildOutcome(true, null, preview);
-        }
-        catch (ApiProblemException ex)
+        var prepared = await _previews.PrepareAsync(@namespace,
+            new CreatePreviewRequest { ProjectId = projectId, Files = request.Files, FromGenerationId = request.FromGenerationId }, cancellationToken).ConfigureAwait(false);
+        var started = prepared.TryGetValue(out var command, out var refused)
+            ? await _previews.CreateOrReuseAsync(@namespace, command, actor, cancellationToken, storedSnapshot: snapshot).ConfigureAwait(false)
+            : refused;
+        if (!started.TryGetValue(out var preview, out var notStarted))
         {
             // The snapshot is stored; say why no preview started instead of failing the request.
-            _logger.AutoBuildFailed(@namespace, projectId, ex.Message);
-            return new AutoBuildOutcome(false, ex.Message);
+            _logger.AutoBuildFailed(@namespace, projectId, notStarted.Detail);
+            return new AutoBuildOutcome(false, notStarted.Detail);
         }
+
+        _logger.AutoBuildStarted(@namespace, projectId, preview.Preview.Name, preview.Reused);
+        return new AutoBuildOutcome(true, null, preview);
     }
 }

@@ -20,26 +20,19 @@ public static class FileInputs
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Normalizes a path or refuses it with a 400 naming it.</summary>
-    public static string NormalizePath(string? path)
-    {
-        if (!ProjectPath.TryNormalize(path, out var normalized, out var error))
-        {
-            throw ApiProblemException.InvalidPath(path, error);
-        }
+    public static ServiceResult<string> NormalizePath(string? path) =>
+        ProjectPath.TryNormalize(path, out var normalized, out var error) ? normalized : ServiceError.InvalidPath(path, error);
 
-        return normalized;
-    }
-
-    public static List<IncomingFile> Decode(IReadOnlyList<FileInput>? files, HttpApiOptions limits)
+    public static ServiceResult<List<IncomingFile>> Decode(IReadOnlyList<FileInput>? files, HttpApiOptions limits)
     {
         if (files is null)
         {
-            return [];
+            return new List<IncomingFile>();
         }
 
         if (files.Count > limits.MaxFilesPerProject)
         {
-            throw ApiProblemException.Unprocessable($"{files.Count} files in one request; a project may hold at most {limits.MaxFilesPerProject}",
+            return ServiceError.Unprocessable($"{files.Count} files in one request; a project may hold at most {limits.MaxFilesPerProject}",
                 new Dictionary<string, object?> { ["limit"] = limits.MaxFilesPerProject });
         }
 
@@ -47,46 +40,52 @@ public static class FileInputs
         var result = new List<IncomingFile>(files.Count);
         for (var i = 0; i < files.Count; i++)
         {
-            var file = files[i] ?? throw ApiProblemException.BadRequest($"files[{i}] is null");
-            var path = NormalizePath(file.Path);
+            if (files[i] is not { } file)
+            {
+                return ServiceError.Invalid($"files[{i}] is null");
+            }
+
+            if (!NormalizePath(file.Path).TryGetValue(out var path, out var invalid))
+            {
+                return invalid;
+            }
+
             if (seen.TryGetValue(path, out var earlier))
             {
-                if (!string.Equals(earlier, file.Path, StringComparison.Ordinal))
-                {
-                    throw FileSetConflict(FileSetConflictException.Normalization(earlier, file.Path!));
-                }
-
-                throw ApiProblemException.BadRequest($"path '{path}' appears more than once", new Dictionary<string, object?> { ["path"] = path });
+                return !string.Equals(earlier, file.Path, StringComparison.Ordinal)
+                    ? ServiceError.FileSetConflict(FileSetConflictException.Normalization(earlier, file.Path!))
+                    : ServiceError.Invalid($"path '{path}' appears more than once", new Dictionary<string, object?> { ["path"] = path });
             }
 
             seen[path] = file.Path!;
 
             if (file.Content is null)
             {
-                throw ApiProblemException.BadRequest($"files[{i}] ('{path}') has no content", new Dictionary<string, object?> { ["path"] = path });
+                return ServiceError.Invalid($"files[{i}] ('{path}') has no content", new Dictionary<string, object?> { ["path"] = path });
             }
 
             var content = (file.Encoding ?? Utf8).ToLowerInvariant() switch
             {
                 Utf8 or "utf-8" or "text" => EncodeText(file.Content, path, limits),
                 Base64 => DecodeBase64(file.Content, path, limits),
-                var other => throw ApiProblemException.BadRequest($"files[{i}] ('{path}') has encoding '{other}'; use 'utf8' or 'base64'",
+                var other => ServiceError.Invalid($"files[{i}] ('{path}') has encoding '{other}'; use 'utf8' or 'base64'",
                     new Dictionary<string, object?> { ["path"] = path }),
             };
-            result.Add(new IncomingFile(path, content, file.BaseHash));
+            if (!content.TryGetValue(out var bytes, out var refused))
+            {
+                return refused;
+            }
+
+            result.Add(new IncomingFile(path, bytes, file.BaseHash));
         }
 
         if (FileSetRules.FindPrefixConflict(seen.Keys) is var (dir, below))
         {
-            throw FileSetConflict(FileSetConflictException.Prefix(dir, below));
+            return ServiceError.FileSetConflict(FileSetConflictException.Prefix(dir, below));
         }
 
         return result;
     }
-
-    /// <summary>422 naming both paths of a set no file system can hold.</summary>
-    public static ApiProblemException FileSetConflict(FileSetConflictException conflict) =>
-        ApiProblemException.Unprocessable(conflict.Message, new Dictionary<string, object?> { ["paths"] = new[] { conflict.First, conflict.Second } });
 
     /// <summary>The file as text for line patching, or null when it is not valid UTF-8 (binary).</summary>
     public static string? TryDecodeText(byte[] content)
@@ -101,33 +100,33 @@ public static class FileInputs
         }
     }
 
-    public static void CheckSize(string path, long size, HttpApiOptions limits)
+    /// <summary>413 naming the file when it is over the limit; null when it fits.</summary>
+    public static ServiceError? CheckSize(string path, long size, HttpApiOptions limits) =>
+        size > limits.MaxFileBytes
+            ? ServiceError.TooLarge($"'{path}' is {size} bytes; the limit is {limits.MaxFileBytes}",
+                new Dictionary<string, object?> { ["path"] = path, ["limit"] = limits.MaxFileBytes })
+            : null;
+
+    private static ServiceResult<byte[]> EncodeText(string content, string path, HttpApiOptions limits) =>
+        CheckSize(path, Encoding.UTF8.GetByteCount(content), limits) ?? (ServiceResult<byte[]>)Encoding.UTF8.GetBytes(content);
+
+    private static ServiceResult<byte[]> DecodeBase64(string content, string path, HttpApiOptions limits)
     {
-        if (size > limits.MaxFileBytes)
+        if (CheckSize(path, (long)content.Length / 4 * 3 - 2, limits) is { } tooLarge)
         {
-            throw ApiProblemException.TooLarge($"'{path}' is {size} bytes; the limit is {limits.MaxFileBytes}",
-                new Dictionary<string, object?> { ["path"] = path, ["limit"] = limits.MaxFileBytes });
+            return tooLarge;
         }
-    }
 
-    private static byte[] EncodeText(string content, string path, HttpApiOptions limits)
-    {
-        CheckSize(path, Encoding.UTF8.GetByteCount(content), limits);
-        return Encoding.UTF8.GetBytes(content);
-    }
-
-    private static byte[] DecodeBase64(string content, string path, HttpApiOptions limits)
-    {
-        CheckSize(path, (long)content.Length / 4 * 3 - 2, limits);
+        byte[] bytes;
         try
         {
-            var bytes = Convert.FromBase64String(content);
-            CheckSize(path, bytes.Length, limits);
-            return bytes;
+            bytes = Convert.FromBase64String(content);
         }
         catch (FormatException)
         {
-            throw ApiProblemException.BadRequest($"'{path}' is not valid base64", new Dictionary<string, object?> { ["path"] = path });
+            return ServiceError.Invalid($"'{path}' is not valid base64", new Dictionary<string, object?> { ["path"] = path });
         }
+
+        return CheckSize(path, bytes.Length, limits) ?? (ServiceResult<byte[]>)bytes;
     }
 }

@@ -57,26 +57,25 @@ public sealed class HeartbeatService
     /// Traffic seen by the gateway: without a store, or while it is out, the annotation alone carries the activity
     /// (as a kubectl heartbeat does) instead of failing the request.
     /// </param>
-    public async Task<HeartbeatResult> RecordAsync(PreviewKey key, CancellationToken cancellationToken, bool storeOptional = false)
+    public async Task<ServiceResult<HeartbeatResult>> RecordAsync(PreviewKey key, CancellationToken cancellationToken, bool storeOptional = false)
     {
-        var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false)
-            ?? throw ApiProblemException.NotFound($"preview {key} does not exist");
+        var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false);
+        if (resource is null)
+        {
+            return ServiceError.NotFound($"preview {key} does not exist");
+        }
+
         var now = _time.GetUtcNow();
         _metrics.HeartbeatReceived();
-        if (!storeOptional || _recorder.HasStore)
+        if ((!storeOptional || _recorder.HasStore)
+            && await _recorder.RecordAsync(key, now, cancellationToken).ConfigureAwait(false) is { } notRecorded && !storeOptional)
         {
-            try
-            {
-                await _recorder.RecordAsync(key, now, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ApiProblemException) when (storeOptional)
-            {
-                // The store is out: the annotation below still records the activity.
-            }
+            // With storeOptional (the gateway's traffic) an outage is not a refusal: the annotation below still records the activity.
+            return notRecorded;
         }
 
         var idle = resource.Spec.EffectiveIdleTimeoutSeconds();
-        var waking = resource.Status?.Phase == Phases.Expired;
+        var waking = Phases.WakesOnActivity(resource.Status?.Phase);
         var written = false;
         if (IsDue(key, resource, now) && _writing.TryAdd(key, 0))
         {
@@ -95,7 +94,7 @@ public sealed class HeartbeatService
 
     /// <summary>
     /// Due when nothing was written yet, when the newest known write is a quarter of the idle timeout old, or when
-    /// the preview is Expired and no write happened since it ended (the wake-up).
+    /// the preview is Expired or Paused and no write happened since it ended (the wake-up).
     /// </summary>
     internal bool IsDue(PreviewKey key, V1Alpha1PreviewSandbox resource, DateTimeOffset now)
     {
@@ -110,7 +109,7 @@ public sealed class HeartbeatService
             return true;
         }
 
-        if (resource.Status is { Phase: Phases.Expired } status
+        if (resource.Status is { } status && Phases.WakesOnActivity(status.Phase)
             && (PreviewStatusMapper.ToOffset(status.EndedAt) is not { } ended || latest <= ended))
         {
             return true;
@@ -164,7 +163,7 @@ public sealed class HeartbeatService
             _lastWritten[key] = now;
             _cache.Observe(updated);
             _metrics.HeartbeatWrite();
-            _logger.HeartbeatAnnotated(key.Namespace, key.Name, resource.Status?.Phase == Phases.Expired ? "wake" : "due");
+            _logger.HeartbeatAnnotated(key.Namespace, key.Name, Phases.WakesOnActivity(resource.Status?.Phase) ? "wake" : "due");
             return true;
         }
         catch (Exception ex) when (ex is KubernetesConflictException or k8s.Autorest.HttpOperationException or HttpRequestException)

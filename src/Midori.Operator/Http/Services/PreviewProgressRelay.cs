@@ -6,7 +6,6 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Controllers;
 using Midori.Operator.Persistence;
 using Midori.Operator.Runtime;
-using Npgsql;
 
 namespace Midori.Operator.Http.Services;
 
@@ -14,12 +13,12 @@ namespace Midori.Operator.Http.Services;
 /// Carries the reconciler's provisioning progress and recreation notifications — raised on the leader only — to the
 /// <see cref="PreviewEventHub"/> of every replica, so a client connected to any replica sees them.
 /// <list type="bullet">
-/// <item>With the store configured (an <see cref="NpgsqlDataSource"/> is registered): each notification is sent with
-/// <c>pg_notify(channel, json)</c> and every replica (the leader included) <c>LISTEN</c>s on the channel and publishes
-/// what arrives to its own hub. If sending fails, the leader still publishes locally.</item>
-/// <item>Without the store: in-process only. Clients connected to the leader see progress; clients on other replicas
-/// see status events only (phase Creating/Recreating → Running with the new URL and sandbox id, from their watch), not
-/// the percentages.</item>
+/// <item>Each notification is sent on the store's <see cref="IStoreNotifications"/> channel, and every replica (the
+/// leader included) listens on it and publishes what arrives to its own hub. With the PostgreSQL store that is
+/// NOTIFY/LISTEN and reaches every replica; if sending fails, the leader still publishes locally.</item>
+/// <item>Without a store shared across processes (in-memory notifications): in-process only. Clients connected to the
+/// leader see progress; clients on other replicas see status events only (phase Creating/Recreating → Running with the
+/// new URL and sandbox id, from their watch), not the percentages.</item>
 /// </list>
 /// As an <see cref="ISandboxLifecycleObserver"/> it only enqueues into a bounded outbox (oldest dropped when full), so
 /// the reconciler is never blocked and never sees an exception from here.
@@ -36,7 +35,7 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
     });
 
     private readonly PreviewEventHub _hub;
-    private readonly NpgsqlDataSource? _dataSource;
+    private readonly IStoreNotifications _notifications;
     private readonly string _channel;
     private readonly TimeProvider _time;
     private readonly ILogger<PreviewProgressRelay> _logger;
@@ -45,23 +44,19 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public PreviewProgressRelay(PreviewEventHub hub, IOptions<PreviewEventsOptions> options, TimeProvider time, ILogger<PreviewProgressRelay> logger,
-        NpgsqlDataSource? dataSource = null)
+        IStoreNotifications? notifications = null)
     {
         _hub = hub;
-        _dataSource = dataSource;
+        _notifications = notifications ?? new InMemoryStoreNotifications();
         _channel = options.Value.NotifyChannel;
         _time = time;
         _logger = logger;
-        if (dataSource is null)
-        {
-            _listening.TrySetResult();
-        }
     }
 
-    /// <summary>True when notifications travel through PostgreSQL (reach every replica).</summary>
-    public bool IsCrossReplica => _dataSource is not null;
+    /// <summary>True when notifications reach every replica (the PostgreSQL store's NOTIFY).</summary>
+    public bool IsCrossReplica => _notifications.ReachesOtherReplicas;
 
-    /// <summary>Completes once this replica listens on the channel (at once without the store).</summary>
+    /// <summary>Completes once this replica listens on the channel.</summary>
     public Task Listening => _listening.Task;
 
     // ---- ISandboxLifecycleObserver (called inline by the reconciler: enqueue only) ------------------------------------
@@ -103,10 +98,12 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
 
     // ---- transport ------------------------------------------------------------------------------------------------
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        _dataSource is null
-            ? PublishLocallyAsync(stoppingToken)
-            : Task.WhenAll(SendAsync(_dataSource, stoppingToken), ListenAsync(_dataSource, stoppingToken));
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Listen first: in-process notifications subscribe synchronously, so nothing sent after this is missed here.
+        var listen = ListenAsync(stoppingToken);
+        return Task.WhenAll(SendAsync(stoppingToken), listen);
+    }
 
     private void Enqueue(V1Alpha1PreviewSandbox resource, Func<V1Alpha1PreviewSandbox, ProgressMessage> build)
     {
@@ -124,22 +121,7 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
         }
     }
 
-    private async Task PublishLocallyAsync(CancellationToken stoppingToken)
-    {
-        try
-        {
-            await foreach (var message in _outbox.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
-            {
-                _hub.Publish(message);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Stopping.
-        }
-    }
-
-    private async Task SendAsync(NpgsqlDataSource dataSource, CancellationToken stoppingToken)
+    private async Task SendAsync(CancellationToken stoppingToken)
     {
         try
         {
@@ -147,12 +129,9 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
             {
                 try
                 {
-                    await using var command = dataSource.CreateCommand("SELECT pg_notify($1, $2)");
-                    command.Parameters.Add(new NpgsqlParameter { Value = _channel });
-                    command.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(message, Json) });
-                    await command.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                    await _notifications.NotifyAsync(_channel, JsonSerializer.Serialize(message, Json), stoppingToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
                     // The store is unreachable: at least this replica's clients get it.
                     _logger.ProgressNotifyFailed(ex, message.Namespace, message.Name);
@@ -166,33 +145,19 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
         }
     }
 
-    private async Task ListenAsync(NpgsqlDataSource dataSource, CancellationToken stoppingToken)
+    private async Task ListenAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                // A dedicated connection, held for as long as it works; LISTEN is per session.
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
-                connection.Notification += (_, e) => OnNotification(e.Channel, e.Payload);
-                await using (var listen = new NpgsqlCommand($"LISTEN {_channel}", connection))
+                await _notifications.ListenAsync(_channel, () =>
                 {
-                    await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
-                }
-
-                failures = 0;
-                _listening.TrySetResult();
-                _logger.ProgressListening(_channel);
-                while (!stoppingToken.IsCancellationRequested)
-                {
-                    // Bounded waits so a silently dead connection is noticed by the round trip below.
-                    if (!await connection.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken).ConfigureAwait(false))
-                    {
-                        await using var ping = new NpgsqlCommand("SELECT 1", connection);
-                        await ping.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false);
-                    }
-                }
+                    failures = 0;
+                    _listening.TrySetResult();
+                    _logger.ProgressListening(_channel);
+                }, OnNotification, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -215,13 +180,8 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
         }
     }
 
-    private void OnNotification(string channel, string payload)
+    private void OnNotification(string payload)
     {
-        if (!string.Equals(channel, _channel, StringComparison.Ordinal))
-        {
-            return;
-        }
-
         try
         {
             if (JsonSerializer.Deserialize<ProgressMessage>(payload, Json) is { Namespace.Length: > 0, Name.Length: > 0 } message)

@@ -10,12 +10,12 @@ public sealed partial class PreviewService
     /// the policy and the rule; 503 when the policies cannot be evaluated right now. Unset values count as the defaults
     /// the preview would get (operator's default provider, default TTL and idle timeout).
     /// </summary>
-    private async Task EnforcePolicyAsync(string @namespace, string? provider, string? template, string? command, IReadOnlyDictionary<string, string>? env,
+    private async Task<ServiceError?> EnforcePolicyAsync(string @namespace, string? provider, string? template, string? command, IReadOnlyDictionary<string, string>? env,
         int? ttlSeconds, int? idleTimeoutSeconds, CancellationToken cancellationToken)
     {
         if (_policy is null)
         {
-            return;
+            return null;
         }
 
         var shape = new SandboxRequestShape(
@@ -32,14 +32,12 @@ public sealed partial class PreviewService
         }
         catch (PolicyUnavailableException ex)
         {
-            throw new ApiProblemException(StatusCodes.Status503ServiceUnavailable, "Policy unavailable", $"namespace policy could not be evaluated: {ex.Message}; retry");
+            return ServiceError.Unavailable("Policy unavailable", $"namespace policy could not be evaluated: {ex.Message}; retry");
         }
 
-        if (violation is not null)
-        {
-            throw new ApiProblemException(StatusCodes.Status403Forbidden, "Forbidden by namespace policy",
-                $"PreviewSandboxPolicy '{violation.Policy}' rule '{violation.Rule}': {violation.Message}",
+        return violation is null
+            ? null
+            : ServiceError.Forbidden($"PreviewSandboxPolicy '{violation.Policy}' rule '{violation.Rule}': {violation.Message}", "Forbidden by namespace policy",
                 new Dictionary<string, object?> { ["policy"] = violation.Policy, ["rule"] = violation.Rule });
-        }
     }
 }

@@ -40,6 +40,9 @@ public sealed record CreatePreviewResult(
 /// <summary>Ready (or not, after the wait) with what the editor needs to show the iframe.</summary>
 /// <param name="Token">With the gateway: the signed link's token; without: the provider's token from the Secret.</param>
 /// <param name="Url">With the gateway: the signed link to the stable URL; without: status.previewUrl.</param>
+/// <summary>What a stop did: <see cref="Suspended"/> is the suspended resource, or null when purge deleted it.</summary>
+public sealed record StopResult(V1Alpha1PreviewSandbox? Suspended);
+
 public sealed record PreviewReadiness(V1Alpha1PreviewSandbox? Resource, bool Ready, string? Token, string? Url = null);
 
 /// <summary>
@@ -86,8 +89,6 @@ public sealed partial class PreviewService
         _store = store;
     }
 
-    private IPreviewStore Store => _store ?? throw ApiProblemException.StoreUnavailable();
-
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
     private static partial Regex DnsLabel();
 
@@ -110,54 +111,73 @@ public sealed partial class PreviewService
         return trimmed.Length == 0 ? $"preview-{hash}" : $"preview-{trimmed}-{hash}";
     }
 
-    public static void ValidateName(string name, string what)
-    {
-        if (name.Length > 63 || !DnsLabel().IsMatch(name))
-        {
-            throw ApiProblemException.BadRequest($"{what} '{name}' must be a DNS label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit");
-        }
-    }
+    /// <summary>400 unless <paramref name="name"/> is a DNS label; null when it is.</summary>
+    public static ServiceError? ValidateName(string name, string what) =>
+        name.Length > 63 || !DnsLabel().IsMatch(name)
+            ? ServiceError.Invalid($"{what} '{name}' must be a DNS label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit")
+            : null;
 
-    public static void ValidateProjectId(string? projectId)
+    /// <summary>400 unless <paramref name="projectId"/> is given, at most 253 characters, without control characters; null when it is.</summary>
+    public static ServiceError? ValidateProjectId(string? projectId)
     {
         if (string.IsNullOrWhiteSpace(projectId))
         {
-            throw ApiProblemException.BadRequest("projectId is required");
+            return ServiceError.Invalid("projectId is required");
         }
 
-        if (projectId.Length > 253 || projectId.Any(char.IsControl))
-        {
-            throw ApiProblemException.BadRequest("projectId must be at most 253 characters without control characters");
-        }
+        return projectId.Length > 253 || projectId.Any(char.IsControl)
+            ? ServiceError.Invalid("projectId must be at most 253 characters without control characters")
+            : null;
     }
 
     /// <summary>Validates a request against limits and the CRD's rules and fills unset members from previewSettings.</summary>
-    public async Task<CreatePreviewCommand> PrepareAsync(string @namespace, CreatePreviewRequest request, CancellationToken cancellationToken)
+    public async Task<ServiceResult<CreatePreviewCommand>> PrepareAsync(string @namespace, CreatePreviewRequest request, CancellationToken cancellationToken)
     {
-        ValidateProjectId(request.ProjectId);
-        var projectId = request.ProjectId!;
-        if (request.Name is { } name)
+        if ((ValidateProjectId(request.ProjectId) ?? (request.Name is { } name ? ValidateName(name, "name") : null)) is { } invalid)
         {
-            ValidateName(name, "name");
+            return invalid;
         }
 
-        var files = FileInputs.Decode(request.Files, _options);
+        var projectId = request.ProjectId!;
+        if (!FileInputs.Decode(request.Files, _options).TryGetValue(out var files, out var refused))
+        {
+            return refused;
+        }
+
         if (files.Count == 0)
         {
-            throw ApiProblemException.BadRequest("files must list at least one file");
+            return ServiceError.Invalid("files must list at least one file");
         }
 
-        var project = await Store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        var project = await store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
         if (project is { PreviewEnabled: false })
         {
-            throw ApiProblemException.Forbidden($"previews are disabled for project '{projectId}' (previewEnabled=false)");
+            return ServiceError.Forbidden($"previews are disabled for project '{projectId}' (previewEnabled=false)");
         }
 
         var defaults = project?.PreviewSettings;
-        var env = request.Env is { } list
-            ? list.Select((e, i) => (e?.Name is { Length: > 0 } n ? n : throw ApiProblemException.BadRequest($"env[{i}].name is required"), e.Value ?? string.Empty))
-                .GroupBy(e => e.Item1, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Item2, StringComparer.Ordinal)
-            : defaults?.Env;
+        IReadOnlyDictionary<string, string>? env = defaults?.Env;
+        if (request.Env is { } list)
+        {
+            var given = new Dictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (list[i]?.Name is not { Length: > 0 } envName)
+                {
+                    return ServiceError.Invalid($"env[{i}].name is required");
+                }
+
+                given[envName] = list[i].Value ?? string.Empty; // the last of a repeated name wins
+            }
+
+            env = given;
+        }
+
         var command = new CreatePreviewCommand(
             projectId,
             request.Name,
@@ -170,79 +190,91 @@ public sealed partial class PreviewService
             request.Port ?? defaults?.Port,
             env,
             request.FromGenerationId);
-        ValidateSettings(command.Provider, command.TtlSeconds, command.IdleTimeoutSeconds, command.Port, command.Template, command.Command, command.Env);
-        await EnforcePolicyAsync(@namespace, command.Provider, command.Template, command.Command, command.Env, command.TtlSeconds, command.IdleTimeoutSeconds, cancellationToken)
-            .ConfigureAwait(false);
-        return command;
+        return ValidateSettings(command.Provider, command.TtlSeconds, command.IdleTimeoutSeconds, command.Port, command.Template, command.Command, command.Env)
+            ?? await EnforcePolicyAsync(@namespace, command.Provider, command.Template, command.Command, command.Env, command.TtlSeconds, command.IdleTimeoutSeconds,
+                cancellationToken).ConfigureAwait(false)
+            ?? (ServiceResult<CreatePreviewCommand>)command;
     }
 
     /// <summary>The CRD's rules, checked here so the caller gets a 400 naming the field instead of an API-server error.</summary>
-    public void ValidateSettings(string? provider, int? ttl, int? idle, int? port, string? template, string? command, IReadOnlyDictionary<string, string>? env)
+    public ServiceError? ValidateSettings(string? provider, int? ttl, int? idle, int? port, string? template, string? command, IReadOnlyDictionary<string, string>? env)
     {
         if (provider is not null && (!ProviderNames.All.Contains(provider) || !_providers.TryGet(provider, out _)))
         {
-            throw ApiProblemException.BadRequest($"provider '{provider}' is not configured; use one of {string.Join(", ", _providers.All.Select(p => p.Name))}");
+            return ServiceError.Invalid($"provider '{provider}' is not configured; use one of {string.Join(", ", _providers.All.Select(p => p.Name))}");
         }
 
         if (ttl is < 60 or > 86400)
         {
-            throw ApiProblemException.BadRequest("ttlSeconds must be between 60 and 86400");
+            return ServiceError.Invalid("ttlSeconds must be between 60 and 86400");
         }
 
         if (idle is < 10 or > 86400)
         {
-            throw ApiProblemException.BadRequest("idleTimeoutSeconds must be between 10 and 86400");
+            return ServiceError.Invalid("idleTimeoutSeconds must be between 10 and 86400");
         }
 
         if ((idle ?? PreviewSandboxSpec.DefaultIdleTimeoutSeconds) > (ttl ?? PreviewSandboxSpec.DefaultTtlSeconds))
         {
-            throw ApiProblemException.BadRequest("idleTimeoutSeconds must not exceed ttlSeconds");
+            return ServiceError.Invalid("idleTimeoutSeconds must not exceed ttlSeconds");
         }
 
         if (port is < 1 or > 65535)
         {
-            throw ApiProblemException.BadRequest("port must be between 1 and 65535");
+            return ServiceError.Invalid("port must be between 1 and 65535");
         }
 
         if (template is { Length: > 253 })
         {
-            throw ApiProblemException.BadRequest("template must be at most 253 characters");
+            return ServiceError.Invalid("template must be at most 253 characters");
         }
 
         if (command is { Length: > 4096 })
         {
-            throw ApiProblemException.BadRequest("command must be at most 4096 characters");
+            return ServiceError.Invalid("command must be at most 4096 characters");
         }
 
         foreach (var (name, value) in env ?? new Dictionary<string, string>())
         {
             if (name.Length > 256 || value.Length > 32768)
             {
-                throw ApiProblemException.BadRequest($"env '{name[..Math.Min(name.Length, 64)]}' is too long (name ≤ 256, value ≤ 32768 characters)");
+                return ServiceError.Invalid($"env '{name[..Math.Min(name.Length, 64)]}' is too long (name ≤ 256, value ≤ 32768 characters)");
             }
         }
+    
+        return null;
     }
 
     /// <summary>
     /// Creates the project's preview, or reuses the one it has (pushing the files to it and waking or resuming it).
     /// <paramref name="storedSnapshot"/>: the command's files were already stored as this snapshot (auto-build), so none is made.
     /// </summary>
-    public async Task<CreatePreviewResult> CreateOrReuseAsync(string @namespace, CreatePreviewCommand command, string? actor, CancellationToken cancellationToken,
-        SnapshotRecord? storedSnapshot = null)
+    public async Task<ServiceResult<CreatePreviewResult>> CreateOrReuseAsync(string @namespace, CreatePreviewCommand command, string? actor,
+        CancellationToken cancellationToken, SnapshotRecord? storedSnapshot = null)
     {
-        var existing = await FindReusableAsync(@namespace, command, cancellationToken).ConfigureAwait(false);
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        var (existing, refused) = await FindReusableAsync(@namespace, command, cancellationToken).ConfigureAwait(false);
+        if (refused is not null)
+        {
+            return refused;
+        }
+
         if (existing is not null)
         {
-            return await ReuseAsync(existing, command, actor, cancellationToken).ConfigureAwait(false);
+            return await ReuseAsync(store, existing, command, actor, cancellationToken).ConfigureAwait(false);
         }
 
         var name = command.Name ?? DefaultName(command.ProjectId);
         var key = new PreviewKey(@namespace, name);
-        var snapshot = storedSnapshot ?? await Store.CreateSnapshotAsync(@namespace, command.ProjectId, [.. command.Files.Select(f => f.ToSandboxFile())],
+        var snapshot = storedSnapshot ?? await store.CreateSnapshotAsync(@namespace, command.ProjectId, [.. command.Files.Select(f => f.ToSandboxFile())],
             command.FromGenerationId, cancellationToken).ConfigureAwait(false);
 
         // reset: a working copy left behind by an earlier preview of the same name starts over from this snapshot.
-        var workingCopy = await Store.InitializeWorkingCopyAsync(key, command.ProjectId, snapshot.SnapshotId, reset: true, cancellationToken).ConfigureAwait(false);
+        var workingCopy = await store.InitializeWorkingCopyAsync(key, command.ProjectId, snapshot.SnapshotId, reset: true, cancellationToken).ConfigureAwait(false);
         V1Alpha1PreviewSandbox created;
         try
         {
@@ -251,24 +283,28 @@ public sealed partial class PreviewService
         catch (KubernetesConflictException)
         {
             // Another request created it first (two tabs pressing Run): reuse that one.
-            var winner = await _client.GetAsync(@namespace, name, cancellationToken).ConfigureAwait(false)
-                ?? throw ApiProblemException.Conflict($"preview {key} is being created and deleted concurrently; retry");
+            var winner = await _client.GetAsync(@namespace, name, cancellationToken).ConfigureAwait(false);
+            if (winner is null)
+            {
+                return ServiceError.Conflict($"preview {key} is being created and deleted concurrently; retry");
+            }
+
             if (winner.Spec.ProjectId != command.ProjectId)
             {
-                throw ApiProblemException.Conflict($"preview {key} belongs to project '{winner.Spec.ProjectId}'");
+                return ServiceError.Conflict($"preview {key} belongs to project '{winner.Spec.ProjectId}'");
             }
 
             if (winner.Metadata.DeletionTimestamp is not null || winner.Spec.Source.SnapshotId is null)
             {
-                throw ApiProblemException.Conflict($"preview {key} is being deleted or is not managed through the API; retry later or pass another name");
+                return ServiceError.Conflict($"preview {key} is being deleted or is not managed through the API; retry later or pass another name");
             }
 
             _cache.Observe(winner);
-            return await ReuseAsync(winner, command, actor, cancellationToken).ConfigureAwait(false);
+            return await ReuseAsync(store, winner, command, actor, cancellationToken).ConfigureAwait(false);
         }
 
         _cache.Observe(created);
-        await Store.RecordSessionAsync(new SessionUpdate(key, created.Metadata.Uid, command.ProjectId, SessionStates.Queued, snapshot.SnapshotId), cancellationToken)
+        await store.RecordSessionAsync(new SessionUpdate(key, created.Metadata.Uid, command.ProjectId, SessionStates.Queued, snapshot.SnapshotId), cancellationToken)
             .ConfigureAwait(false);
         _logger.PreviewCreated(@namespace, name, command.ProjectId, snapshot.SnapshotId);
         return new CreatePreviewResult(key, created, Reused: false, snapshot.SnapshotId, workingCopy.Revision, workingCopy.FilesHash, new PushOutcome(false, null, null));
@@ -317,14 +353,18 @@ public sealed partial class PreviewService
     /// With <paramref name="purge"/>, a preview created through the API is deleted instead, together with its
     /// working copy; hand-made resources are never deleted through the API (their owner is kubectl/GitOps).
     /// </summary>
-    public async Task<V1Alpha1PreviewSandbox?> StopAsync(PreviewKey key, bool purge, CancellationToken cancellationToken)
+    public async Task<ServiceResult<StopResult>> StopAsync(PreviewKey key, bool purge, CancellationToken cancellationToken)
     {
-        var resource = await _workingCopies.RequireResourceAsync(key, cancellationToken).ConfigureAwait(false);
+        if (!(await _workingCopies.RequireResourceAsync(key, cancellationToken).ConfigureAwait(false)).TryGetValue(out var resource, out var missing))
+        {
+            return missing;
+        }
+
         if (purge)
         {
             if (!PreviewStatusMapper.IsCreatedByApi(resource))
             {
-                throw ApiProblemException.Conflict($"preview {key} was not created through the API; delete it where it is managed (kubectl, GitOps) or stop it without purge");
+                return ServiceError.Conflict($"preview {key} was not created through the API; delete it where it is managed (kubectl, GitOps) or stop it without purge");
             }
 
             await _client.DeleteAsync(key.Namespace, key.Name, cancellationToken).ConfigureAwait(false);
@@ -334,35 +374,58 @@ public sealed partial class PreviewService
             }
 
             _logger.PreviewStopped(key.Namespace, key.Name, "deleted");
-            return null;
+            return new StopResult(null);
         }
 
         var updated = resource.Spec.IsSuspended()
             ? resource
-            : await _client.PatchSpecAsync(key.Namespace, key.Name, new JsonObject { ["suspend"] = true }, cancellationToken).ConfigureAwait(false)
-                ?? throw ApiProblemException.NotFound($"preview {key} does not exist");
+            : await _client.PatchSpecAsync(key.Namespace, key.Name, new JsonObject { ["suspend"] = true }, cancellationToken).ConfigureAwait(false);
+        if (updated is null)
+        {
+            return ServiceError.NotFound($"preview {key} does not exist");
+        }
+
         _cache.Observe(updated);
         _logger.PreviewStopped(key.Namespace, key.Name, "suspended");
-        return updated;
+        return new StopResult(updated);
     }
 
-    public async Task<ProjectRecord?> GetProjectAsync(string @namespace, string projectId, CancellationToken cancellationToken)
+    /// <summary>The project's switches and settings; 404 when it has none stored.</summary>
+    public async Task<ServiceResult<ProjectRecord>> GetProjectAsync(string @namespace, string projectId, CancellationToken cancellationToken)
     {
-        ValidateProjectId(projectId);
-        return await Store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
+        if (ValidateProjectId(projectId) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        var project = await store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
+        return project is null ? ServiceError.NotFound($"project '{projectId}' has no settings in {@namespace}") : project;
     }
 
     /// <summary>Creates or updates a project's switches and settings; unset switches keep their value (new projects: enabled, no auto-build).</summary>
-    public async Task<ProjectRecord> UpsertProjectAsync(string @namespace, string projectId, ProjectRequest request, CancellationToken cancellationToken)
+    public async Task<ServiceResult<ProjectRecord>> UpsertProjectAsync(string @namespace, string projectId, ProjectRequest request, CancellationToken cancellationToken)
     {
-        ValidateProjectId(projectId);
+        if (ValidateProjectId(projectId) is { } invalid)
+        {
+            return invalid;
+        }
+
         var settings = request.PreviewSettings;
         PreviewSettings? stored = null;
         if (settings is not null)
         {
-            ValidateSettings(settings.Provider, settings.TtlSeconds, settings.IdleTimeoutSeconds, settings.Port, settings.Template, settings.Command, settings.Env);
-            await EnforcePolicyAsync(@namespace, settings.Provider, settings.Template, settings.Command, settings.Env, settings.TtlSeconds, settings.IdleTimeoutSeconds, cancellationToken)
-                .ConfigureAwait(false);
+            if ((ValidateSettings(settings.Provider, settings.TtlSeconds, settings.IdleTimeoutSeconds, settings.Port, settings.Template, settings.Command, settings.Env)
+                ?? await EnforcePolicyAsync(@namespace, settings.Provider, settings.Template, settings.Command, settings.Env, settings.TtlSeconds,
+                    settings.IdleTimeoutSeconds, cancellationToken).ConfigureAwait(false)) is { } refused)
+            {
+                return refused;
+            }
+
             stored = new PreviewSettings
             {
                 TtlSeconds = settings.TtlSeconds,
@@ -375,8 +438,13 @@ public sealed partial class PreviewService
             };
         }
 
-        var current = await Store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
-        return await Store.UpsertProjectAsync(@namespace, projectId,
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        var current = await store.GetProjectAsync(@namespace, projectId, cancellationToken).ConfigureAwait(false);
+        return await store.UpsertProjectAsync(@namespace, projectId,
             request.PreviewEnabled ?? current?.PreviewEnabled ?? true,
             request.PreviewAutoBuild ?? current?.PreviewAutoBuild ?? false,
             settings is null ? current?.PreviewSettings : stored,
@@ -387,55 +455,68 @@ public sealed partial class PreviewService
     /// The project's preview to reuse: the named one when a name is given (another project's → 409), else the
     /// best of the project's snapshot-backed previews (Running first, then the default-named one, then any).
     /// </summary>
-    private async Task<V1Alpha1PreviewSandbox?> FindReusableAsync(string @namespace, CreatePreviewCommand command, CancellationToken cancellationToken)
+    private async Task<(V1Alpha1PreviewSandbox? Reusable, ServiceError? Refused)> FindReusableAsync(string @namespace, CreatePreviewCommand command,
+        CancellationToken cancellationToken)
     {
         if (command.Name is { } name)
         {
             var named = await _cache.GetAsync(new PreviewKey(@namespace, name), cancellationToken).ConfigureAwait(false);
             if (named is null)
             {
-                return null;
+                return (null, null);
             }
 
             if (named.Spec.ProjectId != command.ProjectId)
             {
-                throw ApiProblemException.Conflict($"preview {@namespace}/{name} belongs to project '{named.Spec.ProjectId}'");
+                return (null, ServiceError.Conflict($"preview {@namespace}/{name} belongs to project '{named.Spec.ProjectId}'"));
             }
 
             if (named.Metadata.DeletionTimestamp is not null)
             {
-                throw ApiProblemException.Conflict($"preview {@namespace}/{name} is being deleted; retry when it is gone");
+                return (null, ServiceError.Conflict($"preview {@namespace}/{name} is being deleted; retry when it is gone"));
             }
 
-            if (named.Spec.Source.SnapshotId is null)
-            {
-                throw ApiProblemException.Conflict($"preview {@namespace}/{name} takes its files from its manifest (inline or configMapRef), not from the API");
-            }
-
-            return named;
+            return named.Spec.Source.SnapshotId is null
+                ? (null, ServiceError.Conflict($"preview {@namespace}/{name} takes its files from its manifest (inline or configMapRef), not from the API"))
+                : (named, null);
         }
 
         var candidates = (await _cache.FindByProjectAsync(@namespace, command.ProjectId, cancellationToken).ConfigureAwait(false))
             .Where(r => r.Metadata.DeletionTimestamp is null && r.Spec.Source.SnapshotId is not null)
             .ToList();
         var defaultName = DefaultName(command.ProjectId);
-        return candidates.FirstOrDefault(r => r.Status?.Phase == Phases.Running)
+        var best = candidates.FirstOrDefault(r => r.Status?.Phase == Phases.Running)
             ?? candidates.FirstOrDefault(r => r.Metadata.Name == defaultName)
             ?? candidates.FirstOrDefault();
+        return (best, null);
     }
 
-    private async Task<CreatePreviewResult> ReuseAsync(V1Alpha1PreviewSandbox resource, CreatePreviewCommand command, string? actor, CancellationToken cancellationToken)
+    private async Task<ServiceResult<CreatePreviewResult>> ReuseAsync(IPreviewStore store, V1Alpha1PreviewSandbox resource, CreatePreviewCommand command, string? actor,
+        CancellationToken cancellationToken)
     {
         var key = new PreviewKey(resource.Metadata.NamespaceProperty, resource.Metadata.Name);
-        var workingCopy = await _workingCopies.RequireWorkingCopyAsync(key, resource, cancellationToken).ConfigureAwait(false);
-        var writes = _workingCopies.PlanWrites(workingCopy, command.Files, deleted: null, replaceAll: true);
-        var commit = writes.Count == 0
-            ? new FilesChangeResult(new WorkingCopyCommit(workingCopy.Revision, workingCopy.FilesHash, [], [], [], []), new Dictionary<string, string>(), PushOutcome.NothingToPush)
+        if (!(await _workingCopies.RequireWorkingCopyAsync(key, resource, cancellationToken).ConfigureAwait(false)).TryGetValue(out var workingCopy, out var noCopy))
+        {
+            return noCopy;
+        }
+
+        if (!_workingCopies.PlanWrites(workingCopy, command.Files, deleted: null, replaceAll: true).TryGetValue(out var writes, out var refused))
+        {
+            return refused;
+        }
+
+        var committed = writes.Count == 0
+            ? new FilesChangeResult(new WorkingCopyCommit(workingCopy.Revision, workingCopy.FilesHash, [], [], [], []), new Dictionary<string, string>(),
+                PushOutcome.NothingToPush)
             : await _workingCopies.CommitAndPushAsync(key, resource, writes,
                 new ChangeDescription("batch", new JsonObject { ["source"] = "create", ["files"] = command.Files.Count }, actor), cancellationToken).ConfigureAwait(false);
+        if (!committed.TryGetValue(out var commit, out var conflict))
+        {
+            return conflict;
+        }
 
         // Pressing Run is activity: durable like a heartbeat, so an idle check never races the reuse.
-        await Store.RecordActivityAsync([(key, _time.GetUtcNow())], cancellationToken).ConfigureAwait(false);
+        await store.RecordActivityAsync([(key, _time.GetUtcNow())], cancellationToken).ConfigureAwait(false);
         resource = await WakeAsync(key, resource, cancellationToken).ConfigureAwait(false);
         _logger.PreviewReused(key.Namespace, key.Name, command.ProjectId, commit.Commit.Revision);
         return new CreatePreviewResult(key, resource, Reused: true, resource.Spec.Source.SnapshotId, commit.Commit.Revision, commit.Commit.FilesHash, commit.Push);

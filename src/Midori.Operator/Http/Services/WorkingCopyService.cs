@@ -71,15 +71,30 @@ public sealed class WorkingCopyService
         _files = store is null ? null : new SandboxFileSync(store, logger, metrics);
     }
 
-    internal IPreviewStore Store => _store ?? throw ApiProblemException.StoreUnavailable();
-
     /// <summary>Whole files: only files whose hash differs are committed and pushed.</summary>
-    public async Task<FilesChangeResult> PutFilesAsync(PreviewKey key, IReadOnlyList<IncomingFile> files, IReadOnlyList<string>? deleted, bool replaceAll,
-        string? actor, CancellationToken cancellationToken)
+    public async Task<ServiceResult<FilesChangeResult>> PutFilesAsync(PreviewKey key, IReadOnlyList<IncomingFile> files, IReadOnlyList<string>? deleted,
+        bool replaceAll, string? actor, CancellationToken cancellationToken)
     {
-        var resource = await RequireResourceAsync(key, cancellationToken).ConfigureAwait(false);
-        var workingCopy = await RequireWorkingCopyAsync(key, resource, cancellationToken).ConfigureAwait(false);
-        var writes = PlanWrites(workingCopy, files, deleted, replaceAll);
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        if (!(await RequireResourceAsync(key, cancellationToken).ConfigureAwait(false)).TryGetValue(out var resource, out var missing))
+        {
+            return missing;
+        }
+
+        if (!(await RequireWorkingCopyAsync(key, resource, cancellationToken).ConfigureAwait(false)).TryGetValue(out var workingCopy, out var noCopy))
+        {
+            return noCopy;
+        }
+
+        if (!PlanWrites(workingCopy, files, deleted, replaceAll).TryGetValue(out var writes, out var refused))
+        {
+            return refused;
+        }
+
         var payload = new JsonObject
         {
             ["files"] = new JsonArray([.. files.Select(f => (JsonNode?)JsonValue.Create(f.Path))]),
@@ -94,13 +109,19 @@ public sealed class WorkingCopyService
             return new FilesChangeResult(unchangedCommit, files.ToDictionary(f => f.Path, f => ContentHash.Compute(f.Content), StringComparer.Ordinal), PushOutcome.NothingToPush);
         }
 
-        var lineChanges = await SummarizeLineChangesAsync(key, workingCopy, writes, cancellationToken).ConfigureAwait(false);
+        var lineChanges = await SummarizeLineChangesAsync(store, key, workingCopy, writes, cancellationToken).ConfigureAwait(false);
         if (lineChanges.Count > 0)
         {
             payload["lineChanges"] = new JsonObject([.. lineChanges.Select(e => KeyValuePair.Create(e.Key, (JsonNode?)new JsonObject { ["added"] = e.Value.Added, ["removed"] = e.Value.Removed }))]);
         }
 
-        var result = await CommitAndPushAsync(key, resource, writes, new ChangeDescription(replaceAll ? "batch" : "put", payload, actor), cancellationToken).ConfigureAwait(false);
+        var committed = await CommitAndPushAsync(key, resource, writes, new ChangeDescription(replaceAll ? "batch" : "put", payload, actor), cancellationToken)
+            .ConfigureAwait(false);
+        if (!committed.TryGetValue(out var result, out var conflict))
+        {
+            return conflict;
+        }
+
         var hashes = new Dictionary<string, string>(result.Hashes, StringComparer.Ordinal);
         foreach (var file in files.Where(f => !written.Contains(f.Path)))
         {
@@ -114,7 +135,7 @@ public sealed class WorkingCopyService
     internal const int MaxSummarizedBytes = 1024 * 1024;
 
     /// <summary>For modified text files: lines added/removed versus the current revision (reported, and kept in the change history).</summary>
-    private async Task<Dictionary<string, LineChangeSummary>> SummarizeLineChangesAsync(PreviewKey key, WorkingCopy workingCopy, IReadOnlyList<FileWrite> writes,
+    private static async Task<Dictionary<string, LineChangeSummary>> SummarizeLineChangesAsync(IPreviewStore store, PreviewKey key, WorkingCopy workingCopy, IReadOnlyList<FileWrite> writes,
         CancellationToken cancellationToken)
     {
         var summaries = new Dictionary<string, LineChangeSummary>(StringComparer.Ordinal);
@@ -125,7 +146,7 @@ public sealed class WorkingCopyService
             return summaries;
         }
 
-        var before = await Store.ReadFilesAsync(key, [.. modified.Select(w => w.Path)], cancellationToken).ConfigureAwait(false);
+        var before = await store.ReadFilesAsync(key, [.. modified.Select(w => w.Path)], cancellationToken).ConfigureAwait(false);
         var oldByPath = before?.Files.ToDictionary(f => f.Path, f => f.Content, StringComparer.Ordinal) ?? [];
         foreach (var write in modified)
         {
@@ -144,31 +165,50 @@ public sealed class WorkingCopyService
     /// back with the hash it was read at as compare-and-swap, so a concurrent change makes the commit fail with 409
     /// and nothing changes.
     /// </summary>
-    public async Task<FilesChangeResult> PatchFilesAsync(PreviewKey key, IReadOnlyList<FilePatch> patches, string? actor, CancellationToken cancellationToken)
+    public async Task<ServiceResult<FilesChangeResult>> PatchFilesAsync(PreviewKey key, IReadOnlyList<FilePatch> patches, string? actor,
+        CancellationToken cancellationToken)
     {
-        var resource = await RequireResourceAsync(key, cancellationToken).ConfigureAwait(false);
-        await RequireWorkingCopyAsync(key, resource, cancellationToken).ConfigureAwait(false);
-        var current = await Store.ReadFilesAsync(key, [.. patches.Select(p => p.Path)], cancellationToken).ConfigureAwait(false)
-            ?? throw ApiProblemException.NotFound($"preview {key} has no working copy");
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        if (!(await RequireResourceAsync(key, cancellationToken).ConfigureAwait(false)).TryGetValue(out var resource, out var missing))
+        {
+            return missing;
+        }
+
+        if ((await RequireWorkingCopyAsync(key, resource, cancellationToken).ConfigureAwait(false)).Error is { } noCopy)
+        {
+            return noCopy;
+        }
+
+        if (await store.ReadFilesAsync(key, [.. patches.Select(p => p.Path)], cancellationToken).ConfigureAwait(false) is not { } current)
+        {
+            return ServiceError.NotFound($"preview {key} has no working copy");
+        }
+
         var byPath = current.Files.ToDictionary(f => f.Path, f => f.Content, StringComparer.Ordinal);
         var writes = new List<FileWrite>(patches.Count);
         foreach (var patch in patches)
         {
             if (!byPath.TryGetValue(patch.Path, out var content))
             {
-                throw new ApiProblemException(StatusCodes.Status404NotFound, "File not found",
-                    $"'{patch.Path}' does not exist in the working copy; create it with PUT", Path(patch.Path));
+                return ServiceError.NotFound($"'{patch.Path}' does not exist in the working copy; create it with PUT", "File not found", Path(patch.Path));
             }
 
             var hash = ContentHash.Compute(content);
             if (patch.BaseHash is { } baseHash && !string.Equals(baseHash, hash, StringComparison.Ordinal))
             {
-                throw ApiProblemException.Conflict($"'{patch.Path}' changed since base {baseHash}; re-read it and patch again",
+                return ServiceError.Conflict($"'{patch.Path}' changed since base {baseHash}; re-read it and patch again",
                     new Dictionary<string, object?> { ["path"] = patch.Path, ["expectedHash"] = baseHash, ["currentHash"] = hash });
             }
 
-            var text = FileInputs.TryDecodeText(content)
-                ?? throw ApiProblemException.Unprocessable($"'{patch.Path}' is not UTF-8 text and cannot be line-patched; use PUT", Path(patch.Path));
+            if (FileInputs.TryDecodeText(content) is not { } text)
+            {
+                return ServiceError.Unprocessable($"'{patch.Path}' is not UTF-8 text and cannot be line-patched; use PUT", Path(patch.Path));
+            }
+
             string patched;
             try
             {
@@ -176,16 +216,20 @@ public sealed class WorkingCopyService
             }
             catch (LinePatchException ex) when (ex.IsConflict)
             {
-                throw ApiProblemException.Conflict($"'{patch.Path}': {ex.Message}; nothing was changed",
+                return ServiceError.Conflict($"'{patch.Path}': {ex.Message}; nothing was changed",
                     new Dictionary<string, object?> { ["path"] = patch.Path, ["operation"] = ex.OperationIndex, ["currentHash"] = hash });
             }
             catch (LinePatchException ex)
             {
-                throw ApiProblemException.Unprocessable($"'{patch.Path}': {ex.Message}", new Dictionary<string, object?> { ["path"] = patch.Path, ["operation"] = ex.OperationIndex });
+                return ServiceError.Unprocessable($"'{patch.Path}': {ex.Message}", new Dictionary<string, object?> { ["path"] = patch.Path, ["operation"] = ex.OperationIndex });
             }
 
             var bytes = Encoding.UTF8.GetBytes(patched);
-            FileInputs.CheckSize(patch.Path, bytes.Length, _options);
+            if (FileInputs.CheckSize(patch.Path, bytes.Length, _options) is { } tooLarge)
+            {
+                return tooLarge;
+            }
+
             writes.Add(new FileWrite(patch.Path, bytes, ExpectedHash: hash));
         }
 
@@ -201,11 +245,11 @@ public sealed class WorkingCopyService
     }
 
     /// <summary>Parses and validates a PATCH body (400 for malformed operations, 413/422 for limits).</summary>
-    public List<FilePatch> ParsePatch(PatchFilesRequest request)
+    public ServiceResult<List<FilePatch>> ParsePatch(PatchFilesRequest request)
     {
         if (request.Files is not { Count: > 0 } files)
         {
-            throw ApiProblemException.BadRequest("files must list at least one file to patch");
+            return ServiceError.Invalid("files must list at least one file to patch");
         }
 
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -213,40 +257,61 @@ public sealed class WorkingCopyService
         var result = new List<FilePatch>(files.Count);
         for (var i = 0; i < files.Count; i++)
         {
-            var file = files[i] ?? throw ApiProblemException.BadRequest($"files[{i}] is null");
-            var path = FileInputs.NormalizePath(file.Path);
-            if (!seen.Add(path))
+            if (files[i] is not { } file)
             {
-                throw ApiProblemException.BadRequest($"path '{path}' appears more than once", Path(path));
+                return ServiceError.Invalid($"files[{i}] is null");
             }
 
-            var operations = file.Operations ?? throw ApiProblemException.BadRequest($"files[{i}] ('{path}') has no operations", Path(path));
+            if (!FileInputs.NormalizePath(file.Path).TryGetValue(out var path, out var invalidPath))
+            {
+                return invalidPath;
+            }
+
+            if (!seen.Add(path))
+            {
+                return ServiceError.Invalid($"path '{path}' appears more than once", Path(path));
+            }
+
+            if (file.Operations is not { } operations)
+            {
+                return ServiceError.Invalid($"files[{i}] ('{path}') has no operations", Path(path));
+            }
+
             total += operations.Count;
             if (total > _options.MaxPatchOperations)
             {
-                throw ApiProblemException.Unprocessable($"more than {_options.MaxPatchOperations} line operations in one request",
+                return ServiceError.Unprocessable($"more than {_options.MaxPatchOperations} line operations in one request",
                     new Dictionary<string, object?> { ["limit"] = _options.MaxPatchOperations });
             }
 
             var parsed = new List<LineOperation>(operations.Count);
             for (var j = 0; j < operations.Count; j++)
             {
-                var op = operations[j] ?? throw ApiProblemException.BadRequest($"files[{i}].operations[{j}] is null", Path(path));
-                var type = op.Type?.ToLowerInvariant() switch
+                if (operations[j] is not { } op)
+                {
+                    return ServiceError.Invalid($"files[{i}].operations[{j}] is null", Path(path));
+                }
+
+                LineOperationType? parsedType = op.Type?.ToLowerInvariant() switch
                 {
                     "insert" => LineOperationType.Insert,
                     "delete" => LineOperationType.Delete,
                     "replace" => LineOperationType.Replace,
-                    _ => throw ApiProblemException.BadRequest($"files[{i}].operations[{j}].type is '{op.Type}'; use insert, delete or replace", Path(path)),
+                    _ => null,
                 };
+                if (parsedType is not { } type)
+                {
+                    return ServiceError.Invalid($"files[{i}].operations[{j}].type is '{op.Type}'; use insert, delete or replace", Path(path));
+                }
+
                 if (op.Line is not { } line || line < 1)
                 {
-                    throw ApiProblemException.BadRequest($"files[{i}].operations[{j}].line must be a 1-based line number", Path(path));
+                    return ServiceError.Invalid($"files[{i}].operations[{j}].line must be a 1-based line number", Path(path));
                 }
 
                 if (type != LineOperationType.Delete && op.Content is null)
                 {
-                    throw ApiProblemException.BadRequest($"files[{i}].operations[{j}] ({op.Type}) needs content", Path(path));
+                    return ServiceError.Invalid($"files[{i}].operations[{j}] ({op.Type}) needs content", Path(path));
                 }
 
                 parsed.Add(new LineOperation(type, line, op.Content, op.OldContent));
@@ -276,7 +341,11 @@ public sealed class WorkingCopyService
             return new PushOutcome(false, $"provider '{providerName}' is not configured", null);
         }
 
-        var files = _files ?? throw ApiProblemException.StoreUnavailable();
+        if (_files is not { } files)
+        {
+            return new PushOutcome(false, "the store is not configured; nothing records what the sandbox holds", null);
+        }
+
         FilePush push;
         try
         {
@@ -335,26 +404,23 @@ public sealed class WorkingCopyService
     }
 
     /// <summary>Commits atomically (durable before anything is pushed), then pushes when something changed.</summary>
-    internal async Task<FilesChangeResult> CommitAndPushAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, IReadOnlyList<FileWrite> writes,
+    internal async Task<ServiceResult<FilesChangeResult>> CommitAndPushAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, IReadOnlyList<FileWrite> writes,
         ChangeDescription change, CancellationToken cancellationToken)
     {
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
         WorkingCopyCommit commit;
         try
         {
-            commit = await Store.CommitAsync(key, writes, change, cancellationToken).ConfigureAwait(false);
+            commit = await store.CommitAsync(key, writes, change, cancellationToken).ConfigureAwait(false);
         }
-        catch (WorkingCopyConflictException ex)
+        catch (Exception ex) when (ex is WorkingCopyConflictException or StoreLimitException or FileSetConflictException)
         {
-            throw ApiProblemException.Conflict($"{ex.Message}; nothing was changed",
-                new Dictionary<string, object?> { ["path"] = ex.Path, ["expectedHash"] = ex.ExpectedHash, ["currentHash"] = ex.ActualHash });
-        }
-        catch (StoreLimitException ex)
-        {
-            throw ApiProblemException.Unprocessable(ex.Message);
-        }
-        catch (FileSetConflictException ex)
-        {
-            throw FileInputs.FileSetConflict(ex); // a concurrent change made the set impossible after the check above
+            // A lost compare-and-swap, a store limit, or a set a concurrent change made impossible after the check above.
+            return ServiceError.FromException(ex)!;
         }
 
         _logger.FilesCommitted(key.Namespace, key.Name, commit.Revision, commit.Added.Count, commit.Modified.Count, commit.Deleted.Count);
@@ -374,44 +440,48 @@ public sealed class WorkingCopyService
         return new FilesChangeResult(commit, hashes, push);
     }
 
-    internal async Task<V1Alpha1PreviewSandbox> RequireResourceAsync(PreviewKey key, CancellationToken cancellationToken)
+    internal async Task<ServiceResult<V1Alpha1PreviewSandbox>> RequireResourceAsync(PreviewKey key, CancellationToken cancellationToken)
     {
-        var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false)
-            ?? throw ApiProblemException.NotFound($"preview {key} does not exist");
-        if (resource.Metadata.DeletionTimestamp is not null)
+        var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false);
+        if (resource is null)
         {
-            throw ApiProblemException.Conflict($"preview {key} is being deleted");
+            return ServiceError.NotFound($"preview {key} does not exist");
         }
 
-        return resource;
+        return resource.Metadata.DeletionTimestamp is not null ? ServiceError.Conflict($"preview {key} is being deleted") : resource;
     }
 
     /// <summary>The working copy; created on first use for resources made by hand with a snapshotId source.</summary>
-    internal async Task<WorkingCopy> RequireWorkingCopyAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
+    internal async Task<ServiceResult<WorkingCopy>> RequireWorkingCopyAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
     {
-        if (await Store.GetWorkingCopyAsync(key, cancellationToken).ConfigureAwait(false) is { } existing)
+        if (_store is not { } store)
+        {
+            return ServiceError.StoreNotConfigured;
+        }
+
+        if (await store.GetWorkingCopyAsync(key, cancellationToken).ConfigureAwait(false) is { } existing)
         {
             return existing;
         }
 
         if (resource.Spec.Source.SnapshotId is not { } snapshotId)
         {
-            throw ApiProblemException.Conflict(
+            return ServiceError.Conflict(
                 $"preview {key} takes its files from spec.source (inline or configMapRef), not from a snapshot; change them in the manifest");
         }
 
         try
         {
-            return await Store.InitializeWorkingCopyAsync(key, resource.Spec.ProjectId, snapshotId, reset: false, cancellationToken).ConfigureAwait(false);
+            return await store.InitializeWorkingCopyAsync(key, resource.Spec.ProjectId, snapshotId, reset: false, cancellationToken).ConfigureAwait(false);
         }
         catch (KeyNotFoundException)
         {
-            throw ApiProblemException.Conflict($"snapshot '{snapshotId}' of preview {key} is not in the store");
+            return ServiceError.Conflict($"snapshot '{snapshotId}' of preview {key} is not in the store");
         }
     }
 
     /// <summary>Writes for a whole-file request: changed files only (by hash), explicit deletions, and with replaceAll every unlisted file.</summary>
-    internal List<FileWrite> PlanWrites(WorkingCopy workingCopy, IReadOnlyList<IncomingFile> files, IReadOnlyList<string>? deleted, bool replaceAll)
+    internal ServiceResult<List<FileWrite>> PlanWrites(WorkingCopy workingCopy, IReadOnlyList<IncomingFile> files, IReadOnlyList<string>? deleted, bool replaceAll)
     {
         var current = workingCopy.Files.ToDictionary(f => f.Path, f => f.Hash, StringComparer.Ordinal);
         var writes = new List<FileWrite>(files.Count);
@@ -428,14 +498,23 @@ public sealed class WorkingCopyService
             writes.Add(new FileWrite(file.Path, file.Content, file.BaseHash));
         }
 
-        foreach (var path in (deleted ?? []).Select(FileInputs.NormalizePath).Distinct(StringComparer.Ordinal))
+        var deletions = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var given in deleted ?? [])
         {
-            if (listed.Contains(path))
+            if (!FileInputs.NormalizePath(given).TryGetValue(out var path, out var invalid))
             {
-                throw ApiProblemException.BadRequest($"'{path}' is both written and deleted", Path(path));
+                return invalid;
             }
 
-            writes.Add(new FileWrite(path, null));
+            if (listed.Contains(path))
+            {
+                return ServiceError.Invalid($"'{path}' is both written and deleted", Path(path));
+            }
+
+            if (deletions.Add(path))
+            {
+                writes.Add(new FileWrite(path, null));
+            }
         }
 
         if (replaceAll)
@@ -462,13 +541,13 @@ public sealed class WorkingCopyService
 
         if (FileSetRules.FindPrefixConflict(after, writes.Where(w => w.Content is not null).Select(w => w.Path)) is var (dir, below))
         {
-            throw FileInputs.FileSetConflict(FileSetConflictException.Prefix(dir, below));
+            return ServiceError.FileSetConflict(FileSetConflictException.Prefix(dir, below));
         }
 
         var resulting = current.Count + writes.Count(w => w.Content is not null && !current.ContainsKey(w.Path)) - writes.Count(w => w.Content is null && current.ContainsKey(w.Path));
         if (resulting > _options.MaxFilesPerProject)
         {
-            throw ApiProblemException.Unprocessable($"the project would hold {resulting} files; the limit is {_options.MaxFilesPerProject}",
+            return ServiceError.Unprocessable($"the project would hold {resulting} files; the limit is {_options.MaxFilesPerProject}",
                 new Dictionary<string, object?> { ["limit"] = _options.MaxFilesPerProject });
         }
 

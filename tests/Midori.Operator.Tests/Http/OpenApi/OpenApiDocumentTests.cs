@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Midori.Operator.Http;
 using Midori.Operator.Http.OpenApi;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Http.OpenApi;

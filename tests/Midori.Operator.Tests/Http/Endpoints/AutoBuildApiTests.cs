@@ -8,7 +8,7 @@ using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 using Midori.Operator.Runtime;
 
-namespace Midori.Operator.Tests.Http.Extensions;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>POST /projects/{projectId}/snapshots and previewAutoBuild (seed 000), reusing the running preview (seed 002).</summary>
 public sealed class AutoBuildApiTests : IAsyncLifetime

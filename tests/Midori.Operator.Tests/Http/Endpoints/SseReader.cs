@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Midori.Operator.Tests.Http.Extensions;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>One server-sent event as read off the wire: fields of one block, or a comment line.</summary>
 public sealed record SseMessage(string? Id, string? Event, string? Data, string? Comment, string? Retry)

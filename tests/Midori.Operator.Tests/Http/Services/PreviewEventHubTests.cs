@@ -15,7 +15,7 @@ using MsOptions = Microsoft.Extensions.Options.Options;
 using Midori.Operator.Testing;
 using Midori.Operator.Runtime;
 
-namespace Midori.Operator.Tests.Http.Extensions;
+namespace Midori.Operator.Tests.Http.Services;
 
 /// <summary>The hub's fan-out and slow-client rule, and the progress relay in process and across replicas through PostgreSQL.</summary>
 public sealed class PreviewEventHubTests
@@ -126,8 +126,8 @@ public sealed class PreviewEventHubTests
         await using var leaderPool = NpgsqlDataSource.Create(Environment.GetEnvironmentVariable(PostgresRelayFactAttribute.Variable)!);
         await using var followerPool = NpgsqlDataSource.Create(Environment.GetEnvironmentVariable(PostgresRelayFactAttribute.Variable)!);
         var (leaderHub, followerHub) = (Hub(), Hub());
-        var leader = new PreviewProgressRelay(leaderHub, options, TimeProvider.System, NullLogger<PreviewProgressRelay>.Instance, leaderPool);
-        var follower = new PreviewProgressRelay(followerHub, options, TimeProvider.System, NullLogger<PreviewProgressRelay>.Instance, followerPool);
+        var leader = new PreviewProgressRelay(leaderHub, options, TimeProvider.System, NullLogger<PreviewProgressRelay>.Instance, new PostgresStoreNotifications(leaderPool));
+        var follower = new PreviewProgressRelay(followerHub, options, TimeProvider.System, NullLogger<PreviewProgressRelay>.Instance, new PostgresStoreNotifications(followerPool));
         await leader.StartAsync(CancellationToken.None);
         await follower.StartAsync(CancellationToken.None);
         await Task.WhenAll(leader.Listening, follower.Listening).WaitAsync(TimeSpan.FromSeconds(30));

@@ -9,7 +9,7 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Files;
 
-namespace Midori.Operator.Tests.Http.Extensions;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>
 /// Replays what seed 000's hooks do, in their order, on <c>/api/preview/daytona</c>: useDaytonaPreview.startPreview →

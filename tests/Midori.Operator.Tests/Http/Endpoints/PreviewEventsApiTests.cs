@@ -7,7 +7,7 @@ using Midori.Operator.Controllers;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Runtime;
 
-namespace Midori.Operator.Tests.Http.Extensions;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>GET /previews/{name}/events through the real host: the stream is read as a browser's EventSource would.</summary>
 public sealed class PreviewEventsApiTests : IAsyncLifetime
