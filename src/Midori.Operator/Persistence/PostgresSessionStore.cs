@@ -1,14 +1,8 @@
-using Midori.Operator.Api.V1Alpha1;
-using System.Data;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
-using Midori.Operator.Files;
-using Midori.Operator.Providers;
+using Midori.Operator.Api.V1Alpha1;
 using Npgsql;
 using NpgsqlTypes;
-
 
 namespace Midori.Operator.Persistence;
 

@@ -1,13 +1,7 @@
-using System.Data;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 using Midori.Operator.Files;
-using Midori.Operator.Providers;
 using Npgsql;
 using NpgsqlTypes;
-
 
 namespace Midori.Operator.Persistence;
 

@@ -1,11 +1,9 @@
-using Midori.Operator.Api.V1Alpha1;
 using System.Data;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
+using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Files;
-using Midori.Operator.Providers;
 using Npgsql;
 using NpgsqlTypes;
 
