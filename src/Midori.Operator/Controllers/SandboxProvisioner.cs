@@ -123,7 +123,7 @@ internal sealed class SandboxProvisioner(
 
             status.SandboxId = sandboxId;
             status.SandboxUrl = endpoint.Url.ToString();
-            status.TokenSecretRef = NamesTokenSecret(resource) || !string.IsNullOrEmpty(endpoint.Token)
+            status.TokenSecretRef = HasTokenSecret(resource, endpoint.Token)
                 ? new SecretKeyReference { Name = TokenSecret.NameFor(resource.Metadata.Name), Key = TokenSecret.Key }
                 : null;
             status.StartedAt = now.UtcDateTime;
@@ -360,16 +360,20 @@ internal sealed class SandboxProvisioner(
     /// </summary>
     private Task WriteTokenSecretAsync(V1Alpha1PreviewSandbox resource, string? token, CancellationToken cancellationToken)
     {
-        var secretName = TokenSecret.NameFor(resource.Metadata.Name);
-        if (NamesTokenSecret(resource))
+        if (!HasTokenSecret(resource, token))
         {
-            return client.UpdateTokenSecretAsync(resource, secretName, TokenSecret.Key, token ?? string.Empty, cancellationToken);
+            return Task.CompletedTask;
         }
 
-        return string.IsNullOrEmpty(token)
-            ? Task.CompletedTask
-            : client.ApplyTokenSecretAsync(resource, secretName, TokenSecret.Key, token, cancellationToken);
+        var secretName = TokenSecret.NameFor(resource.Metadata.Name);
+        return NamesTokenSecret(resource)
+            ? client.UpdateTokenSecretAsync(resource, secretName, TokenSecret.Key, token ?? string.Empty, cancellationToken)
+            : client.ApplyTokenSecretAsync(resource, secretName, TokenSecret.Key, token!, cancellationToken);
     }
+
+    /// <summary>Whether this preview has a token Secret once <paramref name="token"/> is written: the one rule for the write and the status.</summary>
+    private static bool HasTokenSecret(V1Alpha1PreviewSandbox resource, string? token) =>
+        NamesTokenSecret(resource) || !string.IsNullOrEmpty(token);
 
     private static bool NamesTokenSecret(V1Alpha1PreviewSandbox resource) =>
         resource.Status?.TokenSecretRef?.Name == TokenSecret.NameFor(resource.Metadata.Name);
