@@ -750,6 +750,12 @@ public sealed partial class FakeE2BServer : IAsyncDisposable
             StartedAt = now,
             Deadline = deadline,
         };
+        var commandLine = string.Join(' ', started.Args.Prepend(started.Cmd));
+        var exiting = ExitingCommands.FirstOrDefault(kv => commandLine.Contains(kv.Key, StringComparison.Ordinal));
+
+        // A command that exits at once has exited before anyone can reach its port: the exit code is set before the
+        // start event is written, or a port probe racing the end event would find it serving.
+        started.ExitCode = exiting.Key is null ? null : exiting.Value.ExitCode;
         lock (sandbox.ProcessList)
         {
             sandbox.ProcessList.Add(started);
@@ -758,7 +764,6 @@ public sealed partial class FakeE2BServer : IAsyncDisposable
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/connect+json";
         await WriteEnvelopeAsync(context, new { @event = new { start = new { pid = started.Pid } } });
-        var commandLine = string.Join(' ', started.Args.Prepend(started.Cmd));
         if (commandLine.Contains("sha256sum", StringComparison.Ordinal) && ManifestDirectory().Match(commandLine) is { Success: true } cd)
         {
             // the file manifest: answer what sha256sum would print for the files held
@@ -770,9 +775,8 @@ public sealed partial class FakeE2BServer : IAsyncDisposable
             return;
         }
 
-        if (ExitingCommands.FirstOrDefault(kv => commandLine.Contains(kv.Key, StringComparison.Ordinal)) is { Key: not null } exit)
+        if (exiting is { Key: not null } exit)
         {
-            started.ExitCode = exit.Value.ExitCode;
             await WriteEnvelopeAsync(context, new { @event = new { data = new { stderr = Convert.ToBase64String(Encoding.UTF8.GetBytes(exit.Value.Stderr)) } } });
             await WriteEnvelopeAsync(context, new { @event = new { end = new { exitCode = exit.Value.ExitCode, exited = true, status = $"exit status {exit.Value.ExitCode}" } } });
             await WriteEnvelopeAsync(context, new { }, ConnectEnvelope.EndStreamFlag);
