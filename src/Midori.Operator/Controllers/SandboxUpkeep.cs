@@ -81,7 +81,7 @@ internal sealed class SandboxUpkeep(
             .Ready($"Preview is serving at {status.SandboxUrl}", degraded ?? (status.FailedAttempts is > 0 ? snapshot.LastError : null), files)
             .Observed();
         var next = SandboxSchedule.NextCheck(status, snapshot.Now, options);
-        return files.InSync ? next : ReconcileResult.After(SandboxSchedule.Min(next.RequeueAfter ?? options.ResyncInterval, SandboxSchedule.Retry));
+        return files.InSync || next.RequeueAfter <= SandboxSchedule.Retry ? next : ReconcileResult.After(SandboxSchedule.Retry);
     }
 
     /// <summary>
