@@ -44,7 +44,7 @@ internal sealed class PreviewSandboxReconciler(
     private readonly ISandboxLifecycleObserver _observer = CompositeSandboxLifecycleObserver.Of(observers);
     private IEntityFinalizer<V1Alpha1PreviewSandbox> Finalizer => field ??= new SandboxCleanupFinalizer(providers, events, logger, _observer);
     private SandboxProvisioner Provisioner => field ??= new SandboxProvisioner(client, sources, events, time, _options, logger, _observer, providerHealth, warmPool);
-    private SandboxUpkeep Upkeep => field ??= new SandboxUpkeep(Provisioner, sources, events, _options, logger);
+    private SandboxUpkeep Upkeep => field ??= new SandboxUpkeep(Provisioner, sources, events, _options, logger, _observer);
     private SandboxTeardown Teardown => field ??= new SandboxTeardown(client, events, time, _options, logger, _observer);
     private SandboxLifecycleSteps Lifecycle => field ??= new SandboxLifecycleSteps(sources, Provisioner, events, time, _options, logger, _observer);
 

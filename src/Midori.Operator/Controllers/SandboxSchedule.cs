@@ -20,10 +20,18 @@ internal static class SandboxSchedule
 
     public static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    /// <summary>A running preview: the earliest of TTL end, idle deadline and the next health check, capped by the resync.</summary>
-    public static ReconcileResult NextCheck(PreviewSandboxStatus status, DateTimeOffset now, OperatorOptions options)
+    /// <summary>
+    /// A running preview: the earliest of TTL end, idle deadline, the heads-up before the next cut
+    /// (<paramref name="warnAt"/>) and the next health check, capped by the resync.
+    /// </summary>
+    public static ReconcileResult NextCheck(PreviewSandboxStatus status, DateTimeOffset now, OperatorOptions options, DateTimeOffset? warnAt = null)
     {
         var next = now + options.HealthCheckInterval;
+        if (warnAt is { } warn && warn > now && warn < next)
+        {
+            next = warn;
+        }
+
         if (status.ExpiresAt is { } expires && SandboxSnapshot.ToOffset(expires) < next)
         {
             next = SandboxSnapshot.ToOffset(expires);
