@@ -12,7 +12,8 @@ namespace Midori.Operator.Runtime;
 /// The object store of the one <see cref="PreviewSandboxInformer"/> a replica runs: full PreviewSandbox objects with
 /// indexes by project and by sandbox id, and subscriptions to every change. Status reads, heartbeat decisions, the
 /// gateway and the death enqueue read it, so none of them calls the API server or a provider. Only the informer
-/// fills it (plus <see cref="Observe"/>, this replica's own writes). Cached objects are shared: never mutate them.
+/// fills it (plus <see cref="Observe"/>, this replica's own writes). Cached objects are shared: never mutate them. They are
+/// held without <c>metadata.managedFields</c>.
 /// </summary>
 public sealed class PreviewSandboxCache
 {
@@ -276,6 +277,12 @@ public sealed class PreviewSandboxCache
         if (_objects.TryGetValue(key, out var previous))
         {
             Unindex(key, previous);
+        }
+
+        // Nothing here reads managedFields, and on an object several managers wrote they outweigh the rest of it.
+        if (item.Metadata is { ManagedFields: not null } metadata)
+        {
+            metadata.ManagedFields = null;
         }
 
         _objects[key] = item;

@@ -28,7 +28,7 @@ public static class RuntimeServiceCollectionExtensions
     {
         var options = services.GetRequiredService<IOptions<OperatorOptions>>().Value;
         var limit = new ClientRateLimitHandler(options.ApiQps, options.ApiBurst, services.GetRequiredService<TimeProvider>());
-        DelegatingHandler[] pipeline = [limit, .. handlers];
+        DelegatingHandler[] pipeline = [new OperatorUserAgentHandler(), limit, .. handlers];
         return new k8s.Kubernetes(services.GetRequiredService<KubernetesClientConfiguration>(), pipeline);
     }
 

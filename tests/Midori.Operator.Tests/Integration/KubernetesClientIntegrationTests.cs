@@ -1,6 +1,7 @@
 using System.Text;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Kubernetes;
@@ -54,6 +55,28 @@ public sealed class KubernetesClientIntegrationTests : IAsyncLifetime
         Assert.Null(cleared.Status.SandboxId);
         Assert.Null(cleared.Status.PreviewUrl);
         Assert.Equal(1, cleared.Metadata.Generation);
+    }
+
+    [Fact]
+    public async Task OperatorClient_WritesAsTheMidoriOperatorFieldManager()
+    {
+        // arrange: the client the operator builds, over the same server
+        var services = new ServiceCollection()
+            .AddSingleton(_server.CreateClientConfiguration())
+            .AddSingleton(TimeProvider.System);
+        services.AddOptions<OperatorOptions>();
+        await using var provider = services.BuildServiceProvider();
+        using var kubernetes = RuntimeServiceCollectionExtensions.CreateKubernetesClient(provider);
+        var client = new KubernetesPreviewSandboxClient(kubernetes);
+        var created = await CreateAsync("managed");
+
+        // act
+        var withFinalizer = await client.SetFinalizersAsync(created, [GroupVersion.FinalizerName], CancellationToken.None);
+        var written = await client.PatchStatusAsync(withFinalizer, new PreviewSandboxStatus { Phase = Phases.Pending, ObservedGeneration = 1 }, CancellationToken.None);
+
+        // assert
+        var owners = written.Metadata.ManagedFields.Where(e => e.Manager == OperatorUserAgentHandler.Product).Select(e => e.Subresource ?? "main").Order().ToList();
+        Assert.Equal(["main", "status"], owners);
     }
 
     [Fact]

@@ -79,6 +79,29 @@ public sealed class PreviewSandboxCacheTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Cache_HoldsObjectsWithoutManagedFields()
+    {
+        // arrange
+        var listed = ScriptedPreviewSandboxClient.Sandbox("a", resourceVersion: "10");
+        listed.Metadata.ManagedFields = [new k8s.Models.V1ManagedFieldsEntry { Manager = "kubectl", Operation = "Update" }];
+        _client.EnqueueList("10", [listed]);
+        _client.ScriptWatch();
+
+        // act
+        Start();
+        await _cache.Synced.WaitAsync(Timeout);
+        var written = ScriptedPreviewSandboxClient.Sandbox("b", resourceVersion: "11");
+        written.Metadata.ManagedFields = [new k8s.Models.V1ManagedFieldsEntry { Manager = "midori-operator", Operation = "Update" }];
+        _cache.Observe(written);
+
+        // assert
+        Assert.True(_cache.TryGet(new PreviewKey("default", "a"), out var a));
+        Assert.True(_cache.TryGet(new PreviewKey("default", "b"), out var b));
+        Assert.Null(a.Metadata.ManagedFields);
+        Assert.Null(b.Metadata.ManagedFields);
+    }
+
+    [Fact]
     public async Task Observe_WritesThroughOnlyNewerVersions()
     {
         _client.EnqueueList("10", [ScriptedPreviewSandboxClient.Sandbox("a", resourceVersion: "10")]);
