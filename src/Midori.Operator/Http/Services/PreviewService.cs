@@ -52,8 +52,6 @@ public sealed record PreviewReadiness(V1Alpha1PreviewSandbox? Resource, bool Rea
 /// </summary>
 public sealed partial class PreviewService
 {
-    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
-
     private readonly PreviewSandboxCache _cache;
     private readonly IPreviewSandboxClient _client;
     private readonly WorkingCopyService _workingCopies;
@@ -526,7 +524,7 @@ public sealed partial class PreviewService
     private async Task<V1Alpha1PreviewSandbox> WakeAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
     {
         V1Alpha1PreviewSandbox? updated = null;
-        var now = HeartbeatService.Format(_time.GetUtcNow());
+        var now = Heartbeat.Format(_time.GetUtcNow());
         if (resource.Spec.IsSuspended())
         {
             updated = await _client.PatchSpecAsync(key.Namespace, key.Name, new JsonObject { ["suspend"] = false }, cancellationToken).ConfigureAwait(false);
@@ -560,7 +558,7 @@ public sealed partial class PreviewService
             NamespaceProperty = key.Namespace,
             Labels = new Dictionary<string, string>
             {
-                [ManagedByLabel] = "midori-operator",
+                [SandboxLabels.KubernetesManagedBy] = SandboxLabels.ManagedByOperator,
                 [SandboxLabels.CreatedBy] = SandboxLabels.CreatedByApi,
             },
         },

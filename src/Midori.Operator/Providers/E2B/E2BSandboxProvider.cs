@@ -25,10 +25,6 @@ public sealed class E2BSandboxProvider : ISandboxProvider
 {
     public const string ProviderName = ProviderNames.E2B;
 
-    /// <summary>Metadata marking sandboxes this operator manages (E2B filters by exact key=value only).</summary>
-    public const string ManagedByKey = GroupVersion.Group + "/managed-by";
-    public const string ManagedByValue = "midori-operator";
-
     /// <summary>envd process tag of the dev server, so a restart of the operator finds it again.</summary>
     public const string DevServerTag = "midori-dev-server";
 
@@ -95,7 +91,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
         var metadata = new Dictionary<string, string>(request.Labels, StringComparer.Ordinal)
         {
             [SandboxLabels.OwnerUid] = request.OwnerUid,
-            [ManagedByKey] = ManagedByValue,
+            [SandboxLabels.ProviderManagedBy] = SandboxLabels.ManagedByOperator,
             [SandboxLabels.Installation] = _installation,
         };
         var requestedAt = _time.GetUtcNow();
@@ -140,7 +136,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
     public async Task<IReadOnlyList<SandboxInfo>> ListAsync(string? ownerUid, CancellationToken cancellationToken)
     {
         EnsureCredentials();
-        var filter = new Dictionary<string, string>(StringComparer.Ordinal) { [ManagedByKey] = ManagedByValue, [SandboxLabels.Installation] = _installation };
+        var filter = new Dictionary<string, string>(StringComparer.Ordinal) { [SandboxLabels.ProviderManagedBy] = SandboxLabels.ManagedByOperator, [SandboxLabels.Installation] = _installation };
         if (ownerUid is not null)
         {
             filter[SandboxLabels.OwnerUid] = ownerUid;
