@@ -47,7 +47,7 @@ public sealed record PreviewReadiness(V1Alpha1PreviewSandbox? Resource, bool Rea
 
 /// <summary>
 /// Preview lifecycle for the API: create from files (snapshot → working copy → PreviewSandbox with
-/// spec.source.snapshotId), reuse of the project's existing preview (seed 002: same project → same preview, the new
+/// spec.source.snapshotId), reuse of the project's existing preview (one preview per project: the new
 /// files pushed to it, woken or resumed when needed), status from the watch cache, stop, and project settings.
 /// </summary>
 public sealed partial class PreviewService
@@ -339,7 +339,7 @@ public sealed partial class PreviewService
     public async ValueTask<PreviewLink?> LinkAsync(V1Alpha1PreviewSandbox? resource, CancellationToken cancellationToken) =>
         _links is null || resource is null ? null : await _links.CreateAsync(resource, cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Seed 002's status document from the watch cache; null when the preview does not exist. Never calls a provider.</summary>
+    /// <summary>The status document (<see cref="PreviewStatusResponse"/>) from the watch cache; null when the preview does not exist. Never calls a provider.</summary>
     public async ValueTask<PreviewStatusResponse?> GetStatusAsync(PreviewKey key, CancellationToken cancellationToken)
     {
         var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false);

@@ -8,7 +8,7 @@ using Midori.Operator.Files;
 namespace Midori.Operator.Providers.E2B;
 
 /// <summary>
-/// Sandboxes on E2B (https://e2b.dev), held to <c>e2b-api.openapi.yml</c>, <c>e2b-envd.openapi.yaml</c> and the envd protos.
+/// Sandboxes on E2B: its control-plane REST API for a sandbox's life, envd (the in-sandbox daemon) for files and processes.
 /// <list type="bullet">
 /// <item>Create: <c>templateID</c> from spec.template (or the default), <c>timeout</c> = the TTL (E2B's end time is
 /// absolute), metadata carrying the owner UID plus a managed-by marker, read back with GET for <c>endAt</c>.</item>
