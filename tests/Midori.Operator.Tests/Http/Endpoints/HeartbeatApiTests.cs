@@ -13,7 +13,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Persistence;
 using static Midori.Operator.Tests.Http.ApiTestHost;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>Heartbeats: durable in the store at once, annotation at most once per idle/4 per preview, wake on Expired.</summary>
 public sealed class HeartbeatApiTests : IAsyncLifetime
