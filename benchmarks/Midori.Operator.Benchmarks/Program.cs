@@ -130,6 +130,9 @@ Console.WriteLine($"ready:     {count} PreviewSandboxes Ready in {toReady.TotalS
 Console.WriteLine($"reconcile: {reconciles} reconciles in {toReady.TotalSeconds:F2} s → {reconciles / toReady.TotalSeconds:F0} reconciles/s ({(double)reconciles / count:F2} per sandbox); "
     + $"{(requests.Total - requestsBefore) / (double)count:F2} operator API requests per sandbox so far");
 Console.WriteLine($"memory:    {(heapAtReady - heapBefore) / 1024.0 / count:F1} KiB managed heap per Ready preview (fake remote provider; includes the in-process test API server's copy of each object, Secret and Event)");
+Console.WriteLine($"server:    {server.OpenWatchCount} watches open; requests the API server saw during the burst (all clients): "
+    + string.Join(", ", server.Requests.Entries.GroupBy(r => $"{r.Method} {ServerResource(r)}{(r.Query.Contains("watch=", StringComparison.Ordinal) ? " (watch)" : "")}")
+        .OrderByDescending(g => g.Count()).Select(g => $"{g.Key} {g.Count()}")));
 var burstWaits = queueWaits.Order().ToArray();
 Console.WriteLine($"queue:     wait after due p50 {Percentile(burstWaits, 0.50):F0} ms, p99 {Percentile(burstWaits, 0.99):F0} ms (burst of {count})");
 
@@ -217,6 +220,14 @@ static long ForcedHeap()
     GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
     GC.WaitForPendingFinalizers();
     return GC.GetTotalMemory(forceFullCollection: true);
+}
+
+// The resource a request addressed, without namespace and name: enough to tell watches, lists and writes apart.
+static string ServerResource(Midori.DevApiServer.RecordedRequest r)
+{
+    var parts = r.Path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+    var ns = Array.IndexOf(parts, "namespaces");
+    return ns >= 0 && parts.Length > ns + 2 ? string.Join('/', parts.Skip(ns + 2).Where((_, i) => i != 1)) : parts.LastOrDefault() ?? "/";
 }
 
 static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];

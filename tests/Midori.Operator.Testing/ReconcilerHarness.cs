@@ -118,4 +118,7 @@ public sealed class RecordingLifecycleObserver : ISandboxLifecycleObserver
     public void Ended(V1Alpha1PreviewSandbox resource, string phase, string reason) => _log.Enqueue($"ended {resource} {phase} {reason}");
 
     public void Deleted(V1Alpha1PreviewSandbox resource) => _log.Enqueue($"deleted {resource}");
+
+    public void ExpiryWarned(V1Alpha1PreviewSandbox resource, ExpiryWarning warning) =>
+        _log.Enqueue($"expiry-warning {resource} {warning.Cut} {warning.Outcome} {(int)Math.Ceiling(warning.Remaining.TotalSeconds)}s");
 }

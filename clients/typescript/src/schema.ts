@@ -300,6 +300,19 @@ export interface components {
             name: string;
             message: string;
         };
+        PreviewExpiryWarningEvent: {
+            namespace: string;
+            name: string;
+            cut: string;
+            /** Format: date-time */
+            cutAt?: null | string;
+            /** Format: int32 */
+            remainingSeconds: number;
+            outcome: string;
+            message: string;
+            /** Format: date-time */
+            at?: null | string;
+        };
         PreviewLinkResponse: {
             url: string;
             token: string;
@@ -1280,13 +1293,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-sent events. Each event's `data` is JSON: `status` → PreviewStatusEvent, `progress` and `recreation` → PreviewProgressEvent, `deleted` → PreviewDeletedEvent (then the stream ends). Reconnect with `Last-Event-ID` to resume. */
+            /** @description Server-sent events. Each event's `data` is JSON: `status` → PreviewStatusEvent, `progress` and `recreation` → PreviewProgressEvent, `expiry-warning` → PreviewExpiryWarningEvent, `deleted` → PreviewDeletedEvent (then the stream ends). Reconnect with `Last-Event-ID` to resume. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["PreviewStatusEvent"] | components["schemas"]["PreviewProgressEvent"] | components["schemas"]["PreviewDeletedEvent"];
+                    "text/event-stream": components["schemas"]["PreviewStatusEvent"] | components["schemas"]["PreviewProgressEvent"] | components["schemas"]["PreviewExpiryWarningEvent"] | components["schemas"]["PreviewDeletedEvent"];
                 };
             };
             /** @description the request is malformed: bad JSON, unknown member, invalid name, path or parameter. Problem type `https://midori.dev/problems/invalid-request`. */

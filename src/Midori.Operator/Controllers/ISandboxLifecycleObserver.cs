@@ -36,7 +36,16 @@ public interface ISandboxLifecycleObserver
     /// <see cref="ProvisioningStages"/>, <paramref name="percent"/> 0–100.
     /// </summary>
     void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) { }
+
+    /// <summary>
+    /// Heads-up before a cut, once per cut: the sandbox will be paused or deleted at <paramref name="warning"/>'s
+    /// <see cref="ExpiryWarning.CutAt"/> unless activity moves the deadline.
+    /// </summary>
+    void ExpiryWarned(V1Alpha1PreviewSandbox resource, ExpiryWarning warning) { }
 }
+
+/// <summary>A heads-up before an idle or TTL cut: which cut (<see cref="ExpiryCuts"/>), when, how long from now, and what it does.</summary>
+public sealed record ExpiryWarning(string Cut, DateTimeOffset CutAt, TimeSpan Remaining, CutOutcome Outcome);
 
 /// <summary>Ready kinds beyond create / wake / recreate (the <c>kind</c> of <c>midori.sandbox.time_to_ready</c>).</summary>
 public static class ReadyKinds
@@ -86,6 +95,8 @@ internal sealed class CompositeSandboxLifecycleObserver(IReadOnlyList<ISandboxLi
     public void Deleted(V1Alpha1PreviewSandbox resource) => Each(o => o.Deleted(resource));
 
     public void Progress(V1Alpha1PreviewSandbox resource, string stage, int percent) => Each(o => o.Progress(resource, stage, percent));
+
+    public void ExpiryWarned(V1Alpha1PreviewSandbox resource, ExpiryWarning warning) => Each(o => o.ExpiryWarned(resource, warning));
 
     private void Each(Action<ISandboxLifecycleObserver> notify)
     {

@@ -59,4 +59,13 @@ internal static partial class PoolLog
 
     [LoggerMessage(EventId = 5118, Level = LogLevel.Warning, Message = "Could not resume sandbox {SandboxId} ({Why}); recreating it with every file")]
     public static partial void ResumeFellBack(this ILogger logger, string sandboxId, string why);
+
+    [LoggerMessage(EventId = 5119, Level = LogLevel.Information, Message = "Expiry warning for sandbox {SandboxId}: the {Cut} cut is due at {CutAt} ({RemainingSeconds}s)")]
+    public static partial void ExpiryWarned(this ILogger logger, string sandboxId, string cut, DateTimeOffset cutAt, int remainingSeconds);
+
+    [LoggerMessage(EventId = 5120, Level = LogLevel.Information, Message = "Archived paused sandbox {SandboxId} at {Provider}")]
+    public static partial void SandboxArchived(this ILogger logger, string provider, string sandboxId);
+
+    [LoggerMessage(EventId = 5121, Level = LogLevel.Warning, Message = "Archiving paused sandbox {SandboxId} failed ({Error}); retrying")]
+    public static partial void ArchiveFailed(this ILogger logger, string sandboxId, string error);
 }

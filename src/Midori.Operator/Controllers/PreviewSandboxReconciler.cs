@@ -46,7 +46,7 @@ internal sealed class PreviewSandboxReconciler(
     private readonly ISandboxLifecycleObserver _observer = CompositeSandboxLifecycleObserver.Of(observers);
     private IEntityFinalizer<V1Alpha1PreviewSandbox> Finalizer => field ??= new SandboxCleanupFinalizer(providers, events, logger, _observer);
     private SandboxProvisioner Provisioner => field ??= new SandboxProvisioner(client, sources, events, time, _options, logger, _observer, providerHealth, warmPool);
-    private SandboxUpkeep Upkeep => field ??= new SandboxUpkeep(Provisioner, sources, events, _options, logger);
+    private SandboxUpkeep Upkeep => field ??= new SandboxUpkeep(Provisioner, sources, events, _options, logger, _observer);
     private SandboxTeardown Teardown => field ??= new SandboxTeardown(client, events, time, _options, logger, _observer);
     private SandboxStatusPublisher Publisher => field ??= new SandboxStatusPublisher(client, events, addresses, lookup);
     private SandboxAdmission Admission => field ??= new SandboxAdmission(policyGate, Teardown, Publisher, _options, logger);

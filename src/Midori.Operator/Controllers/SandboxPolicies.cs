@@ -401,13 +401,27 @@ public static class SandboxLifecyclePolicy
     /// </summary>
     public static TimeSpan? WarningDue(PlannedCut? cut, DateTimeOffset now, DateTimeOffset? lastWarnedCutAt)
     {
-        if (cut is not { WarnAt: { } warnAt } || now < warnAt || now >= cut.At || lastWarnedCutAt == cut.At)
+        if (cut is not { WarnAt: { } warnAt } || now < warnAt || now >= cut.At || SameCut(lastWarnedCutAt, cut.At))
         {
             return null;
         }
 
         return cut.At - now;
     }
+
+    /// <summary>
+    /// When the next heads-up falls due (for the requeue): the warning time of <paramref name="cut"/> when it is still
+    /// ahead and not yet sent; null otherwise.
+    /// </summary>
+    public static DateTimeOffset? NextWarningAt(PlannedCut? cut, DateTimeOffset now, DateTimeOffset? lastWarnedCutAt) =>
+        cut is { WarnAt: { } warnAt } && warnAt > now && !SameCut(lastWarnedCutAt, cut.At) ? warnAt : null;
+
+    /// <summary>
+    /// The recorded cut time went through status (whole microseconds at best) and activity times carry ticks: a cut
+    /// that moved by less than a second is the same cut, not one that earns a second warning.
+    /// </summary>
+    private static bool SameCut(DateTimeOffset? warnedCutAt, DateTimeOffset cutAt) =>
+        warnedCutAt is { } w && (w - cutAt).Duration() < TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// A paused sandbox is kept for <c>pausedRetentionSeconds</c> after <paramref name="pausedAt"/>. After that a provider

@@ -16,7 +16,8 @@ internal sealed class SandboxUpkeep(
     SandboxSourceResolver sources,
     IEventRecorder events,
     OperatorOptions options,
-    ILogger logger)
+    ILogger logger,
+    ISandboxLifecycleObserver observer)
 {
     public async Task<ReconcileResult> KeepRunningAsync(SandboxStatusBuilder pass, ISandboxProvider provider, SandboxSnapshot snapshot, CancellationToken cancellationToken)
     {
@@ -43,6 +44,7 @@ internal sealed class SandboxUpkeep(
         }
 
         status.IdleDeadline = snapshot.IdleDeadline?.UtcDateTime;
+        var nextWarning = WarnBeforeCut(pass, provider, snapshot);
         string? degraded = null;
 
         // Spec changed while running: apply the dev-server shape in place.
@@ -80,8 +82,36 @@ internal sealed class SandboxUpkeep(
         pass.To(Phases.Running)
             .Ready($"Preview is serving at {status.SandboxUrl}", degraded ?? (status.FailedAttempts is > 0 ? snapshot.LastError : null), files)
             .Observed();
-        var next = SandboxSchedule.NextCheck(status, snapshot.Now, options);
-        return files.InSync ? next : ReconcileResult.After(SandboxSchedule.Min(next.RequeueAfter ?? options.ResyncInterval, SandboxSchedule.Retry));
+        var next = SandboxSchedule.NextCheck(status, snapshot.Now, options, nextWarning);
+        return files.InSync || next.RequeueAfter <= SandboxSchedule.Retry ? next : ReconcileResult.After(SandboxSchedule.Retry);
+    }
+
+    /// <summary>
+    /// Sends the heads-up before the next cut when <see cref="SandboxLifecyclePolicy.WarningDue"/> says so (a Kubernetes
+    /// Event and the live stream's <c>expiry-warning</c>), and records it in <c>status.lastExpiryWarning</c> so it goes out
+    /// once per cut. Returns when the next heads-up is due, for the requeue.
+    /// </summary>
+    private DateTimeOffset? WarnBeforeCut(SandboxStatusBuilder pass, ISandboxProvider provider, SandboxSnapshot snapshot)
+    {
+        var status = pass.Status;
+        var cut = SandboxLifecyclePolicy.NextCut(snapshot, provider.Capabilities.HasFlag(SandboxCapabilities.Pause));
+        var warnedCutAt = status.LastExpiryWarning?.CutAt is { } w ? SandboxSnapshot.ToOffset(w) : (DateTimeOffset?)null;
+        if (SandboxLifecyclePolicy.WarningDue(cut, snapshot.Now, warnedCutAt) is not { } remaining)
+        {
+            return SandboxLifecyclePolicy.NextWarningAt(cut, snapshot.Now, warnedCutAt);
+        }
+
+        var name = cut!.Cut == SandboxCut.Ttl ? ExpiryCuts.Ttl : ExpiryCuts.Idle;
+        var seconds = (int)Math.Ceiling(remaining.TotalSeconds);
+        var what = cut.Outcome == CutOutcome.Pause ? "paused" : "deleted";
+        var message = cut.Cut == SandboxCut.Ttl
+            ? $"Sandbox {status.SandboxId} reaches its TTL in {seconds}s (at {cut.At:O}) and will be {what}"
+            : $"Sandbox {status.SandboxId} will be {what} in {seconds}s (at {cut.At:O}) unless there is activity (idle timeout)";
+        status.LastExpiryWarning = new ExpiryWarningRecord { Cut = name, CutAt = cut.At.UtcDateTime, Time = snapshot.Now.UtcDateTime };
+        events.Normal(pass.Resource, PreviewSandboxConditions.Reasons.ExpiryWarning, message);
+        observer.ExpiryWarned(pass.Resource, new ExpiryWarning(name, cut.At, remaining, cut.Outcome));
+        logger.ExpiryWarned(status.SandboxId ?? string.Empty, name, cut.At, seconds);
+        return null;
     }
 
     /// <summary>

@@ -228,8 +228,10 @@ public sealed class ReconcileWorkers
         if (result.IsSuccess)
         {
             _failures.TryRemove(key, out _);
-            var next = result.RequeueAfter is { } after
-                ? (after <= TimeSpan.Zero ? _options.ConflictRequeueDelay : after)
+            // A delay counted from the reconciler's own clock reading keeps a deadline timer on its deadline; one
+            // that has already run out is due now (the reconciler clamps its delays, so this cannot spin).
+            var next = result.RemainingAt(_timeProvider.GetUtcNow()) is { } after
+                ? (after <= TimeSpan.Zero ? (result.From is null ? _options.ConflictRequeueDelay : TimeSpan.Zero) : after)
                 : _options.ResyncInterval;
             if (next > _options.ResyncInterval)
             {

@@ -138,6 +138,38 @@ public sealed class SandboxLifecyclePolicyTests
         Assert.True((expectedRemaining is { } r ? TimeSpan.FromSeconds(r) : (TimeSpan?)null) == remaining, $"{description}: got {remaining}");
     }
 
+    [Fact]
+    public void WarningDue_SameCutRecordedWithLessPrecision_IsNotWarnedAgain()
+    {
+        // arrange: the cut time carries ticks; status kept it to the microsecond
+        var cut = new PlannedCut(SandboxCut.Idle, Now.AddSeconds(60).AddTicks(1234), CutOutcome.Delete, Now);
+        var recorded = Now.AddSeconds(60).AddTicks(1230);
+
+        // act
+        var remaining = SandboxLifecyclePolicy.WarningDue(cut, Now.AddSeconds(5), recorded);
+
+        // assert
+        Assert.Null(remaining);
+    }
+
+    [Theory]
+    [InlineData("heads-up ahead, never sent: requeue at it", -30, null, 0)]
+    [InlineData("heads-up ahead, sent for an earlier deadline: requeue at it", -30, -120, 0)]
+    [InlineData("heads-up time passed: nothing to schedule (the pass warns or has warned)", 10, null, null)]
+    [InlineData("heads-up ahead but already sent for this cut: nothing", -30, 0, null)]
+    public void NextWarningAt_DecisionTable(string description, int secondsAfterWarnAt, int? lastWarnedCutOffset, int? expectedSecondsAfterWarnAt)
+    {
+        // arrange: a cut at T+60 s, heads-up at T
+        var cut = new PlannedCut(SandboxCut.Ttl, Now.AddSeconds(60), CutOutcome.Delete, Now);
+        DateTimeOffset? lastWarned = lastWarnedCutOffset is { } o ? cut.At.AddSeconds(o) : null;
+
+        // act
+        var next = SandboxLifecyclePolicy.NextWarningAt(cut, Now.AddSeconds(secondsAfterWarnAt), lastWarned);
+
+        // assert
+        Assert.True((expectedSecondsAfterWarnAt is { } e ? Now.AddSeconds(e) : (DateTimeOffset?)null) == next, $"{description}: got {next}");
+    }
+
     [Theory]
     [InlineData("inside the retention: keep until its end", 3000, false, false, PausedOutcome.Keep, 600)]
     [InlineData("retention over, no archive tier: delete", 3600, false, false, PausedOutcome.Delete, null)]

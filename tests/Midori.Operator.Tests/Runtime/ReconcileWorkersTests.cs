@@ -41,6 +41,44 @@ public sealed class ReconcileWorkersTests : IDisposable
     }
 
     [Fact]
+    public async Task ProcessAsync_DelayCountedFromTheReconcilersClock_TheTimeSpentWritingDoesNotMakeItLate()
+    {
+        // arrange: the reconciler reads the clock, aims 30 s ahead, then spends 2 s writing status
+        _reconcile = (_, _) =>
+        {
+            var now = _time.GetUtcNow();
+            _time.Advance(TimeSpan.FromSeconds(2));
+            return Task.FromResult(ReconcileResult.After(TimeSpan.FromSeconds(30), now));
+        };
+        var workers = CreateWorkers();
+
+        // act
+        await workers.ProcessAsync(A, CancellationToken.None).WithTimeout();
+
+        // assert: due 30 s after the reconciler's reading, i.e. 28 s from now
+        AssertDueAfter(TimeSpan.FromSeconds(28));
+    }
+
+    [Fact]
+    public async Task ProcessAsync_AnchoredDelayAlreadyRunOut_DueAtOnce()
+    {
+        // arrange: a deadline 1 s after the reading, passed while the reconcile wrote for 3 s
+        _reconcile = (_, _) =>
+        {
+            var now = _time.GetUtcNow();
+            _time.Advance(TimeSpan.FromSeconds(3));
+            return Task.FromResult(ReconcileResult.After(TimeSpan.FromSeconds(1), now));
+        };
+        var workers = CreateWorkers();
+
+        // act
+        await workers.ProcessAsync(A, CancellationToken.None).WithTimeout();
+
+        // assert
+        Assert.Equal(1, _queue.Depth);
+    }
+
+    [Fact]
     public async Task ProcessAsync_WriteRefusedByLeadershipFence_KeyDroppedNotRequeuedNotAFailure()
     {
         // arrange

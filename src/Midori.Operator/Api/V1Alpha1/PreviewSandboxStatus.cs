@@ -53,6 +53,17 @@ public sealed class PreviewSandboxStatus
     [JsonPropertyName("pausedFilesRevision")]
     public long? PausedFilesRevision { get; set; }
 
+    /// <summary>
+    /// The last heads-up sent before an idle or TTL cut. Identifies the cut by its time, so the warning goes out once per
+    /// cut and a heartbeat that moves the deadline earns a new one later.
+    /// </summary>
+    [JsonPropertyName("lastExpiryWarning")]
+    public ExpiryWarningRecord? LastExpiryWarning { get; set; }
+
+    /// <summary>When the paused sandbox was archived by the provider (Daytona); a wake starts it from the archive.</summary>
+    [JsonPropertyName("archivedAt")]
+    public DateTime? ArchivedAt { get; set; }
+
     [JsonPropertyName("recreations")]
     public int? Recreations { get; set; }
 
@@ -102,6 +113,28 @@ public sealed class SecretKeyReference
 
     [JsonPropertyName("key")]
     public string Key { get; set; } = string.Empty;
+}
+
+public sealed class ExpiryWarningRecord
+{
+    /// <summary><c>Idle</c> or <c>TTL</c> (see <see cref="ExpiryCuts"/>).</summary>
+    [JsonPropertyName("cut")]
+    public string Cut { get; set; } = string.Empty;
+
+    /// <summary>When the cut is due (the idle deadline or the end of the TTL the warning announced).</summary>
+    [JsonPropertyName("cutAt")]
+    public DateTime? CutAt { get; set; }
+
+    /// <summary>When the warning was sent.</summary>
+    [JsonPropertyName("time")]
+    public DateTime? Time { get; set; }
+}
+
+/// <summary>Names of the cuts in <c>status.lastExpiryWarning.cut</c>, Event messages and the <c>expiry-warning</c> stream event.</summary>
+public static class ExpiryCuts
+{
+    public const string Idle = "Idle";
+    public const string Ttl = "TTL";
 }
 
 public sealed class RecreationRecord

@@ -19,6 +19,9 @@ namespace Midori.Operator.Http.Endpoints;
 /// <item><c>event: progress</c>: <c>{step: creating|transferring|updating|complete, percentage, message, recreating}</c>
 /// while a sandbox is (re)created; <c>event: recreation</c>: <c>{step: started|completed|failed, reason,
 /// oldSandboxId, newSandboxId, error}</c>.</item>
+/// <item><c>event: expiry-warning</c>: <c>{cut: Idle|TTL, cutAt, remainingSeconds, outcome: pause|delete, message}</c>
+/// once per cut, <c>spec.lifecycle.expiryWarningSeconds</c> before it (the leader's reconciler raises it, relayed like
+/// progress).</item>
 /// <item><c>event: deleted</c> when the resource is gone; the stream then ends.</item>
 /// <item>A comment line (<c>: keep-alive</c>) every <see cref="PreviewEventsOptions.KeepAliveInterval"/> so proxies keep
 /// an idle stream open; <c>retry:</c> tells EventSource how soon to reconnect.</item>

@@ -153,6 +153,7 @@ public static class MidoriOpenApi
             (PreviewEventTypes.Status, typeof(PreviewStatusEvent)),
             (PreviewEventTypes.Progress, typeof(PreviewProgressEvent)),
             (PreviewEventTypes.Recreation, typeof(PreviewProgressEvent)),
+            (PreviewEventTypes.ExpiryWarning, typeof(PreviewExpiryWarningEvent)),
             (PreviewEventTypes.Deleted, typeof(PreviewDeletedEvent)),
         };
         var mapping = new Dictionary<string, IOpenApiSchema>(StringComparer.Ordinal);
@@ -173,7 +174,7 @@ public static class MidoriOpenApi
                 if (operation.OperationId == PreviewEventsEndpoints.OperationId && operation.Responses?["200"] is OpenApiResponse ok)
                 {
                     ok.Description = "Server-sent events. Each event's `data` is JSON: `status` → PreviewStatusEvent, `progress` and " +
-                        "`recreation` → PreviewProgressEvent, `deleted` → PreviewDeletedEvent (then the stream ends). Reconnect with " +
+                        "`recreation` → PreviewProgressEvent, `expiry-warning` → PreviewExpiryWarningEvent, `deleted` → PreviewDeletedEvent (then the stream ends). Reconnect with " +
                         "`Last-Event-ID` to resume.";
                     ok.Content = new Dictionary<string, OpenApiMediaType>
                     {

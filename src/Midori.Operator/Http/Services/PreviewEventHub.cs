@@ -23,6 +23,9 @@ public static class PreviewEventTypes
     /// <summary>A recreation started, completed or failed (what the editor shows as start, complete and error): <see cref="PreviewProgressEvent"/>.</summary>
     public const string Recreation = "recreation";
 
+    /// <summary>Heads-up before an idle or TTL cut: <see cref="PreviewExpiryWarningEvent"/> (once per cut; again when activity moves the deadline).</summary>
+    public const string ExpiryWarning = "expiry-warning";
+
     /// <summary>The preview's resource is gone; the stream ends.</summary>
     public const string Deleted = "deleted";
 }
@@ -46,6 +49,26 @@ public sealed record PreviewStatusEvent(
     IReadOnlyList<ConditionSummary> Conditions,
     PreviewStatusResponse Document);
 
+/// <summary>
+/// Data of an <c>expiry-warning</c> event: the sandbox will be paused or deleted in <see cref="RemainingSeconds"/>
+/// (at <see cref="CutAt"/>) by the idle or TTL cut, unless new activity moves an idle deadline.
+/// </summary>
+/// <param name="Cut"><c>Idle</c> or <c>TTL</c>.</param>
+/// <param name="Outcome"><c>pause</c> (a wake resumes it) or <c>delete</c> (a wake recreates it).</param>
+public sealed record PreviewExpiryWarningEvent(
+    string Namespace,
+    string Name,
+    string Cut,
+    DateTimeOffset? CutAt,
+    int RemainingSeconds,
+    string Outcome,
+    string Message,
+    DateTimeOffset? At)
+{
+    public const string Pause = "pause";
+    public const string Delete = "delete";
+}
+
 /// <summary>Data of the <c>deleted</c> event, the last one of a stream.</summary>
 public sealed record PreviewDeletedEvent(string Namespace, string Name, string Message);
 
@@ -54,7 +77,8 @@ public sealed record PreviewLastRecreation(string? Reason, DateTimeOffset? Time,
 /// <summary>
 /// A lifecycle notification of the reconciler (which runs on the leader only) as it travels to every replica.
 /// <see cref="Kind"/>: <c>progress</c> (with <see cref="Stage"/> and <see cref="Percent"/>), <c>recreation-started</c>,
-/// <c>recreation-completed</c> (with <see cref="Success"/>/<see cref="Error"/>).
+/// <c>recreation-completed</c> (with <see cref="Success"/>/<see cref="Error"/>), <c>expiry-warning</c> (with
+/// <see cref="Cut"/>, <see cref="CutAt"/>, <see cref="RemainingSeconds"/>, <see cref="Outcome"/>).
 /// </summary>
 public sealed record ProgressMessage(
     string Namespace,
@@ -68,9 +92,14 @@ public sealed record ProgressMessage(
     string? NewSandboxId = null,
     bool? Success = null,
     string? Error = null,
-    DateTimeOffset? At = null)
+    DateTimeOffset? At = null,
+    string? Cut = null,
+    DateTimeOffset? CutAt = null,
+    int? RemainingSeconds = null,
+    string? Outcome = null)
 {
     public const string ProgressKind = "progress";
+    public const string ExpiryWarningKind = "expiry-warning";
     public const string RecreationStartedKind = "recreation-started";
     public const string RecreationCompletedKind = "recreation-completed";
 
@@ -160,6 +189,13 @@ public sealed class PreviewEventHub : BackgroundService
     {
         var key = message.Key;
         var resourceVersion = _cache.TryGet(key, out var resource) ? resource.Metadata.ResourceVersion : "0";
+        if (message.Kind == ProgressMessage.ExpiryWarningKind)
+        {
+            // Not kept as the last progress: it is about the running sandbox, not a (re)creation a reconnect resumes.
+            Fanout(key, ExpiryWarningEvent(message, resourceVersion));
+            return;
+        }
+
         var (type, step, text) = message.Kind switch
         {
             ProgressMessage.RecreationStartedKind => (PreviewEventTypes.Recreation, "started", $"Recreating the sandbox ({message.Reason})"),
@@ -200,6 +236,20 @@ public sealed class PreviewEventHub : BackgroundService
             document.Suspended,
         }, Json);
         return new PreviewEvent(PreviewEventTypes.Status, resource.Metadata.ResourceVersion ?? "0", JsonSerializer.Serialize(data, Json), signature);
+    }
+
+    private static PreviewEvent ExpiryWarningEvent(ProgressMessage message, string? resourceVersion)
+    {
+        var cut = message.Cut ?? ExpiryCuts.Idle;
+        var outcome = message.Outcome ?? PreviewExpiryWarningEvent.Delete;
+        var remaining = message.RemainingSeconds ?? 0;
+        var what = outcome == PreviewExpiryWarningEvent.Pause ? "paused" : "deleted";
+        var text = cut == ExpiryCuts.Ttl
+            ? $"The sandbox reaches its TTL in {remaining}s and will be {what}"
+            : $"The sandbox will be {what} in {remaining}s unless there is activity (idle timeout)";
+        var data = new PreviewExpiryWarningEvent(message.Namespace, message.Name, cut, message.CutAt, remaining, outcome, text, message.At);
+        var at = message.CutAt?.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "0";
+        return new PreviewEvent(PreviewEventTypes.ExpiryWarning, $"{resourceVersion ?? "0"}.{PreviewEventTypes.ExpiryWarning}.{at}", JsonSerializer.Serialize(data, Json));
     }
 
     public static PreviewEvent DeletedEvent(PreviewKey key) =>

@@ -87,6 +87,11 @@ public sealed class PreviewProgressRelay : BackgroundService, ISandboxLifecycleO
             Percent: success ? 100 : null, Recreating: true, Reason: record.Reason, OldSandboxId: record.OldSandboxId, NewSandboxId: record.NewSandboxId,
             Success: success, Error: error is { Length: > 500 } ? error[..500] : error, At: _time.GetUtcNow()));
 
+    public void ExpiryWarned(V1Alpha1PreviewSandbox resource, ExpiryWarning warning) =>
+        Enqueue(resource, r => new ProgressMessage(r.Metadata.NamespaceProperty, r.Metadata.Name, ProgressMessage.ExpiryWarningKind,
+            At: _time.GetUtcNow(), Cut: warning.Cut, CutAt: warning.CutAt, RemainingSeconds: (int)Math.Ceiling(warning.Remaining.TotalSeconds),
+            Outcome: warning.Outcome == CutOutcome.Pause ? PreviewExpiryWarningEvent.Pause : PreviewExpiryWarningEvent.Delete));
+
     public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) { }
 
     public void Expired(V1Alpha1PreviewSandbox resource, string reason, TimeSpan lateness) { }

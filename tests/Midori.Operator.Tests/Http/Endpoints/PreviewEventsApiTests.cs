@@ -110,6 +110,41 @@ public sealed class PreviewEventsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Events_BeforeTheIdleCut_SendAnExpiryWarningWithTheRemainingTime()
+    {
+        // arrange
+        var created = await _host.CreateReadyAsync(ApiTestHost.TeamA, "warned", new { path = "a.txt", content = "a" });
+        var name = (string)created["name"]!;
+        using var client = _host.Client(ApiTestHost.TokenA);
+        using var response = await OpenAsync(client, name);
+        using var events = new SseReader(await response.Content.ReadAsStreamAsync());
+        await events.NextEventAsync();
+        var resource = await _host.GetResourceAsync(ApiTestHost.TeamA, name);
+        var idleDeadline = SandboxSnapshot.ToOffset(resource.Status!.IdleDeadline!.Value);
+        var warnAt = SandboxLifecyclePolicy.WarnAt(SandboxCut.Idle, idleDeadline, resource.Spec)!.Value;
+
+        // act: the clock reaches the heads-up time
+        _host.Time.Advance(warnAt - _host.Time.GetUtcNow());
+
+        // assert
+        SseMessage warning;
+        do
+        {
+            warning = await events.NextEventAsync();
+        }
+        while (warning.Event != PreviewEventTypes.ExpiryWarning);
+
+        var body = warning.Body();
+        Assert.Equal((ExpiryCuts.Idle, PreviewExpiryWarningEvent.Delete, (int)Math.Ceiling((idleDeadline - warnAt).TotalSeconds)),
+            ((string)body["cut"]!, (string)body["outcome"]!, (int)body["remainingSeconds"]!));
+        Assert.Equal(idleDeadline, DateTimeOffset.Parse((string)body["cutAt"]!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains("idle timeout", (string)body["message"]!, StringComparison.Ordinal);
+        // the anchor is written at the end of the pass that raised the event
+        var anchored = await _host.WaitForAsync(ApiTestHost.TeamA, name, r => r?.Status?.LastExpiryWarning is not null);
+        Assert.Equal(ExpiryCuts.Idle, anchored!.Status!.LastExpiryWarning!.Cut);
+    }
+
+    [Fact]
     public async Task Events_HeartbeatOnlyChanges_AreNotSentButDeletionIsAndEndsTheStream()
     {
         // arrange
