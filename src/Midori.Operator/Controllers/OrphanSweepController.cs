@@ -93,7 +93,7 @@ public sealed class OrphanSweepController(
             foreach (var sandbox in sandboxes)
             {
                 // Warm-pool sandboxes are owned by their pool, not by a PreviewSandbox: the pool controller sweeps those.
-                if (sandbox.OwnerUid is null || Label(sandbox, PoolGroupVersion.PoolLabel) is not null
+                if (sandbox.OwnerUid is null || Label(sandbox, SandboxLabels.Pool) is not null
                     || (_watchNamespace is not null && Label(sandbox, SandboxLabels.Namespace) != _watchNamespace))
                 {
                     continue;

@@ -17,7 +17,7 @@ namespace Midori.Operator.Controllers;
 /// (<see cref="PoolPolicy"/>) → act (remove, start, create + start the template's dev server) → status (written only
 /// when it changed), requeued after the policy's delay.
 /// <para>
-/// Leak-proofing: every warm sandbox carries the pool's UID as owner label plus <see cref="PoolGroupVersion.PoolLabel"/>,
+/// Leak-proofing: every warm sandbox carries the pool's UID as owner label plus <see cref="SandboxLabels.Pool"/>,
 /// so after a crash the next leader finds it again. A member not created by this term is adopted only if its project
 /// directory is empty (a claimed sandbox whose preview vanished holds files); sandboxes of pools that no longer exist
 /// are swept every <see cref="PoolOptions.SweepInterval"/> (the general <see cref="OrphanSweepController"/> leaves pool
@@ -172,7 +172,7 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
         var now = _time.GetUtcNow();
         var providerName = string.IsNullOrEmpty(pool.Spec.Provider) ? _providers.DefaultProvider : pool.Spec.Provider;
         var uid = pool.Metadata.Uid ?? throw new InvalidOperationException("PreviewSandboxPool has no metadata.uid");
-        var selector = $"{PoolGroupVersion.PoolLabel}={pool.Metadata.Name}";
+        var selector = $"{SandboxLabels.Pool}={pool.Metadata.Name}";
         var generation = pool.Metadata.Generation ?? 0;
         if (!_providers.TryGet(providerName, out var provider))
         {
@@ -309,7 +309,7 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
 
             foreach (var sandbox in sandboxes)
             {
-                if (sandbox.Labels?.GetValueOrDefault(PoolGroupVersion.PoolLabel) is not { Length: > 0 } poolName
+                if (sandbox.Labels?.GetValueOrDefault(SandboxLabels.Pool) is not { Length: > 0 } poolName
                     || (_watchNamespace is not null && sandbox.Labels.GetValueOrDefault(SandboxLabels.Namespace) != _watchNamespace)
                     || (sandbox.OwnerUid is { } owner && live.Contains(owner))
                     || IsClaimed(sandbox.Id))
@@ -429,7 +429,7 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
             [SandboxLabels.OwnerUid] = uid,
             [SandboxLabels.Namespace] = key.Namespace,
             [SandboxLabels.Name] = key.Name,
-            [PoolGroupVersion.PoolLabel] = key.Name,
+            [SandboxLabels.Pool] = key.Name,
         };
         string? id = null;
         try

@@ -14,11 +14,13 @@ namespace Midori.Operator.Controllers;
 
 /// <summary>
 /// Level-based reconciler for PreviewSandbox. One pass: read the object (from the informer's store when there is one,
-/// else a GET), hand a deleted one to the <see cref="SandboxCleanupFinalizer"/>, add the finalizer to a live one; then
+/// else a GET), hand a deleted one to the <see cref="SandboxCleanupFinalizer"/>, add the finalizer to a live one; let
+/// <see cref="SandboxAdmission"/> refuse what the namespace's policies or the configured providers do not allow; then
 /// gather the provider's view once, let <see cref="SandboxPolicies"/> decide, perform that action (the
-/// <see cref="SandboxProvisioner"/>, <see cref="SandboxUpkeep"/> or <see cref="SandboxTeardown"/>), and publish the
-/// status the <see cref="SandboxStatusBuilder"/> built, only when it changed. Every timer is a RequeueAfter computed
-/// from durable anchors in status.
+/// <see cref="SandboxProvisioner"/>, <see cref="SandboxUpkeep"/>, <see cref="SandboxLifecycleSteps"/> or
+/// <see cref="SandboxTeardown"/>), and publish the status the <see cref="SandboxStatusBuilder"/> built
+/// (<see cref="SandboxStatusPublisher"/>, only when it changed). Every timer is a RequeueAfter computed from durable
+/// anchors in status.
 /// </summary>
 internal sealed class PreviewSandboxReconciler(
     IPreviewSandboxClient client,
@@ -46,6 +48,8 @@ internal sealed class PreviewSandboxReconciler(
     private SandboxProvisioner Provisioner => field ??= new SandboxProvisioner(client, sources, events, time, _options, logger, _observer, providerHealth, warmPool);
     private SandboxUpkeep Upkeep => field ??= new SandboxUpkeep(Provisioner, sources, events, _options, logger, _observer);
     private SandboxTeardown Teardown => field ??= new SandboxTeardown(client, events, time, _options, logger, _observer);
+    private SandboxStatusPublisher Publisher => field ??= new SandboxStatusPublisher(client, events, addresses, lookup);
+    private SandboxAdmission Admission => field ??= new SandboxAdmission(policyGate, Teardown, Publisher, _options, logger);
     private SandboxLifecycleSteps Lifecycle => field ??= new SandboxLifecycleSteps(sources, Provisioner, events, time, _options, logger, _observer);
 
     public async Task<ReconcileResult> ReconcileAsync(PreviewKey key, CancellationToken cancellationToken)
@@ -78,45 +82,23 @@ internal sealed class PreviewSandboxReconciler(
         {
             // First sight: kubectl get shows PHASE Pending at once instead of an empty cell until the sandbox is up.
             pass.To(Phases.Pending);
-            await PublishAsync(pass, cancellationToken);
+            await Publisher.PublishAsync(pass, cancellationToken);
         }
 
-        if (policyGate is not null)
+        if (await Admission.CheckPolicyAsync(pass, provider, providerName, cancellationToken) is { } refused)
         {
-            // However the object was written (kubectl, GitOps, the API), the namespace's policies apply.
-            PolicyViolation? violation;
-            try
-            {
-                violation = await policyGate.CheckAsync(resource.Metadata.NamespaceProperty, SandboxRequestShape.Of(resource.Spec, providerName), cancellationToken);
-            }
-            catch (PolicyUnavailableException ex)
-            {
-                logger.PolicyUnavailable(resource.Metadata.NamespaceProperty, ex.Message);
-                return ReconcileResult.Failure(ex.Message, ex);
-            }
-
-            if (violation is not null)
-            {
-                var refused = await Teardown.RefuseAsync(pass, provider, violation, cancellationToken);
-                await PublishAsync(pass, cancellationToken);
-                return refused;
-            }
+            return refused;
         }
 
         if (provider is null)
         {
-            var message = $"Provider '{providerName}' is not configured in this operator";
-            logger.UnknownProvider(providerName);
-            pass.To(Phases.Pending).NotReady(Reasons.ProviderError, message, degraded: message)
-                .ProviderAvailability(new ProviderHealthState(false, Reasons.ProviderNotConfigured, message, default));
-            await PublishAsync(pass, cancellationToken);
-            return ReconcileResult.After(_options.ResyncInterval);
+            return await Admission.RefuseUnknownProviderAsync(pass, providerName, cancellationToken);
         }
 
         var result = await RunStepsAsync(pass, provider, cancellationToken);
         pass.ProviderAvailability(providerHealth?.Get(provider.Name)); // read after the steps: they may have just changed it
-        ReportInvalidHeartbeat(pass, resource);
-        await PublishAsync(pass, cancellationToken);
+        Publisher.ReportInvalidHeartbeat(pass, resource);
+        await Publisher.PublishAsync(pass, cancellationToken);
         return result;
     }
 
@@ -140,7 +122,7 @@ internal sealed class PreviewSandboxReconciler(
             {
                 SandboxAction.Wait => Wait(pass, snapshot, verdict),
                 SandboxAction.Create => Provisioner.WaitForProvider(pass, provider, snapshot.Now)
-                    ?? await Provisioner.CreateAsync(pass, provider, snapshot, ct => PublishAsync(pass, ct), cancellationToken),
+                    ?? await Provisioner.CreateAsync(pass, provider, snapshot, ct => Publisher.PublishAsync(pass, ct), cancellationToken),
                 SandboxAction.Recreate => Provisioner.BeginRecreation(pass, snapshot, verdict),
                 SandboxAction.Restart => Restart(pass),
                 SandboxAction.Expire when SandboxLifecycleSteps.Pauses(pass, provider, verdict) =>
@@ -254,62 +236,5 @@ internal sealed class PreviewSandboxReconciler(
         await client.SetFinalizersAsync(resource, [.. finalizers.Where(f => f != Finalizer.Name)], CancellationToken.None);
         logger.RemovedFinalizer();
         return ReconcileResult.Done();
-    }
-
-    // ---- publish ------------------------------------------------------------------------------------------------
-
-    private async Task PublishAsync(SandboxStatusBuilder pass, CancellationToken cancellationToken)
-    {
-        await PublishAddressAsync(pass, cancellationToken);
-        if (!pass.Changed)
-        {
-            return;
-        }
-
-        var updated = await client.PatchStatusAsync(pass.Resource, pass.Status, cancellationToken);
-        lookup?.Observe(updated);
-        pass.Published(updated);
-    }
-
-    /// <summary>
-    /// previewUrl is the gateway's stable address for the resource's whole life; the provider's own URL is sandboxUrl.
-    /// Without a gateway (none registered, or it returns null) previewUrl is the provider's URL. A status written before
-    /// sandboxUrl existed held the provider's URL in previewUrl: it moves over once.
-    /// </summary>
-    private async Task PublishAddressAsync(SandboxStatusBuilder pass, CancellationToken cancellationToken)
-    {
-        var status = pass.Status;
-        var stable = addresses is null ? null : await addresses.StableUrlAsync(pass.Resource, cancellationToken);
-        if (stable is null)
-        {
-            status.PreviewUrl = status.SandboxUrl;
-            return;
-        }
-
-        if (status.SandboxUrl is null && status.SandboxId is not null && status.PreviewUrl is { } old && old != stable)
-        {
-            status.SandboxUrl = old;
-        }
-
-        status.PreviewUrl = stable;
-    }
-
-    /// <summary>
-    /// A heartbeat value that is not a time is ignored; say so on the resource, where its sender looks: in the Ready
-    /// message (kept while the value stays) and once as a Warning Event (the published message is the memory).
-    /// </summary>
-    private void ReportInvalidHeartbeat(SandboxStatusBuilder pass, V1Alpha1PreviewSandbox before)
-    {
-        if (Heartbeat.Raw(pass.Resource) is not { } raw || Heartbeat.TryParse(raw, out _))
-        {
-            return;
-        }
-
-        var shown = raw.Length > 64 ? raw[..64] + "…" : raw;
-        var note = $"Ignored {GroupVersion.HeartbeatAnnotation}=\"{shown}\": not an RFC 3339 time (e.g. 2026-11-23T10:00:00Z)";
-        if (pass.AppendToReady(note) && ConditionSet.Find(before.Status?.Conditions, Conditions.Ready)?.Message?.Contains(note, StringComparison.Ordinal) != true)
-        {
-            events.Warning(pass.Resource, EventReasons.InvalidHeartbeat, note);
-        }
     }
 }

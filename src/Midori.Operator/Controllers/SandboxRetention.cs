@@ -25,21 +25,15 @@ internal static class RetentionSettingsExtensions
 /// </summary>
 public static class SandboxRetention
 {
-    /// <summary>Opt in (<see cref="DeleteValue"/>) or out (<see cref="KeepValue"/>) of retention.</summary>
-    public const string Annotation = GroupVersion.RetentionAnnotation;
-    public const string DeleteValue = "delete";
-    public const string KeepValue = "keep";
-
-
     public static bool IsEligible(V1Alpha1PreviewSandbox resource)
     {
-        var choice = resource.Metadata.Annotations?.TryGetValue(Annotation, out var value) == true ? value?.Trim() : null;
-        if (string.Equals(choice, KeepValue, StringComparison.OrdinalIgnoreCase))
+        var choice = resource.Metadata.Annotations?.TryGetValue(GroupVersion.RetentionAnnotation, out var value) == true ? value?.Trim() : null;
+        if (string.Equals(choice, GroupVersion.RetentionKeep, StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
 
-        return string.Equals(choice, DeleteValue, StringComparison.OrdinalIgnoreCase)
+        return string.Equals(choice, GroupVersion.RetentionDelete, StringComparison.OrdinalIgnoreCase)
             || (resource.Metadata.Labels?.TryGetValue(SandboxLabels.CreatedBy, out var createdBy) == true && createdBy == SandboxLabels.CreatedByApi);
     }
 

@@ -10,16 +10,14 @@ namespace Midori.Operator.Gateway;
 /// Proxied traffic as activity, through the same coalesced heartbeat path as the editor's heartbeats
 /// (<see cref="HeartbeatService"/>: the store at once, the annotation at most once per quarter of the idle timeout).
 /// This replica records at most one per preview per <see cref="GatewayOptions.ActivityInterval"/>, so a page load of
-/// a hundred assets is one heartbeat. A preview opts out with <see cref="OptOutAnnotation"/> = "false".
+/// a hundred assets is one heartbeat. A preview opts out with <see cref="GroupVersion.TrafficActivityAnnotation"/> = "false".
 /// </summary>
 public sealed class GatewayActivity(HeartbeatService heartbeats, IOptions<GatewayOptions> options, TimeProvider time, ILogger<GatewayActivity> logger)
 {
-    public const string OptOutAnnotation = "preview.midori.dev/traffic-activity";
-
     private readonly ConcurrentDictionary<PreviewKey, DateTimeOffset> _last = new();
 
     public static bool Counts(V1Alpha1PreviewSandbox resource, GatewayOptions options) =>
-        resource.Metadata.Annotations?.TryGetValue(OptOutAnnotation, out var value) == true
+        resource.Metadata.Annotations?.TryGetValue(GroupVersion.TrafficActivityAnnotation, out var value) == true
             ? !string.Equals(value, "false", StringComparison.OrdinalIgnoreCase)
             : options.TrafficIsActivity;
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Http;
 using Midori.Operator.Http.Endpoints;
+using Midori.Operator.Http.Problems;
 using Midori.Operator.Http.Services;
 using Midori.Operator.Kubernetes;
 using Midori.Operator.Persistence;
@@ -382,21 +383,17 @@ public sealed class PreviewGatewayMiddleware(
             _ => "This preview link is not valid for this preview.",
         };
         var response = context.Response;
-        response.StatusCode = StatusCodes.Status401Unauthorized;
         response.Headers.CacheControl = "no-store";
         response.Headers.WWWAuthenticate = "MidoriPreview";
         if (AcceptsHtml(context.Request))
         {
+            response.StatusCode = StatusCodes.Status401Unauthorized;
             response.ContentType = "text/html; charset=utf-8";
             await response.WriteAsync(GatewayPages.Refused("Link expired or not valid", detail), context.RequestAborted).ConfigureAwait(false);
             return;
         }
 
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = context,
-            ProblemDetails = { Status = StatusCodes.Status401Unauthorized, Title = "Unauthorized", Detail = detail },
-        }).ConfigureAwait(false);
+        await ApiProblems.WriteAsync(context, ApiProblems.ToProblemDetails(ServiceError.Unauthenticated(detail))).ConfigureAwait(false);
     }
 
     private static async Task StreamEventsAsync(HttpContext context, PreviewKey key)

@@ -106,17 +106,8 @@ public static class HttpApiServiceCollectionExtensions
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
                 var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
                 context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                var problems = context.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>();
-                await problems.WriteAsync(new ProblemDetailsContext
-                {
-                    HttpContext = context.HttpContext,
-                    ProblemDetails =
-                    {
-                        Status = StatusCodes.Status429TooManyRequests,
-                        Title = "Too many requests",
-                        Detail = $"the request rate of this caller is over its limit; retry in {seconds} s",
-                    },
-                });
+                var refusal = ServiceError.RateLimited($"the request rate of this caller is over its limit; retry in {seconds} s");
+                await ApiProblems.WriteAsync(context.HttpContext, ApiProblems.ToProblemDetails(refusal)).ConfigureAwait(false);
             };
         });
         return services;

@@ -18,7 +18,7 @@ public sealed class SeedCompatOptions
     [MaxLength(63)]
     public string? DefaultNamespace { get; set; }
 
-    /// <summary>How long <c>POST /api/preview/daytona</c> waits for the preview to be Ready (the seed's hook expects the URL in the reply).</summary>
+    /// <summary>How long <c>POST /api/preview/daytona</c> waits for the preview to be Ready (the front end's hook expects the URL in the reply).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(90);
 

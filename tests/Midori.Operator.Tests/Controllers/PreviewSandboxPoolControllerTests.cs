@@ -72,7 +72,7 @@ public sealed class PreviewSandboxPoolControllerTests
         Assert.All(_provider.Sandboxes, s =>
         {
             Assert.Equal(pool.Metadata.Uid, s.OwnerUid);
-            Assert.Equal("warm", s.Request.Labels[PoolGroupVersion.PoolLabel]);
+            Assert.Equal("warm", s.Request.Labels[SandboxLabels.Pool]);
             Assert.Equal("vite", s.Request.Template);
             Assert.Equal(SandboxState.Running, s.State);
             Assert.Equal(PoolGroupVersion.WarmPort, s.StartRequest!.Port);

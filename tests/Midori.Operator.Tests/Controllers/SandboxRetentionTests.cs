@@ -143,7 +143,7 @@ public sealed class SandboxRetentionTests
     {
         // arrange
         var h = new ReconcilerHarness(new OperatorOptions { ResyncInterval = TimeSpan.FromDays(1) });
-        h.Client.Create(new PreviewSandboxBuilder().WithAnnotation(SandboxRetention.Annotation, SandboxRetention.DeleteValue).Build());
+        h.Client.Create(new PreviewSandboxBuilder().WithAnnotation(GroupVersion.RetentionAnnotation, GroupVersion.RetentionDelete).Build());
         await h.ReconcileAsync();
         h.Time.Advance(TimeSpan.FromMinutes(5));
         var expired = await h.ReconcileAsync();
@@ -164,12 +164,12 @@ public sealed class SandboxRetentionTests
         var builder = new PreviewSandboxBuilder().Suspended(c.Suspend);
         if (c.Owner == Owner.HandOptIn)
         {
-            builder.WithAnnotation(SandboxRetention.Annotation, SandboxRetention.DeleteValue);
+            builder.WithAnnotation(GroupVersion.RetentionAnnotation, GroupVersion.RetentionDelete);
         }
 
         if (c.Owner == Owner.ApiOptOut)
         {
-            builder.WithAnnotation(SandboxRetention.Annotation, SandboxRetention.KeepValue);
+            builder.WithAnnotation(GroupVersion.RetentionAnnotation, GroupVersion.RetentionKeep);
         }
 
         if (c.RecreateAnnotation is not null)

@@ -21,8 +21,13 @@ public static class GroupVersion
     /// <summary>Setting this to a new value replaces the running sandbox (reason <c>manual</c>).</summary>
     public const string RecreateAnnotation = Group + "/recreate";
 
-    /// <summary><c>delete</c> opts a finished preview in to retention, <c>keep</c> out (see Controllers/SandboxRetention).</summary>
+    /// <summary><see cref="RetentionDelete"/> opts a finished preview in to retention, <see cref="RetentionKeep"/> out (see Controllers/SandboxRetention).</summary>
     public const string RetentionAnnotation = Group + "/retention";
+    public const string RetentionDelete = "delete";
+    public const string RetentionKeep = "keep";
+
+    /// <summary><c>"false"</c>: requests through the gateway do not count as activity for this preview.</summary>
+    public const string TrafficActivityAnnotation = Group + "/traffic-activity";
 
     /// <summary>
     /// Written by the HTTP API when a direct push failed, or succeeded after the status said the files were behind:

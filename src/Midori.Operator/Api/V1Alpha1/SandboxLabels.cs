@@ -17,4 +17,16 @@ public static class SandboxLabels
     /// <summary>On resources the HTTP API created (value <see cref="CreatedByApi"/>): they fall under retention by default.</summary>
     public const string CreatedBy = GroupVersion.Group + "/created-by";
     public const string CreatedByApi = "api";
+
+    /// <summary>On every warm sandbox: the name of its PreviewSandboxPool (the owner-UID label carries the pool's UID).</summary>
+    public const string Pool = GroupVersion.Group + "/pool";
+
+    /// <summary>
+    /// The operator as the manager (value <see cref="ManagedByOperator"/>): the standard Kubernetes label on the objects it
+    /// writes (token Secrets, resources the HTTP API creates), and a marker in a provider's own metadata (E2B), which
+    /// lists only sandboxes carrying it.
+    /// </summary>
+    public const string KubernetesManagedBy = "app.kubernetes.io/managed-by";
+    public const string ProviderManagedBy = GroupVersion.Group + "/managed-by";
+    public const string ManagedByOperator = "midori-operator";
 }

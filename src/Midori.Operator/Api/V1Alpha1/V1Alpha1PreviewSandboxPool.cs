@@ -13,9 +13,6 @@ public static class PoolGroupVersion
     public const string Singular = "previewsandboxpool";
     public const string ShortName = "psbpool";
 
-    /// <summary>Provider label on every warm sandbox: the pool's name (the owner-UID label carries the pool's UID).</summary>
-    public const string PoolLabel = GroupVersion.Group + "/pool";
-
     /// <summary>Condition: the pool holds <c>spec.replicas</c> ready sandboxes.</summary>
     public const string ReadyCondition = "Ready";
 

@@ -49,7 +49,7 @@ public sealed class CreatePreviewRequest
 
     public List<EnvVarInput>? Env { get; set; }
 
-    /// <summary>Seed 000 <c>Snapshot.fromGenerationId</c>: the AI generation the files came from.</summary>
+    /// <summary>The AI generation the files came from (the editor's <c>Snapshot.fromGenerationId</c>).</summary>
     public string? FromGenerationId { get; set; }
 }
 
@@ -123,7 +123,7 @@ public sealed class PreviewSettingsInput
 
 // ---- responses ----------------------------------------------------------------------------------------------------
 
-/// <summary>Seed 002 <c>sandbox_info</c>.</summary>
+/// <summary><c>sandbox_info</c> of the status document the existing front ends read.</summary>
 public sealed record SandboxInfoResponse(
     [property: JsonPropertyName("sandbox_id")] string? SandboxId,
     [property: JsonPropertyName("preview_url")] string? PreviewUrl,
@@ -134,7 +134,7 @@ public sealed record SandboxInfoResponse(
 public sealed record ConditionSummary(string Type, string Status, string? Reason, string? Message);
 
 /// <summary>
-/// Seed 002's status document (<c>success</c>, <c>status</c>, <c>sandbox_info</c>, <c>action_required</c>,
+/// The status document the existing front ends read (<c>success</c>, <c>status</c>, <c>sandbox_info</c>, <c>action_required</c>,
 /// <c>message</c>) plus the resource's own view (phase, Ready, conditions, files revision and hash, deadlines).
 /// </summary>
 public sealed record PreviewStatusResponse(

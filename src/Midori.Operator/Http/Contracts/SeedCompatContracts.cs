@@ -1,8 +1,8 @@
 namespace Midori.Operator.Http.Contracts;
 
-// JSON shapes of the seed-compatible routes (seed 000: the hooks useDaytonaPreview / useCodeEditor call them).
+// JSON shapes of the seed-compatible routes, which the existing front ends' hooks useDaytonaPreview / useCodeEditor call.
 // camelCase like the hooks; null members are omitted. Unknown request members are refused like everywhere else.
-// Errors are RFC 9457 problems that additionally carry the seed's {"success": false, "error": "<message>"}.
+// Errors are RFC 9457 problems that additionally carry the {"success": false, "error": "<message>"} those hooks show.
 
 /// <summary><c>POST /api/preview/daytona</c>: <c>{"projectId": "...", "files": [{"path": "...", "content": "..."}]}</c> (startPreview).</summary>
 public sealed class SeedStartRequest
@@ -99,7 +99,7 @@ public sealed record SeedPartialResponse(
 public sealed record SeedStopResponse(bool Success, string SandboxId, string Status, string Message);
 
 /// <summary>
-/// Reply to GET (the 2-minute heartbeat): seed 002's status word, the new idle deadline, and the current sandbox id and
+/// Reply to GET (the 2-minute heartbeat): the status word the hooks read, the new idle deadline, and the current sandbox id and
 /// URL (they change when the preview was recreated meanwhile).
 /// </summary>
 public sealed record SeedHeartbeatResponse(

@@ -5,7 +5,7 @@ public sealed class CreateSnapshotRequest
 {
     public List<FileInput>? Files { get; set; }
 
-    /// <summary>Seed 000 <c>Snapshot.fromGenerationId</c>: the AI generation the files came from.</summary>
+    /// <summary>The AI generation the files came from (the editor's <c>Snapshot.fromGenerationId</c>).</summary>
     public string? FromGenerationId { get; set; }
 }
 

@@ -40,7 +40,7 @@ public sealed record ApiVerb(string Verb)
 public sealed record NamespaceScope(Func<HttpContext, ValueTask<ServiceError?>> AuthorizeAsync);
 
 /// <summary>
-/// The editor's HTTP API (public contract in ARCHITECTURE.md): thin adapters over <see cref="PreviewService"/>,
+/// The editor's HTTP API (a public contract: clients depend on its routes and shapes): thin adapters over <see cref="PreviewService"/>,
 /// <see cref="WorkingCopyService"/> and <see cref="HeartbeatService"/>. Every route under
 /// <c>/api/v1/namespaces/{ns}</c> needs a bearer token allowed into <c>{ns}</c> and counts against the caller's rate.
 /// </summary>
@@ -256,9 +256,9 @@ public static partial class MidoriApiEndpoints
     // ---- plumbing ---------------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// Seed 002 reports a missing preview as status <c>not_found</c>. Here it is a 404 problem; its <c>status</c>
-    /// member is the HTTP status (RFC 9457), so the seed's value travels as <c>sandbox_status</c> next to the seed's
-    /// <c>success</c>, <c>action_required</c> and <c>message</c>.
+    /// The existing front ends expect a missing preview as status <c>not_found</c>. Here it is a 404 problem; its <c>status</c>
+    /// member is the HTTP status (RFC 9457), so that value travels as <c>sandbox_status</c> next to the
+    /// <c>success</c>, <c>action_required</c> and <c>message</c> they read.
     /// </summary>
     private static ServiceError PreviewNotFound(string ns, string name) => ServiceError.NotFound(
         $"preview {ns}/{name} does not exist",

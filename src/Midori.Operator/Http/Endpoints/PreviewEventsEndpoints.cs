@@ -14,11 +14,11 @@ namespace Midori.Operator.Http.Endpoints;
 /// preview, with the same bearer authentication, namespace check (verb <c>get</c>) and rate limit as the other routes.
 /// <list type="bullet">
 /// <item><c>event: status</c>, <c>id: &lt;resourceVersion&gt;</c>: phase, ready, sandboxId, previewUrl, expiresAt,
-/// idleDeadline, recreations, lastRecreation, conditions and seed 002's status <c>document</c>. Sent on connect and
+/// idleDeadline, recreations, lastRecreation, conditions and the status <c>document</c> of GET. Sent on connect and
 /// whenever one of those changes (heartbeat-only updates are not sent).</item>
 /// <item><c>event: progress</c>: <c>{step: creating|transferring|updating|complete, percentage, message, recreating}</c>
 /// while a sandbox is (re)created; <c>event: recreation</c>: <c>{step: started|completed|failed, reason,
-/// oldSandboxId, newSandboxId, error}</c> (seed 001).</item>
+/// oldSandboxId, newSandboxId, error}</c>.</item>
 /// <item><c>event: expiry-warning</c>: <c>{cut: Idle|TTL, cutAt, remainingSeconds, outcome: pause|delete, message}</c>
 /// once per cut, <c>spec.lifecycle.expiryWarningSeconds</c> before it (the leader's reconciler raises it, relayed like
 /// progress).</item>

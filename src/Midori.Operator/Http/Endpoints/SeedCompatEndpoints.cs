@@ -19,7 +19,7 @@ using SeedStopProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems
 using SeedHeartbeatProblem = Problems.ApiProblem<Problems.Status.BadRequest, Problems.Status.NotFound, Problems.Status.Unavailable>;
 
 /// <summary>
-/// Seed 000's routes, so existing Midori front ends (hooks <c>useDaytonaPreview</c> and <c>useCodeEditor</c>) work
+/// The routes existing Midori front ends call (hooks <c>useDaytonaPreview</c> and <c>useCodeEditor</c>), so they work
 /// unchanged: thin adapters over <see cref="PreviewService"/>, <see cref="WorkingCopyService"/> and
 /// <see cref="HeartbeatService"/>, addressing a preview by <c>sandboxId</c> (current, or one it had before a
 /// recreation — <see cref="SandboxIdIndex"/>).

@@ -16,11 +16,13 @@ public static class ApiProblems
     public static int StatusOf(ServiceErrorKind kind) => kind switch
     {
         ServiceErrorKind.Invalid => StatusCodes.Status400BadRequest,
+        ServiceErrorKind.Unauthenticated => StatusCodes.Status401Unauthorized,
         ServiceErrorKind.Forbidden => StatusCodes.Status403Forbidden,
         ServiceErrorKind.NotFound => StatusCodes.Status404NotFound,
         ServiceErrorKind.Conflict => StatusCodes.Status409Conflict,
         ServiceErrorKind.TooLarge => StatusCodes.Status413PayloadTooLarge,
         ServiceErrorKind.Unprocessable => StatusCodes.Status422UnprocessableEntity,
+        ServiceErrorKind.RateLimited => StatusCodes.Status429TooManyRequests,
         ServiceErrorKind.PreviewFailed => StatusCodes.Status502BadGateway,
         ServiceErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
         ServiceErrorKind.NotReady => StatusCodes.Status504GatewayTimeout,
@@ -30,11 +32,13 @@ public static class ApiProblems
     private static string DefaultTitle(ServiceErrorKind kind) => kind switch
     {
         ServiceErrorKind.Invalid => "Invalid request",
+        ServiceErrorKind.Unauthenticated => "Unauthorized",
         ServiceErrorKind.Forbidden => "Forbidden",
         ServiceErrorKind.NotFound => "Not found",
         ServiceErrorKind.Conflict => "Conflict",
         ServiceErrorKind.TooLarge => "Payload too large",
         ServiceErrorKind.Unprocessable => "Unprocessable request",
+        ServiceErrorKind.RateLimited => "Too many requests",
         ServiceErrorKind.PreviewFailed => "Preview failed",
         ServiceErrorKind.Unavailable => "Unavailable",
         ServiceErrorKind.NotReady => "Preview not ready",
@@ -53,7 +57,11 @@ public static class ApiProblems
         return problem;
     }
 
-    /// <summary>Writes <paramref name="problem"/> through the problem details service (type, seed members, trace id); 503 adds Retry-After.</summary>
+    /// <summary>
+    /// Writes <paramref name="problem"/> through the problem details service (type, the seed-compatible routes' members,
+    /// trace id); 503 adds Retry-After. Other headers of the answer (a 401's WWW-Authenticate, a 429's own Retry-After)
+    /// are the caller's to set first.
+    /// </summary>
     public static async Task WriteAsync(HttpContext http, ProblemDetails problem)
     {
         http.Response.StatusCode = problem.Status ?? StatusCodes.Status500InternalServerError;

@@ -8,16 +8,16 @@ namespace Midori.Operator.Http.Services;
 public sealed record SnapshotStoreResult(SnapshotRecord Snapshot, ProjectRecord? Project, AutoBuildOutcome AutoBuild);
 
 /// <summary>
-/// <see cref="Started"/>: a preview was created or (seed 002) the project's existing one reused with the snapshot's
+/// <see cref="Started"/>: a preview was created or the project's existing one (one preview per project) reused with the snapshot's
 /// files pushed to it. Otherwise <see cref="Reason"/> says why not (switched off, previews disabled, or the error).
 /// </summary>
 public sealed record AutoBuildOutcome(bool Started, string? Reason = null, CreatePreviewResult? Preview = null);
 
 /// <summary>
-/// Stores project snapshots and runs seed 000's <c>previewAutoBuild</c>: when a new snapshot of a project with
+/// Stores project snapshots and runs a project's <c>previewAutoBuild</c>: when a new snapshot of a project with
 /// <c>previewAutoBuild=true</c> (and previews enabled) is stored through the API, a preview starts by itself from it —
 /// the project's running preview is reused (its working copy becomes the snapshot's files) instead of a second one
-/// (seed 002), and the project's <c>previewSettings</c> apply as for any create. The snapshot is durable before the
+/// (one preview per project), and the project's <c>previewSettings</c> apply as for any create. The snapshot is durable before the
 /// auto-build runs, so an auto-build that fails is reported, never a lost snapshot.
 /// </summary>
 public sealed class AutoBuildService

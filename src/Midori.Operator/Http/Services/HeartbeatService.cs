@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Diagnostics;
 using Midori.Operator.Kubernetes;
@@ -46,12 +45,6 @@ public sealed class HeartbeatService
         _time = time;
         _logger = logger;
     }
-
-    /// <summary>
-    /// RFC 3339 UTC with milliseconds. Whole seconds would not do: a heartbeat just after an expiry would be written
-    /// as a time before status.endedAt and would not wake the preview.
-    /// </summary>
-    public static string Format(DateTimeOffset time) => Heartbeat.Format(time);
 
     /// <param name="storeOptional">
     /// Traffic seen by the gateway: without a store, or while it is out, the annotation alone carries the activity
@@ -121,7 +114,7 @@ public sealed class HeartbeatService
 
     private async Task<bool> WriteAnnotationAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var annotations = new Dictionary<string, string?> { [GroupVersion.HeartbeatAnnotation] = Format(now) };
+        var annotations = new Dictionary<string, string?> { [GroupVersion.HeartbeatAnnotation] = Heartbeat.Format(now) };
         try
         {
             var current = resource;

@@ -20,7 +20,7 @@ public static class PreviewEventTypes
     /// <summary>A (re)creation advanced: <see cref="PreviewProgressEvent"/> (creating → transferring → updating → complete).</summary>
     public const string Progress = "progress";
 
-    /// <summary>A recreation started, completed or failed (seed 001's start/complete/error notifications): <see cref="PreviewProgressEvent"/>.</summary>
+    /// <summary>A recreation started, completed or failed (what the editor shows as start, complete and error): <see cref="PreviewProgressEvent"/>.</summary>
     public const string Recreation = "recreation";
 
     /// <summary>Heads-up before an idle or TTL cut: <see cref="PreviewExpiryWarningEvent"/> (once per cut; again when activity moves the deadline).</summary>
@@ -34,7 +34,7 @@ public static class PreviewEventTypes
 /// <param name="Signature">Status events only: what a client must see change (dedupes heartbeat-only updates).</param>
 public sealed record PreviewEvent(string Type, string Id, string Data, string? Signature = null);
 
-/// <summary>Data of a <c>status</c> event: the fields clients react to, plus seed 002's status document.</summary>
+/// <summary>Data of a <c>status</c> event: the fields clients react to, plus the status document the existing front ends read.</summary>
 public sealed record PreviewStatusEvent(
     string Namespace,
     string Name,
@@ -107,7 +107,7 @@ public sealed record ProgressMessage(
     public PreviewKey Key => new(Namespace, Name);
 }
 
-/// <summary>Data of <c>progress</c> and <c>recreation</c> events (seed 001's <c>RecreationProgress</c>: step, message, percentage).</summary>
+/// <summary>Data of <c>progress</c> and <c>recreation</c> events (step, message, percentage: the editor's recreation progress).</summary>
 public sealed record PreviewProgressEvent(
     string Namespace,
     string Name,

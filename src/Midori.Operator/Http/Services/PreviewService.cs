@@ -47,13 +47,11 @@ public sealed record PreviewReadiness(V1Alpha1PreviewSandbox? Resource, bool Rea
 
 /// <summary>
 /// Preview lifecycle for the API: create from files (snapshot → working copy → PreviewSandbox with
-/// spec.source.snapshotId), reuse of the project's existing preview (seed 002: same project → same preview, the new
+/// spec.source.snapshotId), reuse of the project's existing preview (one preview per project: the new
 /// files pushed to it, woken or resumed when needed), status from the watch cache, stop, and project settings.
 /// </summary>
 public sealed partial class PreviewService
 {
-    public const string ManagedByLabel = "app.kubernetes.io/managed-by";
-
     private readonly PreviewSandboxCache _cache;
     private readonly IPreviewSandboxClient _client;
     private readonly WorkingCopyService _workingCopies;
@@ -341,7 +339,7 @@ public sealed partial class PreviewService
     public async ValueTask<PreviewLink?> LinkAsync(V1Alpha1PreviewSandbox? resource, CancellationToken cancellationToken) =>
         _links is null || resource is null ? null : await _links.CreateAsync(resource, cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Seed 002's status document from the watch cache; null when the preview does not exist. Never calls a provider.</summary>
+    /// <summary>The status document (<see cref="PreviewStatusResponse"/>) from the watch cache; null when the preview does not exist. Never calls a provider.</summary>
     public async ValueTask<PreviewStatusResponse?> GetStatusAsync(PreviewKey key, CancellationToken cancellationToken)
     {
         var resource = await _cache.GetAsync(key, cancellationToken).ConfigureAwait(false);
@@ -526,7 +524,7 @@ public sealed partial class PreviewService
     private async Task<V1Alpha1PreviewSandbox> WakeAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, CancellationToken cancellationToken)
     {
         V1Alpha1PreviewSandbox? updated = null;
-        var now = HeartbeatService.Format(_time.GetUtcNow());
+        var now = Heartbeat.Format(_time.GetUtcNow());
         if (resource.Spec.IsSuspended())
         {
             updated = await _client.PatchSpecAsync(key.Namespace, key.Name, new JsonObject { ["suspend"] = false }, cancellationToken).ConfigureAwait(false);
@@ -560,7 +558,7 @@ public sealed partial class PreviewService
             NamespaceProperty = key.Namespace,
             Labels = new Dictionary<string, string>
             {
-                [ManagedByLabel] = "midori-operator",
+                [SandboxLabels.KubernetesManagedBy] = SandboxLabels.ManagedByOperator,
                 [SandboxLabels.CreatedBy] = SandboxLabels.CreatedByApi,
             },
         },

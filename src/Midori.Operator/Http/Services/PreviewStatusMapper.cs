@@ -3,7 +3,7 @@ using Midori.Operator.Http.Contracts;
 
 namespace Midori.Operator.Http.Services;
 
-/// <summary>Pure mapping from a PreviewSandbox to seed 002's status document (also what SSE status events carry).</summary>
+/// <summary>Pure mapping from a PreviewSandbox to the status document the existing front ends read (also what SSE status events carry).</summary>
 public static class PreviewStatusMapper
 {
     public static class SeedStatus

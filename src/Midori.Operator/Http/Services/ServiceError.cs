@@ -12,6 +12,9 @@ public enum ServiceErrorKind
     /// <summary>The request is malformed: a name, path, parameter or member is not acceptable (400).</summary>
     Invalid,
 
+    /// <summary>No bearer token, or one the operator does not accept (401).</summary>
+    Unauthenticated,
+
     /// <summary>The caller may not do this here: previews disabled, a namespace policy refuses the shape (403).</summary>
     Forbidden,
 
@@ -26,6 +29,9 @@ public enum ServiceErrorKind
 
     /// <summary>Well-formed but refused: a limit of the store, a file set no file system holds, a value the cluster rejects (422).</summary>
     Unprocessable,
+
+    /// <summary>The caller is over its request rate (429).</summary>
+    RateLimited,
 
     /// <summary>The sandbox could not be created (502).</summary>
     PreviewFailed,
@@ -56,6 +62,10 @@ public sealed record ServiceError(ServiceErrorKind Kind, string Detail, string? 
 
     public static ServiceError NotFound(string detail, string? title = null, IReadOnlyDictionary<string, object?>? members = null) =>
         new(ServiceErrorKind.NotFound, detail, title, members);
+
+    public static ServiceError Unauthenticated(string detail) => new(ServiceErrorKind.Unauthenticated, detail);
+
+    public static ServiceError RateLimited(string detail) => new(ServiceErrorKind.RateLimited, detail);
 
     public static ServiceError Conflict(string detail, IReadOnlyDictionary<string, object?>? members = null) => new(ServiceErrorKind.Conflict, detail, null, members);
 

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace Midori.Operator.Providers.Daytona;
 
 /// <summary>
-/// Typed client of the Daytona control plane (<c>daytona-api.openapi.json</c>), behind the provider's resilience pipeline.
+/// Typed client of the Daytona control plane, behind the provider's resilience pipeline.
 /// Base address and Bearer key are set at registration. "Not found" is a value (null / false), everything else that
 /// fails raises <see cref="Midori.Operator.Providers.SandboxProviderException"/>.
 /// </summary>

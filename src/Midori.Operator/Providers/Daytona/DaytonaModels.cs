@@ -5,9 +5,9 @@ using System.Text.Json.Serialization;
 
 namespace Midori.Operator.Providers.Daytona;
 
-// Wire shapes of daytona-api.openapi.json / daytona-toolbox.swagger.json, reduced to the fields the provider reads or
+// Wire shapes of Daytona's control-plane and toolbox APIs, reduced to the fields the provider reads or
 // writes. Reading is tolerant (unknown fields ignored, enums and dates kept as strings and parsed leniently); writing
-// omits nulls so optional fields the spec does not require are never sent empty.
+// omits nulls so optional fields the API does not require are never sent empty.
 
 /// <summary><c>CreateSandbox</c> (components.schemas.CreateSandbox; all fields optional).</summary>
 internal sealed record DaytonaCreateSandbox

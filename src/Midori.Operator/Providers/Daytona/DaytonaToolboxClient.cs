@@ -5,7 +5,7 @@ using System.Net.Http.Headers;
 namespace Midori.Operator.Providers.Daytona;
 
 /// <summary>
-/// Typed client of the in-sandbox toolbox (<c>daytona-toolbox.swagger.json</c>), reached through the toolbox proxy at
+/// Typed client of the in-sandbox toolbox, reached through the toolbox proxy at
 /// <c>{toolboxProxyUrl}/{sandboxId}/</c> with the same Bearer key. Every method takes that per-sandbox base.
 /// </summary>
 internal sealed class DaytonaToolboxClient(HttpClient http)

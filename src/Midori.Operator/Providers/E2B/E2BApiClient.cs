@@ -5,7 +5,7 @@ using System.Text;
 namespace Midori.Operator.Providers.E2B;
 
 /// <summary>
-/// Typed client of the E2B control plane (<c>e2b-api.openapi.yml</c>), behind the provider's resilience pipeline.
+/// Typed client of the E2B control plane, behind the provider's resilience pipeline.
 /// Auth is <c>X-API-Key</c> (set as a default header at registration). Idempotent POSTs (timeout, refresh, connect)
 /// are marked so the pipeline retries them; create is not (a lost answer is healed by the owner-UID lookup).
 /// </summary>

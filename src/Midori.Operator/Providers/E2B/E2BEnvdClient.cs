@@ -11,7 +11,7 @@ namespace Midori.Operator.Providers.E2B;
 internal sealed record EnvdTarget(string SandboxId, Uri BaseUrl, string? AccessToken);
 
 /// <summary>
-/// Typed client of envd, the in-sandbox daemon (port 49983): file upload over HTTP (<c>e2b-envd.openapi.yaml</c>) and the
+/// Typed client of envd, the in-sandbox daemon (port 49983): file upload over HTTP and the
 /// <c>process.Process</c> / <c>filesystem.Filesystem</c> Connect RPCs (JSON codec). Every request carries the proxy's
 /// routing headers and, for secure sandboxes, <c>X-Access-Token</c>.
 /// </summary>

@@ -3,8 +3,8 @@ using System.Text.Json.Serialization;
 
 namespace Midori.Operator.Providers.E2B;
 
-// Wire shapes of the E2B control-plane API (e2b-api.openapi.yml) and of the envd Connect RPCs (process.proto,
-// filesystem.proto, proto3 JSON mapping). Only the fields the operator reads or writes; unknown fields are ignored.
+// Wire shapes of the E2B control-plane API and of the envd Connect RPCs (process and filesystem services,
+// proto3 JSON mapping). Only the fields the operator reads or writes; unknown fields are ignored.
 
 internal static class E2BJson
 {

@@ -8,7 +8,7 @@ using Midori.Operator.Files;
 namespace Midori.Operator.Providers.E2B;
 
 /// <summary>
-/// Sandboxes on E2B (https://e2b.dev), held to <c>e2b-api.openapi.yml</c>, <c>e2b-envd.openapi.yaml</c> and the envd protos.
+/// Sandboxes on E2B: its control-plane REST API for a sandbox's life, envd (the in-sandbox daemon) for files and processes.
 /// <list type="bullet">
 /// <item>Create: <c>templateID</c> from spec.template (or the default), <c>timeout</c> = the TTL (E2B's end time is
 /// absolute), metadata carrying the owner UID plus a managed-by marker, read back with GET for <c>endAt</c>.</item>
@@ -24,10 +24,6 @@ namespace Midori.Operator.Providers.E2B;
 public sealed class E2BSandboxProvider : ISandboxProvider
 {
     public const string ProviderName = ProviderNames.E2B;
-
-    /// <summary>Metadata marking sandboxes this operator manages (E2B filters by exact key=value only).</summary>
-    public const string ManagedByKey = GroupVersion.Group + "/managed-by";
-    public const string ManagedByValue = "midori-operator";
 
     /// <summary>envd process tag of the dev server, so a restart of the operator finds it again.</summary>
     public const string DevServerTag = "midori-dev-server";
@@ -95,7 +91,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
         var metadata = new Dictionary<string, string>(request.Labels, StringComparer.Ordinal)
         {
             [SandboxLabels.OwnerUid] = request.OwnerUid,
-            [ManagedByKey] = ManagedByValue,
+            [SandboxLabels.ProviderManagedBy] = SandboxLabels.ManagedByOperator,
             [SandboxLabels.Installation] = _installation,
         };
         var requestedAt = _time.GetUtcNow();
@@ -140,7 +136,7 @@ public sealed class E2BSandboxProvider : ISandboxProvider
     public async Task<IReadOnlyList<SandboxInfo>> ListAsync(string? ownerUid, CancellationToken cancellationToken)
     {
         EnsureCredentials();
-        var filter = new Dictionary<string, string>(StringComparer.Ordinal) { [ManagedByKey] = ManagedByValue, [SandboxLabels.Installation] = _installation };
+        var filter = new Dictionary<string, string>(StringComparer.Ordinal) { [SandboxLabels.ProviderManagedBy] = SandboxLabels.ManagedByOperator, [SandboxLabels.Installation] = _installation };
         if (ownerUid is not null)
         {
             filter[SandboxLabels.OwnerUid] = ownerUid;

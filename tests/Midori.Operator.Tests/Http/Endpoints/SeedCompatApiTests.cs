@@ -111,7 +111,7 @@ public sealed class SeedCompatApiTests : IAsyncLifetime
             Assert.Equal(_host.Time.GetUtcNow(), (DateTimeOffset)beatJson["lastHeartbeat"]!);
             Assert.Equal(_host.Time.GetUtcNow().AddMinutes(5), (DateTimeOffset)beatJson["idleDeadline"]!);
             var name = (string)started["name"]!;
-            await _host.WaitForAsync(ApiTestHost.TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == HeartbeatService.Format(_host.Time.GetUtcNow()));
+            await _host.WaitForAsync(ApiTestHost.TeamA, name, r => r?.Metadata.Annotations?[GroupVersion.HeartbeatAnnotation] == Heartbeat.Format(_host.Time.GetUtcNow()));
         }
 
         var alive = await _host.WaitForAsync(ApiTestHost.TeamA, (string)started["name"]!, r => r?.Status?.LastActivityTime is not null);

@@ -35,7 +35,7 @@ public sealed class E2BSandboxProviderTests
         Assert.Equal(h.Time.GetUtcNow().AddMinutes(30), sandbox.EndAt);
         Assert.Equal("base", sandbox.TemplateId);
         Assert.Equal("uid-1", sandbox.Metadata[SandboxLabels.OwnerUid]);
-        Assert.Equal(E2BSandboxProvider.ManagedByValue, sandbox.Metadata[E2BSandboxProvider.ManagedByKey]);
+        Assert.Equal(SandboxLabels.ManagedByOperator, sandbox.Metadata[SandboxLabels.ProviderManagedBy]);
         Assert.True(sandbox.Secure);
         Assert.Equal("uid-1", Assert.Single(await provider.ListAsync("uid-1", CancellationToken.None)).OwnerUid);
 

@@ -1,7 +1,7 @@
 using Midori.Operator.Files;
 using static Midori.Operator.Files.LineOperationType;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Files;
 
 public sealed class LinePatchTests
 {

@@ -6,7 +6,7 @@ using Midori.Operator.Providers;
 using Midori.Operator.Testing.Fakes;
 using Midori.Operator.Api.V1Alpha1;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Persistence;
 
 /// <summary>The fake store keeps the contract the API relies on (the PostgreSQL store must pass the same checks).</summary>
 public sealed class InMemoryPreviewStoreTests

@@ -5,24 +5,10 @@ using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
+using Midori.Operator.Http.Problems;
+using Midori.Operator.Http.Services;
 
 namespace Midori.Operator.Http.Auth;
-
-/// <summary>Claim names of API callers.</summary>
-public static class ApiClaims
-{
-    public const string Scheme = "MidoriBearer";
-
-    /// <summary>A namespace a static token may use ("*" = all).</summary>
-    public const string Namespace = "midori:namespace";
-
-    /// <summary>Set for callers authenticated by Kubernetes TokenReview: namespaces are decided by SubjectAccessReview.</summary>
-    public const string KubernetesUser = "midori:kubernetes-user";
-
-    public const string KubernetesUid = "midori:kubernetes-uid";
-
-    public const string KubernetesGroup = "midori:kubernetes-group";
-}
 
 /// <summary>
 /// Bearer tokens: static tokens from <see cref="HttpApiOptions.Tokens"/> (looked up by SHA-256, compared in constant
@@ -34,7 +20,6 @@ public sealed class BearerTokenAuthenticationHandler : AuthenticationHandler<Aut
     private readonly IOptionsMonitor<HttpApiOptions> _apiOptions;
     private readonly IKubernetesAccessReviewer _reviewer;
     private readonly TimeProvider _time;
-    private readonly IProblemDetailsService _problems;
     private readonly ReviewCache _cache;
 
     public BearerTokenAuthenticationHandler(
@@ -44,14 +29,12 @@ public sealed class BearerTokenAuthenticationHandler : AuthenticationHandler<Aut
         IOptionsMonitor<HttpApiOptions> apiOptions,
         IKubernetesAccessReviewer reviewer,
         TimeProvider time,
-        IProblemDetailsService problems,
         ReviewCache cache)
         : base(options, logger, encoder)
     {
         _apiOptions = apiOptions;
         _reviewer = reviewer;
         _time = time;
-        _problems = problems;
         _cache = cache;
     }
 
@@ -106,19 +89,10 @@ public sealed class BearerTokenAuthenticationHandler : AuthenticationHandler<Aut
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = "Bearer";
         var failure = (await HandleAuthenticateOnceSafeAsync().ConfigureAwait(false)).Failure?.Message;
-        await _problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails =
-            {
-                Status = StatusCodes.Status401Unauthorized,
-                Title = "Unauthorized",
-                Detail = failure ?? "a bearer token is required (Authorization: Bearer <token>)",
-            },
-        }).ConfigureAwait(false);
+        var refusal = ServiceError.Unauthenticated(failure ?? "a bearer token is required (Authorization: Bearer <token>)");
+        await ApiProblems.WriteAsync(Context, ApiProblems.ToProblemDetails(refusal)).ConfigureAwait(false);
     }
 
     private static HashedTokenSet s_hashed = new(new HttpApiOptions(), []);

@@ -7,7 +7,7 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Runtime;
 using static Midori.Operator.Tests.Http.ApiTestHost;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>A replica that is not the leader (another holds the Lease) still serves status and heartbeats from its own watch cache.</summary>
 public sealed class FollowerReplicaTests : IAsyncLifetime

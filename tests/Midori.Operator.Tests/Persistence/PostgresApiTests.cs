@@ -11,8 +11,9 @@ using Midori.Operator.Persistence;
 using Midori.Operator.Tests.Persistence;
 using static Midori.Operator.Tests.Http.ApiTestHost;
 using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Tests.Http;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Persistence;
 
 /// <summary>
 /// The API through WebApplicationFactory with the production PostgreSQL wiring (<c>ConnectionStrings:Midori</c>:

@@ -8,7 +8,7 @@ using Midori.Operator.Http.Services;
 using Midori.Operator.Persistence;
 using static Midori.Operator.Tests.Http.ApiTestHost;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>Create, reuse, status and stop through the HTTP API (real host, test API server, reconciler with a fake provider).</summary>
 public sealed class PreviewApiTests : IAsyncLifetime

@@ -1,5 +1,5 @@
 // The typed custom-object watch is [Obsolete] in KubernetesClient 21 but is the only typed watch with resourceVersion +
-// bookmarks (STYLE A2.2), as in KubernetesPreviewSandboxClient.
+// bookmarks (the generated watch yields untyped objects), as in KubernetesPreviewSandboxClient.
 #pragma warning disable CS0618
 
 using System.Net;
@@ -11,23 +11,6 @@ using k8s.Models;
 using Midori.Operator.Api.V1Alpha1;
 
 namespace Midori.Operator.Kubernetes;
-
-/// <summary>The PreviewSandboxPool calls of the pool controller: list, watch, status.</summary>
-public interface IPreviewSandboxPoolClient
-{
-    /// <summary>Every pool (all namespaces when <paramref name="namespace"/> is null) and the list's resourceVersion; null when the CRD is not installed.</summary>
-    Task<PreviewSandboxPoolPage?> ListAsync(string? @namespace, CancellationToken cancellationToken);
-
-    /// <summary>Watches from <paramref name="resourceVersion"/> with bookmarks; 410 raises <see cref="ResourceVersionExpiredException"/>.</summary>
-    IAsyncEnumerable<PreviewSandboxPoolWatchEvent> WatchAsync(string? @namespace, string resourceVersion, TimeSpan timeout, CancellationToken cancellationToken);
-
-    /// <summary>Merge-patches the status subresource (fields that became null are removed).</summary>
-    Task PatchStatusAsync(V1Alpha1PreviewSandboxPool pool, PreviewSandboxPoolStatus status, CancellationToken cancellationToken);
-}
-
-public sealed record PreviewSandboxPoolPage(IReadOnlyList<V1Alpha1PreviewSandboxPool> Items, string ResourceVersion);
-
-public sealed record PreviewSandboxPoolWatchEvent(WatchEventType Type, V1Alpha1PreviewSandboxPool? Object, string? ResourceVersion);
 
 /// <summary><see cref="IPreviewSandboxPoolClient"/> over the official client (plain REST, merge patches through <see cref="KubernetesJson"/>).</summary>
 public sealed class KubernetesPreviewSandboxPoolClient(IKubernetes kubernetes) : IPreviewSandboxPoolClient

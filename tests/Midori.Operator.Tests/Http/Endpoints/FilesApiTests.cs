@@ -7,7 +7,7 @@ using Midori.Operator.Persistence;
 using static Midori.Operator.Tests.Http.ApiTestHost;
 using Midori.Operator.Api.V1Alpha1;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>PUT and PATCH of files: commit (durable, compare-and-swap) before push, delta pushes, conflicts, binary files.</summary>
 public sealed class FilesApiTests : IAsyncLifetime

@@ -7,8 +7,10 @@ using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Testing;
 using Midori.Operator.Testing.Builders;
 using static Midori.Operator.Tests.Http.ApiTestHost;
+using Midori.Operator.Tests.Http;
+using Midori.Operator.Tests.Http.Endpoints;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Controllers;
 
 /// <summary>
 /// PreviewSandboxPolicy enforced end to end against the dev API server: the HTTP API refuses before anything is stored

@@ -13,7 +13,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Persistence;
 using static Midori.Operator.Tests.Http.ApiTestHost;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>Heartbeats: durable in the store at once, annotation at most once per idle/4 per preview, wake on Expired.</summary>
 public sealed class HeartbeatApiTests : IAsyncLifetime
@@ -78,7 +78,7 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
         Assert.Equal(now.AddSeconds(300), DateTimeOffset.Parse((string)body["idleDeadline"]!, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(now, await _host.Store.GetLastActivityAsync(new PreviewKey(TeamA, name), CancellationToken.None));
         var resource = await _host.GetResourceAsync(TeamA, name);
-        Assert.Equal(HeartbeatService.Format(now), resource.Metadata.Annotations[GroupVersion.HeartbeatAnnotation]);
+        Assert.Equal(Heartbeat.Format(now), resource.Metadata.Annotations[GroupVersion.HeartbeatAnnotation]);
         Assert.Equal((1, 1), (Interlocked.Read(ref _received), Interlocked.Read(ref _writes)));
     }
 
@@ -166,7 +166,7 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
         var now = _host.Time.GetUtcNow();
         var resource = new Midori.Operator.Testing.Builders.PreviewSandboxBuilder().Named("hb-due").WithIdleTimeout(600).Build();
         resource.Metadata.NamespaceProperty = TeamA;
-        resource.Metadata.Annotations = new Dictionary<string, string> { [GroupVersion.HeartbeatAnnotation] = HeartbeatService.Format(now.AddSeconds(-2)) };
+        resource.Metadata.Annotations = new Dictionary<string, string> { [GroupVersion.HeartbeatAnnotation] = Heartbeat.Format(now.AddSeconds(-2)) };
         resource.Status = new PreviewSandboxStatus { Phase = phase, EndedAt = now.AddSeconds(-1).UtcDateTime };
 
         // act
@@ -198,7 +198,7 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
         Assert.True((bool)body["annotationWritten"]!, body.ToJsonString());
         Assert.Equal(0, racing.RacingWrites);
         var resource = await host.GetResourceAsync(TeamA, name);
-        Assert.Equal(HeartbeatService.Format(host.Time.GetUtcNow()), resource.Metadata.Annotations[GroupVersion.HeartbeatAnnotation]);
+        Assert.Equal(Heartbeat.Format(host.Time.GetUtcNow()), resource.Metadata.Annotations[GroupVersion.HeartbeatAnnotation]);
     }
 
     [Fact]

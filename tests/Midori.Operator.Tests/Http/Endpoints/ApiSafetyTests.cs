@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Midori.Operator.Http.Auth;
 using static Midori.Operator.Tests.Http.ApiTestHost;
 
-namespace Midori.Operator.Tests.Http;
+namespace Midori.Operator.Tests.Http.Endpoints;
 
 /// <summary>Authentication, namespace isolation, input validation and limits: every bad input is a clear 4xx problem, never a 500.</summary>
 public sealed class ApiSafetyTests : IAsyncLifetime
@@ -169,97 +169,6 @@ public sealed class ApiSafetyTests : IAsyncLifetime
                     Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
                 }
             }
-        }
-    }
-}
-
-/// <summary>Per-caller rate limit: 429 problem with Retry-After, other callers unaffected.</summary>
-public sealed class ApiRateLimitTests : IAsyncLifetime
-{
-    private ApiTestHost _host = null!;
-
-    public async Task InitializeAsync() => _host = await StartAsync(new Dictionary<string, string?>
-    {
-        ["Api:RateLimitPerSecond"] = "1",
-        ["Api:RateLimitBurst"] = "3",
-    });
-
-    public async Task DisposeAsync() => await _host.DisposeAsync();
-
-    [Fact]
-    public async Task OverTheRate_Is429WithRetryAfter_PerCaller()
-    {
-        using var teamA = _host.Client(TokenA);
-        using var teamB = _host.Client(TokenB);
-        for (var i = 0; i < 3; i++)
-        {
-            Assert.Equal(HttpStatusCode.NotFound, (await teamA.GetAsync($"{Previews(TeamA)}/x")).StatusCode);
-        }
-
-        var limited = await teamA.GetAsync($"{Previews(TeamA)}/x");
-
-        await PreviewApiTests.AssertProblemAsync(limited, HttpStatusCode.TooManyRequests, "over its limit");
-        Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
-        Assert.Equal(HttpStatusCode.NotFound, (await teamB.GetAsync($"{Previews(TeamB)}/x")).StatusCode);
-    }
-}
-
-/// <summary>Kubernetes tokens: TokenReview authenticates, SubjectAccessReview decides each namespace.</summary>
-public sealed class KubernetesTokenAuthTests : IAsyncLifetime
-{
-    private readonly FakeReviewer _reviewer = new();
-    private ApiTestHost _host = null!;
-
-    public async Task InitializeAsync() => _host = await StartAsync(
-        new Dictionary<string, string?> { ["Api:KubernetesTokenReview"] = "true" },
-        services =>
-        {
-            services.RemoveAll<IKubernetesAccessReviewer>();
-            services.AddSingleton<IKubernetesAccessReviewer>(_reviewer);
-        });
-
-    public async Task DisposeAsync() => await _host.DisposeAsync();
-
-    [Fact]
-    public async Task ServiceAccountToken_IsAllowedWhereSubjectAccessReviewSaysSo()
-    {
-        using var client = _host.Client(token: null);
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", FakeReviewer.GoodToken);
-
-        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"{Previews(TeamA)}/x")).StatusCode);
-        await PreviewApiTests.AssertProblemAsync(await client.GetAsync($"{Previews(TeamB)}/x"), HttpStatusCode.Forbidden, "team-b");
-        await PreviewApiTests.AssertProblemAsync(await client.DeleteAsync($"{Previews(TeamA)}/x"), HttpStatusCode.Forbidden, "may not delete");
-
-        // Answers are cached: the second round costs no reviews.
-        var reviews = _reviewer.Calls;
-        await client.GetAsync($"{Previews(TeamA)}/x");
-        await client.GetAsync($"{Previews(TeamB)}/x");
-        Assert.Equal(reviews, _reviewer.Calls);
-
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "rejected-by-kubernetes");
-        await PreviewApiTests.AssertProblemAsync(await client.GetAsync($"{Previews(TeamA)}/x"), HttpStatusCode.Unauthorized, "TokenReview");
-    }
-
-    private sealed class FakeReviewer : IKubernetesAccessReviewer
-    {
-        public const string GoodToken = "eyJhbGciOi.service-account-token";
-        private const string User = "system:serviceaccount:editor:backend";
-        private int _calls;
-
-        public int Calls => _calls;
-
-        public Task<TokenReviewResult> ReviewTokenAsync(string token, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _calls);
-            return Task.FromResult(token == GoodToken
-                ? new TokenReviewResult(true, User, "uid-1", ["system:serviceaccounts"])
-                : new TokenReviewResult(false, null, null, []));
-        }
-
-        public Task<bool> CanAccessAsync(string user, string? uid, IReadOnlyList<string> groups, string @namespace, string verb, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _calls);
-            return Task.FromResult(user == User && groups.Contains("system:serviceaccounts") && @namespace == TeamA && verb != "delete");
         }
     }
 }
