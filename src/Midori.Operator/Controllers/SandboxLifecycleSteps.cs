@@ -12,7 +12,8 @@ namespace Midori.Operator.Controllers;
 /// The retention tiers of <c>spec.lifecycle</c> as reconcile steps: pause at an idle or TTL cut instead of deleting
 /// (phase Paused, <c>status.pausedAt</c>, <c>pausedFilesRevision</c>), and resume on a wake, pushing only the files
 /// that differ from what the paused sandbox holds (its file manifest); when the paused sandbox is gone or broken the
-/// wake falls back to a recreation with every file. Decisions are <see cref="SandboxLifecyclePolicy"/>'s.
+/// wake falls back to a recreation with every file; after the paused retention a provider with an archive tier
+/// archives it (a wake restores it the same way). Decisions are <see cref="SandboxLifecyclePolicy"/>'s.
 /// </summary>
 internal sealed class SandboxLifecycleSteps(
     SandboxSourceResolver sources,
@@ -66,8 +67,45 @@ internal sealed class SandboxLifecycleSteps(
         logger.SandboxPaused(provider.Name, sandboxId, verdict.Reason);
         events.Normal(resource, Reasons.Paused, message);
         observer.Ended(resource, Phases.Paused, verdict.Reason);
-        var keep = SandboxLifecyclePolicy.Paused(snapshot.Now, snapshot.Now, resource.Spec.EffectiveLifecycle(), providerCanArchive: false, archived: false);
+        var keep = SandboxLifecyclePolicy.Paused(snapshot.Now, snapshot.Now, resource.Spec.EffectiveLifecycle(),
+            provider.Capabilities.HasFlag(SandboxCapabilities.Archive), archived: false);
         return SandboxSchedule.Until(keep.Until, snapshot.Now, options);
+    }
+
+    /// <summary>
+    /// Moves the paused sandbox to the provider's archive once the paused retention is over (phase stays Paused,
+    /// <c>status.archivedAt</c> set, Ready reason Archived); a wake restores it with the same resume. Null when the
+    /// provider no longer has it (the caller ends the preview as Expired); a provider error retries.
+    /// </summary>
+    public async Task<ReconcileResult?> ArchiveAsync(SandboxStatusBuilder pass, ISandboxProvider provider, SandboxSnapshot snapshot, PolicyVerdict verdict, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        var sandboxId = status.SandboxId;
+        if (sandboxId is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (!await provider.ArchiveAsync(sandboxId, cancellationToken))
+            {
+                return null;
+            }
+        }
+        catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+        {
+            logger.ArchiveFailed(sandboxId, ex.Message);
+            pass.NotReady(Reasons.Paused, "Preview paused; archiving the sandbox is retried", degraded: $"Archiving sandbox {sandboxId} failed: {ex.Message}").Observed();
+            return ReconcileResult.After(SandboxSchedule.Retry);
+        }
+
+        status.ArchivedAt = snapshot.Now.UtcDateTime;
+        // The condition says what the later passes while archived say, so they write nothing.
+        pass.To(Phases.Paused).NotReady(Reasons.Archived, SandboxPolicies.ArchivedMessage).Observed();
+        logger.SandboxArchived(provider.Name, sandboxId);
+        events.Normal(pass.Resource, EventReasons.Archived, $"{verdict.Message} ({sandboxId})");
+        return SandboxSchedule.Until(verdict.NotBefore, snapshot.Now, options);
     }
 
     /// <summary>
@@ -113,6 +151,7 @@ internal sealed class SandboxLifecycleSteps(
                     status.HeartbeatAtExpiry = null;
                     status.PausedAt = null;
                     status.PausedFilesRevision = null;
+                    status.ArchivedAt = null;
                     status.FailedAttempts = null;
                     status.LastFailureTime = null;
                     status.FilesHash = files.Hash;
@@ -140,6 +179,7 @@ internal sealed class SandboxLifecycleSteps(
         status.LastRecreation = new RecreationRecord { Reason = reason, Time = now.UtcDateTime, OldSandboxId = sandboxId };
         status.PausedAt = null;
         status.PausedFilesRevision = null;
+        status.ArchivedAt = null;
         pass.To(Phases.Recreating).InProgress(Reasons.Recreating, $"Recreating: {failure ?? "no paused sandbox"}");
         events.Normal(resource, EventReasons.Recreating, $"Recreating sandbox ({reason}): {failure ?? "no paused sandbox"}");
         observer.RecreationStarted(resource, reason, sandboxId);
