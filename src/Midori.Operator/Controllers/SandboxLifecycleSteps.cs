@@ -73,6 +73,35 @@ internal sealed class SandboxLifecycleSteps(
     }
 
     /// <summary>
+    /// A store-backed preview: the working copy's delta since the revision the paused sandbox holds, deletions
+    /// included (a manifest comparison only sees what is missing or different, not what should be gone). Other
+    /// sources have no history of removed paths and rely on the manifest comparison that follows. Returns the number
+    /// of files written or deleted.
+    /// </summary>
+    private async Task<int> PushChangesSincePauseAsync(SandboxStatusBuilder pass, ISandboxProvider provider, string sandboxId, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        if (pass.Resource.Spec.Source.SnapshotId is null)
+        {
+            return 0;
+        }
+
+        FilePush push;
+        try
+        {
+            push = await sources.SyncAsync(pass.Resource, provider, sandboxId, status.PausedFilesRevision ?? status.FilesRevision, status.FilesHash, cancellationToken);
+        }
+        catch (SourceResolutionException ex)
+        {
+            throw new SandboxProviderException(provider.Name, $"the changes since the pause could not be read: {ex.Message}", isTransient: true);
+        }
+
+        return push.Status == FilePushStatus.Failed
+            ? throw new SandboxProviderException(provider.Name, $"pushing the changes since the pause failed: {push.Error}", isTransient: true)
+            : push.Written + push.Deleted;
+    }
+
+    /// <summary>
     /// Moves the paused sandbox to the provider's archive once the paused retention is over (phase stays Paused,
     /// <c>status.archivedAt</c> set, Ready reason Archived); a wake restores it with the same resume. Null when the
     /// provider no longer has it (the caller ends the preview as Expired); a provider error retries.
@@ -139,7 +168,8 @@ internal sealed class SandboxLifecycleSteps(
             {
                 if (await provider.ResumeAsync(sandboxId, ttlEnd, cancellationToken) is { } info)
                 {
-                    var pushed = await provisioner.PushDifferingAsync(provider, sandboxId, files, cancellationToken);
+                    var pushed = await PushChangesSincePauseAsync(pass, provider, sandboxId, cancellationToken);
+                    pushed += await provisioner.PushDifferingAsync(provider, sandboxId, files, cancellationToken);
                     var url = await provisioner.ApplySpecAsync(resource, provider, sandboxId, cancellationToken);
                     var activity = snapshot.LastActivity is { } a && a > now ? a : now;
                     status.SandboxUrl = url;
