@@ -104,10 +104,12 @@ public static class PlaygroundEndpoints
         var key = new PreviewKey(ns, name);
         var files = await store.ReadFilesAsync(key, null, cancellationToken);
         var recreations = await store.ListRecreationsAsync(key, 20, cancellationToken);
+        var sessions = await store.ListSessionsAsync(key, 20, cancellationToken);
         return TypedResults.Ok(new PlaygroundDetail(
             files?.Revision,
             [.. (files?.Files ?? []).OrderBy(f => f.Path, StringComparer.Ordinal).Select(f => new PlaygroundFile(f.Path, DecodeOrNull(f.Content), ContentHash.Compute(f.Content)))],
-            [.. recreations.Select(r => new PlaygroundRecreation(r.At, r.Reason, r.OldSandboxId, r.NewSandboxId, r.Success, r.Error, r.DurationMs))]));
+            [.. recreations.Select(r => new PlaygroundRecreation(r.At, r.Reason, r.OldSandboxId, r.NewSandboxId, r.Success, r.Error, r.DurationMs))],
+            [.. sessions.Select(s => new PlaygroundSession(s.CreatedAt, s.State, s.Kind, s.Meta?["sandboxId"]?.GetValue<string>(), s.BuildTimeMs))]));
     }
 
     private static async ValueTask<ProblemHttpResult?> RefuseAsync(string ns, HttpContext http, NamespaceAccess access, CancellationToken cancellationToken) =>
@@ -139,4 +141,8 @@ public sealed record PlaygroundFile(string Path, string? Content, string Hash);
 
 public sealed record PlaygroundRecreation(DateTimeOffset At, string Reason, string? OldSandboxId, string? NewSandboxId, bool Success, string? Error, long DurationMs);
 
-public sealed record PlaygroundDetail(long? Revision, IReadOnlyList<PlaygroundFile> Files, IReadOnlyList<PlaygroundRecreation> Recreations);
+public sealed record PlaygroundDetail(long? Revision, IReadOnlyList<PlaygroundFile> Files, IReadOnlyList<PlaygroundRecreation> Recreations,
+    IReadOnlyList<PlaygroundSession> Sessions);
+
+/// <summary>One sandbox lifetime of the preview, newest first; <see cref="Kind"/>: create, claim, resume or recreate (null until Ready).</summary>
+public sealed record PlaygroundSession(DateTimeOffset At, string State, string? Kind, string? SandboxId, long? BuildTimeMs);

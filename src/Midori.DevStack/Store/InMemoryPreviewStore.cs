@@ -477,7 +477,7 @@ public sealed class InMemoryPreviewStore(TimeProvider time, int maxFilesPerProje
                 }
 
                 var created = new PreviewSessionRecord(Guid.NewGuid(), update.Preview, update.ResourceUid, update.ProjectId, update.SnapshotId, update.State,
-                    update.Url, update.SandboxInfo, null, update.BuildTimeMs, update.ErrorMessage, update.Meta?.DeepClone().AsObject(), now, now);
+                    update.Url, update.SandboxInfo, null, update.BuildTimeMs, update.ErrorMessage, update.Meta?.DeepClone().AsObject(), now, now, update.Kind);
                 _sessions.Add(created);
                 return Task.FromResult(created);
             }
@@ -502,6 +502,7 @@ public sealed class InMemoryPreviewStore(TimeProvider time, int maxFilesPerProje
                 ErrorMessage = update.ErrorMessage ?? open.ErrorMessage,
                 Meta = meta,
                 UpdatedAt = now,
+                Kind = update.Kind ?? open.Kind,
             };
             _sessions[index] = updated;
             return Task.FromResult(updated);

@@ -51,7 +51,7 @@ public sealed record ExpiryWarning(string Cut, DateTimeOffset CutAt, TimeSpan Re
 public static class ReadyKinds
 {
     /// <summary>A warm sandbox claimed from a PreviewSandboxPool (files pushed, dev server restarted if needed).</summary>
-    public const string Claim = "claim";
+    public const string Claim = StartKinds.Claim;
 }
 
 /// <summary>Stages of a (re)creation as clients see them (the progress events of the HTTP API's live status stream).</summary>

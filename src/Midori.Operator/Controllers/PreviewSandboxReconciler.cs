@@ -105,7 +105,8 @@ internal sealed class PreviewSandboxReconciler(
     /// <summary>Gather → decide → act, until an action ends the pass (beginning a recreation, say, is followed by creating).</summary>
     private async Task<ReconcileResult> RunStepsAsync(SandboxStatusBuilder pass, ISandboxProvider provider, CancellationToken cancellationToken)
     {
-        var settings = new PolicySettings(_options.ProbeFailureThreshold, _options.MaxBackoff, _options.Retention());
+        var settings = new PolicySettings(_options.ProbeFailureThreshold, _options.MaxBackoff, _options.Retention(),
+            provider.Capabilities.HasFlag(SandboxCapabilities.Archive));
         var observedAt = time.GetUtcNow();
         var observed = await ObserveAsync(pass, provider, cancellationToken);
         for (var step = 0; step < MaxStepsPerPass; step++)
@@ -130,6 +131,8 @@ internal sealed class PreviewSandboxReconciler(
                     ?? await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
                 SandboxAction.Expire => await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
                 SandboxAction.Resume => await Lifecycle.ResumeAsync(pass, provider, snapshot, verdict, cancellationToken),
+                SandboxAction.Archive => await Lifecycle.ArchiveAsync(pass, provider, snapshot, verdict, cancellationToken)
+                    ?? await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Expired, cancellationToken),
                 SandboxAction.Suspend => await Teardown.EndAsync(pass, provider, snapshot, verdict, Phases.Stopped, cancellationToken),
                 SandboxAction.Fail => await Teardown.FailAsync(pass, provider, verdict, cancellationToken),
                 SandboxAction.KeepRunning => await Upkeep.KeepRunningAsync(pass, provider, snapshot, cancellationToken),

@@ -12,7 +12,8 @@ namespace Midori.Operator.Controllers;
 /// The retention tiers of <c>spec.lifecycle</c> as reconcile steps: pause at an idle or TTL cut instead of deleting
 /// (phase Paused, <c>status.pausedAt</c>, <c>pausedFilesRevision</c>), and resume on a wake, pushing only the files
 /// that differ from what the paused sandbox holds (its file manifest); when the paused sandbox is gone or broken the
-/// wake falls back to a recreation with every file. Decisions are <see cref="SandboxLifecyclePolicy"/>'s.
+/// wake falls back to a recreation with every file; after the paused retention a provider with an archive tier
+/// archives it (a wake restores it the same way). Decisions are <see cref="SandboxLifecyclePolicy"/>'s.
 /// </summary>
 internal sealed class SandboxLifecycleSteps(
     SandboxSourceResolver sources,
@@ -66,8 +67,74 @@ internal sealed class SandboxLifecycleSteps(
         logger.SandboxPaused(provider.Name, sandboxId, verdict.Reason);
         events.Normal(resource, Reasons.Paused, message);
         observer.Ended(resource, Phases.Paused, verdict.Reason);
-        var keep = SandboxLifecyclePolicy.Paused(snapshot.Now, snapshot.Now, resource.Spec.EffectiveLifecycle(), providerCanArchive: false, archived: false);
+        var keep = SandboxLifecyclePolicy.Paused(snapshot.Now, snapshot.Now, resource.Spec.EffectiveLifecycle(),
+            provider.Capabilities.HasFlag(SandboxCapabilities.Archive), archived: false);
         return SandboxSchedule.Until(keep.Until, snapshot.Now, options);
+    }
+
+    /// <summary>
+    /// A store-backed preview: the working copy's delta since the revision the paused sandbox holds, deletions
+    /// included (a manifest comparison only sees what is missing or different, not what should be gone). Other
+    /// sources have no history of removed paths and rely on the manifest comparison that follows. Returns the number
+    /// of files written or deleted.
+    /// </summary>
+    private async Task<int> PushChangesSincePauseAsync(SandboxStatusBuilder pass, ISandboxProvider provider, string sandboxId, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        if (pass.Resource.Spec.Source.SnapshotId is null)
+        {
+            return 0;
+        }
+
+        FilePush push;
+        try
+        {
+            push = await sources.SyncAsync(pass.Resource, provider, sandboxId, status.PausedFilesRevision ?? status.FilesRevision, status.FilesHash, cancellationToken);
+        }
+        catch (SourceResolutionException ex)
+        {
+            throw new SandboxProviderException(provider.Name, $"the changes since the pause could not be read: {ex.Message}", isTransient: true);
+        }
+
+        return push.Status == FilePushStatus.Failed
+            ? throw new SandboxProviderException(provider.Name, $"pushing the changes since the pause failed: {push.Error}", isTransient: true)
+            : push.Written + push.Deleted;
+    }
+
+    /// <summary>
+    /// Moves the paused sandbox to the provider's archive once the paused retention is over (phase stays Paused,
+    /// <c>status.archivedAt</c> set, Ready reason Archived); a wake restores it with the same resume. Null when the
+    /// provider no longer has it (the caller ends the preview as Expired); a provider error retries.
+    /// </summary>
+    public async Task<ReconcileResult?> ArchiveAsync(SandboxStatusBuilder pass, ISandboxProvider provider, SandboxSnapshot snapshot, PolicyVerdict verdict, CancellationToken cancellationToken)
+    {
+        var status = pass.Status;
+        var sandboxId = status.SandboxId;
+        if (sandboxId is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (!await provider.ArchiveAsync(sandboxId, cancellationToken))
+            {
+                return null;
+            }
+        }
+        catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
+        {
+            logger.ArchiveFailed(sandboxId, ex.Message);
+            pass.NotReady(Reasons.Paused, "Preview paused; archiving the sandbox is retried", degraded: $"Archiving sandbox {sandboxId} failed: {ex.Message}").Observed();
+            return ReconcileResult.After(SandboxSchedule.Retry);
+        }
+
+        status.ArchivedAt = snapshot.Now.UtcDateTime;
+        // The condition says what the later passes while archived say, so they write nothing.
+        pass.To(Phases.Paused).NotReady(Reasons.Archived, SandboxPolicies.ArchivedMessage).Observed();
+        logger.SandboxArchived(provider.Name, sandboxId);
+        events.Normal(pass.Resource, EventReasons.Archived, $"{verdict.Message} ({sandboxId})");
+        return SandboxSchedule.Until(verdict.NotBefore, snapshot.Now, options);
     }
 
     /// <summary>
@@ -101,7 +168,8 @@ internal sealed class SandboxLifecycleSteps(
             {
                 if (await provider.ResumeAsync(sandboxId, ttlEnd, cancellationToken) is { } info)
                 {
-                    var pushed = await provisioner.PushDifferingAsync(provider, sandboxId, files, cancellationToken);
+                    var pushed = await PushChangesSincePauseAsync(pass, provider, sandboxId, cancellationToken);
+                    pushed += await provisioner.PushDifferingAsync(provider, sandboxId, files, cancellationToken);
                     var url = await provisioner.ApplySpecAsync(resource, provider, sandboxId, cancellationToken);
                     var activity = snapshot.LastActivity is { } a && a > now ? a : now;
                     status.SandboxUrl = url;
@@ -113,6 +181,7 @@ internal sealed class SandboxLifecycleSteps(
                     status.HeartbeatAtExpiry = null;
                     status.PausedAt = null;
                     status.PausedFilesRevision = null;
+                    status.ArchivedAt = null;
                     status.FailedAttempts = null;
                     status.LastFailureTime = null;
                     status.FilesHash = files.Hash;
@@ -140,6 +209,7 @@ internal sealed class SandboxLifecycleSteps(
         status.LastRecreation = new RecreationRecord { Reason = reason, Time = now.UtcDateTime, OldSandboxId = sandboxId };
         status.PausedAt = null;
         status.PausedFilesRevision = null;
+        status.ArchivedAt = null;
         pass.To(Phases.Recreating).InProgress(Reasons.Recreating, $"Recreating: {failure ?? "no paused sandbox"}");
         events.Normal(resource, EventReasons.Recreating, $"Recreating sandbox ({reason}): {failure ?? "no paused sandbox"}");
         observer.RecreationStarted(resource, reason, sandboxId);

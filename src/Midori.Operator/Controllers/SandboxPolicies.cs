@@ -24,6 +24,8 @@ public enum SandboxAction
     Fail,
     /// <summary>Sandbox is healthy: sync files, refresh status, schedule the next deadline.</summary>
     KeepRunning,
+    /// <summary>The paused retention elapsed and the provider archives: move the paused sandbox to its archive (Daytona).</summary>
+    Archive,
     /// <summary>Retention of a finished preview elapsed: delete the resource (the finalizer cleans up). See <see cref="SandboxRetention"/>.</summary>
     Delete,
 }
@@ -36,7 +38,8 @@ public sealed record PolicyVerdict(
     string? RecreationReason = null,
     DateTimeOffset? NotBefore = null);
 
-public sealed record PolicySettings(int ProbeFailureThreshold, TimeSpan MaxBackoff, RetentionSettings? Retention = null);
+/// <param name="ProviderCanArchive">The preview's provider keeps paused sandboxes in an archive tier (Daytona).</param>
+public sealed record PolicySettings(int ProbeFailureThreshold, TimeSpan MaxBackoff, RetentionSettings? Retention = null, bool ProviderCanArchive = false);
 
 /// <summary>
 /// Pure decision chain (cert-manager policies.go): each check looks at the snapshot and either returns a verdict or
@@ -45,6 +48,9 @@ public sealed record PolicySettings(int ProbeFailureThreshold, TimeSpan MaxBacko
 public static class SandboxPolicies
 {
     private delegate PolicyVerdict? Policy(SandboxSnapshot s, PolicySettings settings);
+
+    /// <summary>Ready message of an archived preview (the step that archives and the passes after it say the same).</summary>
+    internal const string ArchivedMessage = "Preview archived; new activity restores it";
 
     private static readonly Policy[] Chain =
     [
@@ -58,7 +64,7 @@ public static class SandboxPolicies
         LifetimeExceeded,
         // No activity within the idle timeout.
         IdleExpired,
-        // A paused preview: woken by activity (resume), or kept until its paused retention ends (then deleted).
+        // A paused preview: woken by activity (resume), or kept until its paused retention ends (then archived or deleted).
         PausedPreview,
         // Activity newer than the expiry wakes an expired preview.
         WokenByActivity,
@@ -158,7 +164,7 @@ public static class SandboxPolicies
                 $"No activity for {s.Spec.EffectiveIdleTimeoutSeconds()}s")
             : null;
 
-    private static PolicyVerdict? PausedPreview(SandboxSnapshot s, PolicySettings _)
+    private static PolicyVerdict? PausedPreview(SandboxSnapshot s, PolicySettings settings)
     {
         if (s.Phase != Phases.Paused)
         {
@@ -172,11 +178,20 @@ public static class SandboxPolicies
         }
 
         var pausedAt = s.Status.PausedAt is { } p ? SandboxSnapshot.ToOffset(p) : s.EndedAt ?? s.Now;
-        var kept = SandboxLifecyclePolicy.Paused(pausedAt, s.Now, s.Spec.EffectiveLifecycle(), providerCanArchive: false, archived: false);
-        return kept.Outcome == PausedOutcome.Delete
-            ? new PolicyVerdict(SandboxAction.Expire, PreviewSandboxConditions.Reasons.IdleExpired,
-                $"Paused for {s.Spec.EffectiveLifecycle().EffectivePausedRetentionSeconds()}s (pausedRetentionSeconds); sandbox deleted, new activity recreates it")
-            : new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.Paused, "Preview paused; new activity resumes it", NotBefore: kept.Until);
+        var archived = s.Status.ArchivedAt is not null;
+        var retention = s.Spec.EffectiveLifecycle().EffectivePausedRetentionSeconds();
+        var kept = SandboxLifecyclePolicy.Paused(pausedAt, s.Now, s.Spec.EffectiveLifecycle(), settings.ProviderCanArchive, archived);
+        return kept.Outcome switch
+        {
+            PausedOutcome.Delete => new PolicyVerdict(SandboxAction.Expire, PreviewSandboxConditions.Reasons.IdleExpired,
+                archived
+                    ? $"Archived for {retention}s after {retention}s paused (pausedRetentionSeconds); sandbox deleted, new activity recreates it"
+                    : $"Paused for {retention}s (pausedRetentionSeconds); sandbox deleted, new activity recreates it"),
+            PausedOutcome.Archive => new PolicyVerdict(SandboxAction.Archive, PreviewSandboxConditions.Reasons.Archived,
+                $"Paused for {retention}s (pausedRetentionSeconds); sandbox archived, new activity restores it", NotBefore: kept.Until),
+            _ when archived => new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.Archived, ArchivedMessage, NotBefore: kept.Until),
+            _ => new PolicyVerdict(SandboxAction.Wait, PreviewSandboxConditions.Reasons.Paused, "Preview paused; new activity resumes it", NotBefore: kept.Until),
+        };
     }
 
     private static PolicyVerdict? WokenByActivity(SandboxSnapshot s, PolicySettings _)

@@ -53,6 +53,7 @@ internal sealed class SandboxTeardown(
         status.ProbeFailures = null;
         status.PausedAt = null;
         status.PausedFilesRevision = null;
+        status.ArchivedAt = null;
         pass.To(phase).NotReady(verdict.Reason, verdict.Message).Observed();
         observer.Ended(resource, phase, verdict.Reason);
         return SandboxSchedule.UntilRetention(resource, status, snapshot.Now, options);

@@ -14,16 +14,23 @@ internal sealed class StoreLifecycleObserver(StoreHistoryQueue queue, TimeProvid
     public void Provisioning(V1Alpha1PreviewSandbox resource, bool recreating) =>
         Session(resource, SessionStates.Building, meta: new JsonObject { ["provider"] = resource.Status?.Provider ?? resource.Spec.Provider });
 
-    public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed)
+    public void Ready(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed) =>
+        ReadyAs(resource, status, recreated, elapsed, null);
+
+    /// <summary>The session row says how its sandbox came to run (<see cref="StartKinds"/>); only a recreation adds a recreation row.</summary>
+    public void ReadyAs(V1Alpha1PreviewSandbox resource, PreviewSandboxStatus status, bool recreated, TimeSpan elapsed, string? kind)
     {
+        var startKind = kind ?? (recreated ? StartKinds.Recreate : StartKinds.Create);
         SandboxInfoDocument? info = status.SandboxId is { } id && (status.SandboxUrl ?? status.PreviewUrl) is { } url && status.StartedAt is { } started && status.ExpiresAt is { } ends
             ? new SandboxInfoDocument(id, url, SandboxSnapshot.ToOffset(started), SandboxSnapshot.ToOffset(ends))
             : null;
         Session(resource, SessionStates.Ready, url: status.SandboxUrl ?? status.PreviewUrl, info: info, buildTimeMs: (long)elapsed.TotalMilliseconds,
-            meta: new JsonObject { ["sandboxId"] = status.SandboxId, ["provider"] = status.Provider, ["filesRevision"] = status.FilesRevision });
+            meta: new JsonObject { ["sandboxId"] = status.SandboxId, ["provider"] = status.Provider, ["filesRevision"] = status.FilesRevision },
+            kind: startKind);
 
-        // A successful recreation is recorded here rather than in RecreationCompleted: only now is the new URL known.
-        if (recreated && status.LastRecreation is { } record)
+        // A successful recreation is recorded here rather than in RecreationCompleted: only now is the new URL known. A
+        // resume brought the same sandbox back: not a recreation, whatever status.lastRecreation still says.
+        if (recreated && startKind == StartKinds.Recreate && status.LastRecreation is { } record)
         {
             Recreation(resource, record, oldUrl: resource.Status?.SandboxUrl ?? resource.Status?.PreviewUrl, newUrl: status.SandboxUrl ?? status.PreviewUrl, success: true, error: null, elapsed);
         }
@@ -63,9 +70,9 @@ internal sealed class StoreLifecycleObserver(StoreHistoryQueue queue, TimeProvid
         Session(resource, SessionStates.Cancelled, meta: new JsonObject { ["endReason"] = "Deleted" });
 
     private void Session(V1Alpha1PreviewSandbox resource, string state, string? url = null, SandboxInfoDocument? info = null, long? buildTimeMs = null,
-        string? error = null, JsonObject? meta = null) =>
+        string? error = null, JsonObject? meta = null, string? kind = null) =>
         Enqueue(new HistoryRecord.Session(new SessionUpdate(Key(resource), resource.Metadata.Uid ?? string.Empty, resource.Spec.ProjectId, state,
-            resource.Spec.Source.SnapshotId, url, info, buildTimeMs, error, meta)));
+            resource.Spec.Source.SnapshotId, url, info, buildTimeMs, error, meta, kind)));
 
     private void Recreation(V1Alpha1PreviewSandbox resource, RecreationRecord record, string? oldUrl, string? newUrl, bool success, string? error, TimeSpan elapsed) =>
         Enqueue(new HistoryRecord.Recreation(new RecreationRow(Key(resource), resource.Metadata.Uid ?? string.Empty, record.Reason, record.OldSandboxId,

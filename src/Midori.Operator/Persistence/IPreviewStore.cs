@@ -126,7 +126,11 @@ public static class SessionStates
 /// <summary>The <c>sandbox_info</c> document the API returns for a running session.</summary>
 public sealed record SandboxInfoDocument(string SandboxId, string PreviewUrl, DateTimeOffset StartTime, DateTimeOffset EndTime);
 
-/// <summary>One preview session: from a sandbox being requested until it ends (expired, cancelled, failed). A wake starts a new one.</summary>
+/// <summary>
+/// One preview session: from a sandbox being requested until it ends (expired, cancelled, failed). A wake starts a new
+/// one. <see cref="Kind"/> says how its sandbox came to run (<see cref="StartKinds"/>: create, claim, resume,
+/// recreate); null until it was Ready, and for rows written before kinds were recorded.
+/// </summary>
 public sealed record PreviewSessionRecord(
     Guid Id,
     PreviewKey Preview,
@@ -141,7 +145,8 @@ public sealed record PreviewSessionRecord(
     string? ErrorMessage,
     JsonObject? Meta,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt,
+    string? Kind = null);
 
 /// <summary>Change to the open session of a preview (created when none is open). Null members are left as they are.</summary>
 public sealed record SessionUpdate(
@@ -154,7 +159,8 @@ public sealed record SessionUpdate(
     SandboxInfoDocument? SandboxInfo = null,
     long? BuildTimeMs = null,
     string? ErrorMessage = null,
-    JsonObject? Meta = null);
+    JsonObject? Meta = null,
+    string? Kind = null);
 
 /// <summary>Recreation history row: why a sandbox was replaced, by which, and how long it took.</summary>
 public sealed record RecreationRow(

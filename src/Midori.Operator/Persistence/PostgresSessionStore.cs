@@ -19,7 +19,7 @@ internal sealed class PostgresSessionStore(NpgsqlDataSource dataSource, StoreMig
         [.. OpenStates, SessionStates.Failed, SessionStates.Expired, SessionStates.Cancelled];
 
     private const string SessionColumns =
-        "id, namespace, name, resource_uid, project_id, snapshot_id, state, url, sandbox_info, accessed_at, build_time_ms, error_message, meta, created_at, updated_at";
+        "id, namespace, name, resource_uid, project_id, snapshot_id, state, url, sandbox_info, accessed_at, build_time_ms, error_message, meta, created_at, updated_at, kind";
 
     public async Task<PreviewSessionRecord> RecordSessionAsync(SessionUpdate update, CancellationToken cancellationToken)
     {
@@ -70,6 +70,7 @@ internal sealed class PostgresSessionStore(NpgsqlDataSource dataSource, StoreMig
                     build_time_ms = coalesce(@build, build_time_ms),
                     error_message = coalesce(@error, error_message),
                     meta = CASE WHEN @meta IS NULL THEN meta ELSE coalesce(meta, '{}'::jsonb) || @meta END,
+                    kind = coalesce(@kind, kind),
                     updated_at = @now,
                     ended_at = CASE WHEN @terminal THEN @now ELSE NULL END
                 WHERE id = @id
@@ -87,9 +88,9 @@ internal sealed class PostgresSessionStore(NpgsqlDataSource dataSource, StoreMig
             write = new NpgsqlCommand(
                 $"""
                 INSERT INTO preview_sessions (id, namespace, name, resource_uid, project_id, snapshot_id, state, url, sandbox_info, build_time_ms,
-                    error_message, meta, created_at, updated_at, ended_at)
+                    error_message, meta, created_at, updated_at, ended_at, kind)
                 VALUES (@id, @ns, @name, @uid, @project, @snapshot, @state, @url, @info, @build, @error, @meta, @now, @now,
-                    CASE WHEN @terminal THEN @now ELSE NULL END)
+                    CASE WHEN @terminal THEN @now ELSE NULL END, @kind)
                 RETURNING {SessionColumns}
                 """, connection, transaction);
             write.Parameters.AddWithValue("id", Guid.CreateVersion7(now));
@@ -108,6 +109,7 @@ internal sealed class PostgresSessionStore(NpgsqlDataSource dataSource, StoreMig
             write.Parameters.Add(new NpgsqlParameter("build", NpgsqlDbType.Bigint) { Value = (object?)update.BuildTimeMs ?? DBNull.Value });
             write.Parameters.Add(new NpgsqlParameter("error", NpgsqlDbType.Text) { Value = (object?)update.ErrorMessage ?? DBNull.Value });
             write.Parameters.Add(JsonParameter("meta", update.Meta?.ToJsonString()));
+            write.Parameters.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)update.Kind ?? DBNull.Value });
             write.Parameters.AddWithValue("now", now);
             write.Parameters.AddWithValue("terminal", terminal);
             PreviewSessionRecord written;
@@ -225,5 +227,6 @@ internal sealed class PostgresSessionStore(NpgsqlDataSource dataSource, StoreMig
         NullableString(reader, 11),
         reader.IsDBNull(12) ? null : JsonNode.Parse(reader.GetString(12)) as JsonObject,
         reader.GetFieldValue<DateTimeOffset>(13),
-        reader.GetFieldValue<DateTimeOffset>(14));
+        reader.GetFieldValue<DateTimeOffset>(14),
+        NullableString(reader, 15));
 }

@@ -138,6 +138,32 @@ public sealed class SandboxLifecyclePolicyTests
         Assert.True((expectedRemaining is { } r ? TimeSpan.FromSeconds(r) : (TimeSpan?)null) == remaining, $"{description}: got {remaining}");
     }
 
+    [Theory]
+    [InlineData("inside the retention: wait paused", 300, false, false, SandboxAction.Wait, PreviewSandboxConditions.Reasons.Paused)]
+    [InlineData("retention over, no archive tier: delete (Expire)", 600, false, false, SandboxAction.Expire, PreviewSandboxConditions.Reasons.IdleExpired)]
+    [InlineData("retention over, provider archives: archive", 600, true, false, SandboxAction.Archive, PreviewSandboxConditions.Reasons.Archived)]
+    [InlineData("archived, inside the archive period: wait archived", 900, true, true, SandboxAction.Wait, PreviewSandboxConditions.Reasons.Archived)]
+    [InlineData("archived, archive period over: delete (Expire)", 1200, true, true, SandboxAction.Expire, PreviewSandboxConditions.Reasons.IdleExpired)]
+    public void Evaluate_PausedPreview_RetentionTiers(string description, int pausedSecondsAgo, bool canArchive, bool archived, SandboxAction action, string reason)
+    {
+        // arrange: paused with a 600 s retention, no activity since
+        var resource = new PreviewSandboxBuilder().Build();
+        resource.Spec.Lifecycle = Lifecycle(onIdle: LifecycleActions.Pause, retention: 600);
+        var pausedAt = Now.AddSeconds(-pausedSecondsAgo).UtcDateTime;
+        resource.Status = new PreviewSandboxStatus
+        {
+            Phase = Phases.Paused, SandboxId = "sbx-1", PausedAt = pausedAt, EndedAt = pausedAt,
+            ArchivedAt = archived ? Now.AddSeconds(600 - pausedSecondsAgo).UtcDateTime : null,
+        };
+        var snapshot = new SandboxSnapshot(resource, Now, RemoteObservation.NotChecked, null, null);
+
+        // act
+        var verdict = SandboxPolicies.Evaluate(snapshot, new PolicySettings(3, TimeSpan.FromMinutes(5), ProviderCanArchive: canArchive));
+
+        // assert
+        Assert.True((action, reason) == (verdict.Action, verdict.Reason), $"{description}: got {verdict}");
+    }
+
     [Fact]
     public void WarningDue_SameCutRecordedWithLessPrecision_IsNotWarnedAgain()
     {

@@ -127,6 +127,89 @@ public sealed class SandboxLifecycleStepsTests
     }
 
     [Fact]
+    public async Task PausedRetention_Elapsed_WithAnArchivingProvider_Archives_AndAWakeRestoresTheSameSandbox()
+    {
+        // arrange: a provider with an archive tier (Daytona)
+        _h.Provider.Capabilities |= SandboxCapabilities.Archive;
+        var id = await RunThenPauseAsync(retentionSeconds: 600);
+
+        // act 1: the paused retention ends
+        _h.Time.Advance(TimeSpan.FromSeconds(600));
+        var archivedPass = await _h.ReconcileAsync();
+
+        // assert 1: archived, still Paused, the same sandbox, the next pass at the end of the archive period
+        var status = _h.Get().Status!;
+        Assert.Equal((Phases.Paused, id), (status.Phase, status.SandboxId));
+        Assert.True(_h.Provider.Find(id)!.Archived);
+        Assert.Equal(_h.Time.GetUtcNow().UtcDateTime, status.ArchivedAt);
+        var ready = status.Conditions!.Single(c => c.Type == PreviewSandboxConditions.Ready);
+        Assert.Equal(("False", PreviewSandboxConditions.Reasons.Archived), (ready.Status, ready.Reason));
+        Assert.Contains(EventReasons.Archived, _h.Events.Reasons);
+        Assert.Equal(TimeSpan.FromSeconds(600), archivedPass.RequeueAfter);
+
+        // a pass while archived changes nothing
+        _h.Time.Advance(TimeSpan.FromSeconds(60));
+        var before = k8s.KubernetesJson.Serialize(_h.Get().Status);
+        await _h.ReconcileAsync();
+        Assert.Equal(before, k8s.KubernetesJson.Serialize(_h.Get().Status));
+
+        // act 2: a wake
+        _h.Heartbeat(_h.Time.GetUtcNow());
+        await _h.ReconcileAsync();
+
+        // assert 2: the archived sandbox is started again, nothing recreated
+        status = _h.Get().Status!;
+        Assert.Equal((Phases.Running, id), (status.Phase, status.SandboxId));
+        Assert.False(_h.Provider.Find(id)!.Archived);
+        Assert.Null(status.ArchivedAt);
+        Assert.Null(status.Recreations);
+        Assert.Equal((1, 1), (_h.Provider.CreateCalls, _h.Provider.ResumeCalls));
+    }
+
+    [Fact]
+    public async Task Archived_AfterTheArchivePeriod_IsDeleted_AndAWakeWhenGoneRecreates()
+    {
+        // arrange: archived at the end of the retention
+        _h.Provider.Capabilities |= SandboxCapabilities.Archive;
+        var id = await RunThenPauseAsync(retentionSeconds: 600);
+        _h.Time.Advance(TimeSpan.FromSeconds(600));
+        await _h.ReconcileAsync();
+
+        // act: the archive period (as long again) ends
+        _h.Time.Advance(TimeSpan.FromSeconds(600));
+        await _h.ReconcileAsync();
+
+        // assert: deleted, Expired; a wake creates a new sandbox
+        var status = _h.Get().Status!;
+        Assert.Equal(Phases.Expired, status.Phase);
+        Assert.Null(_h.Provider.Find(id));
+        Assert.Null(status.ArchivedAt);
+        _h.Heartbeat(_h.Time.GetUtcNow());
+        await _h.ReconcileAsync();
+        Assert.Equal(Phases.Running, _h.Get().Status!.Phase);
+        Assert.Equal(2, _h.Provider.CreateCalls);
+    }
+
+    [Fact]
+    public async Task Archive_WhenTheSandboxIsGone_EndsAsExpired()
+    {
+        // arrange
+        _h.Provider.Capabilities |= SandboxCapabilities.Archive;
+        var id = await RunThenPauseAsync(retentionSeconds: 600);
+        _h.Provider.Vanish(id);
+
+        // act
+        _h.Time.Advance(TimeSpan.FromSeconds(600));
+        await _h.ReconcileAsync();
+
+        // assert
+        var status = _h.Get().Status!;
+        Assert.Equal(Phases.Expired, status.Phase);
+        Assert.Null(status.ArchivedAt);
+        Assert.DoesNotContain(EventReasons.Archived, _h.Events.Reasons);
+    }
+
+    [Fact]
     public async Task IdleCut_WhenTheProviderCannotPause_DeletesAsBefore()
     {
         // arrange

@@ -465,6 +465,24 @@ public abstract class PreviewStoreContractTests
     }
 
     [StoreFact]
+    public async Task Sessions_KeepTheirStartKind_ThroughLaterUpdates()
+    {
+        // arrange
+        var store = await CreateStoreAsync();
+        await store.RecordSessionAsync(new SessionUpdate(Preview(), "uid-1", "p1", SessionStates.Building), default);
+
+        // act: Ready says how it started; the end does not repeat it
+        var ready = await store.RecordSessionAsync(new SessionUpdate(Preview(), "uid-1", "p1", SessionStates.Ready, Kind: StartKinds.Claim), default);
+        var expired = await store.RecordSessionAsync(new SessionUpdate(Preview(), "uid-1", "p1", SessionStates.Expired), default);
+        var resumed = await store.RecordSessionAsync(new SessionUpdate(Preview(), "uid-1", "p1", SessionStates.Ready, Kind: StartKinds.Resume), default);
+
+        // assert
+        Assert.Equal((StartKinds.Claim, StartKinds.Claim, StartKinds.Resume), (ready.Kind, expired.Kind, resumed.Kind));
+        var history = await store.ListSessionsAsync(Preview(), 10, default);
+        Assert.Equal([StartKinds.Resume, StartKinds.Claim], history.Select(h => h.Kind));
+    }
+
+    [StoreFact]
     public async Task Sessions_FailureWithoutAnOpenSession_IsRecordedClosed_AndANewResourceUidClosesTheOldSession()
     {
         // arrange

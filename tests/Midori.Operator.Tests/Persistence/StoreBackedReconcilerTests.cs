@@ -213,6 +213,8 @@ public sealed class StoreBackedReconcilerTests(PostgresDatabase database) : ICla
         var sessions = await _store.ListSessionsAsync(Key, 10, default);
         Assert.Equal([SessionStates.Ready, SessionStates.Expired], sessions.Select(s => s.State));
         Assert.Equal(h.Get(_name).Status!.SandboxUrl, sessions[0].Url);
+        // the lost sandbox's replacement and the wake's new sandbox were both recreations (every file transferred)
+        Assert.Equal([StartKinds.Recreate, StartKinds.Recreate], sessions.Select(s => s.Kind));
 
         var recreations = await _store.ListRecreationsAsync(Key, 10, default);
         Assert.Equal([RecreationReasons.IdleWake, RecreationReasons.Error], recreations.Select(r => r.Reason));

@@ -112,6 +112,10 @@
     recreations.replaceChildren(...detail.recreations.map((r) => el('li',
       `${r.at} ${r.reason} ${r.oldSandboxId || '—'} → ${r.newSandboxId || '—'} ${r.success ? 'ok' : 'failed: ' + (r.error || '')} (${r.durationMs} ms)`)));
     if (!detail.recreations.length) recreations.append(el('li', 'none yet', 'muted'));
+    const sessions = $('sessions');
+    sessions.replaceChildren(...detail.sessions.map((s) => el('li',
+      `${s.at} ${s.kind || '—'} ${s.state} ${s.sandboxId || '—'}${s.buildTimeMs == null ? '' : ` (${s.buildTimeMs} ms)`}`)));
+    if (!detail.sessions.length) sessions.append(el('li', 'none yet', 'muted'));
     const keep = state.file;
     // Unsaved typing survives a refresh (a wake or recreation refreshes while the user types): only the base moves.
     const typed = keep && state.files.has(keep) && $('content').value !== state.files.get(keep).content ? $('content').value : null;

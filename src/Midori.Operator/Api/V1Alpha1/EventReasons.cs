@@ -19,6 +19,9 @@ public static class EventReasons
     /// <summary>A paused sandbox was resumed on a wake (spec.lifecycle Pause).</summary>
     public const string Resumed = "Resumed";
 
+    /// <summary>A paused sandbox was archived by the provider after the paused retention (Daytona).</summary>
+    public const string Archived = "Archived";
+
     /// <summary>Retention of a finished preview elapsed and the resource was deleted (also the decision's condition-style reason).</summary>
     public const string RetentionElapsed = "RetentionElapsed";
 }

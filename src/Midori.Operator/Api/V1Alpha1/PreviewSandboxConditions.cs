@@ -53,6 +53,9 @@ public static class PreviewSandboxConditions
         /// <summary>Ready=False while the sandbox is paused at the provider (spec.lifecycle Pause).</summary>
         public const string Paused = "Paused";
 
+        /// <summary>Ready=False while the paused sandbox sits in the provider's archive (status.archivedAt); a wake restores it.</summary>
+        public const string Archived = "Archived";
+
         /// <summary>Event reason of the heads-up before an idle or TTL cut.</summary>
         public const string ExpiryWarning = "ExpiryWarning";
         public const string ProviderError = "ProviderError";
@@ -97,8 +100,11 @@ public static class RecreationReasons
 /// <summary>How a sandbox came to run, as history rows and the <c>kind</c> metric label say.</summary>
 public static class StartKinds
 {
-    /// <summary>A new sandbox for a preview that had none (first start, or claimed from a warm pool).</summary>
+    /// <summary>A new sandbox for a preview that had none (first start).</summary>
     public const string Create = "create";
+
+    /// <summary>A warm sandbox claimed from a PreviewSandboxPool (files pushed, dev server restarted if needed).</summary>
+    public const string Claim = "claim";
 
     /// <summary>A paused sandbox resumed; only files changed since the pause were pushed.</summary>
     public const string Resume = "resume";
