@@ -128,18 +128,8 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
         await HeartbeatAsync(client, name);
 
         // Silence past the idle timeout: the reconciler's timer fires and the preview expires.
-        // A reconcile still running when the clock jumps may requeue itself a moment later on the fake clock: nudge it on.
         _host.Time.Advance(TimeSpan.FromSeconds(11));
-        V1Alpha1PreviewSandbox? expired = null;
-        for (var nudge = 0; nudge < 50 && expired is null; nudge++)
-        {
-            var (resource, matched) = await _host.TryWaitForAsync(TeamA, name, r => r?.Status?.Phase == Phases.Expired, TimeSpan.FromSeconds(1));
-            expired = matched ? resource : null;
-            if (expired is null)
-            {
-                _host.Time.Advance(TimeSpan.FromMilliseconds(100));
-            }
-        }
+        var expired = await WaitForExpiredAsync(name);
 
         Assert.NotNull(expired);
         var endedAt = PreviewStatusMapper.ToOffset(expired!.Status!.EndedAt)!.Value;
@@ -212,16 +202,7 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
             new { projectId = "hb-whole-second", idleTimeoutSeconds = 10, files = new[] { TextFile("index.html", "x") } });
         var name = (string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["name"]!;
         _host.Time.Advance(TimeSpan.FromSeconds(10.5));
-        V1Alpha1PreviewSandbox? expired = null;
-        for (var nudge = 0; nudge < 50 && expired is null; nudge++)
-        {
-            var (resource, matched) = await _host.TryWaitForAsync(TeamA, name, r => r?.Status?.Phase == Phases.Expired, TimeSpan.FromSeconds(1));
-            expired = matched ? resource : null;
-            if (expired is null)
-            {
-                _host.Time.Advance(TimeSpan.FromMilliseconds(100));
-            }
-        }
+        var expired = await WaitForExpiredAsync(name);
 
         Assert.NotNull(expired);
         var endedAt = PreviewStatusMapper.ToOffset(expired!.Status!.EndedAt)!.Value;
@@ -323,5 +304,22 @@ public sealed class HeartbeatApiTests : IAsyncLifetime
 
         public Task<string?> ReadSecretValueAsync(string @namespace, string name, string key, CancellationToken cancellationToken) =>
             inner.ReadSecretValueAsync(@namespace, name, key, cancellationToken);
+    }
+
+    // A reconcile still running when the clock jumps may requeue itself a moment later on the fake clock: nudge it on.
+    private async Task<V1Alpha1PreviewSandbox?> WaitForExpiredAsync(string name)
+    {
+        for (var nudge = 0; nudge < 50; nudge++)
+        {
+            var (resource, matched) = await _host.TryWaitForAsync(TeamA, name, r => r?.Status?.Phase == Phases.Expired, TimeSpan.FromSeconds(1));
+            if (matched)
+            {
+                return resource;
+            }
+
+            _host.Time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        return null;
     }
 }
