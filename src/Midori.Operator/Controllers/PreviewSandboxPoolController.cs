@@ -244,7 +244,7 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
         {
             try
             {
-                await provider.StartAsync(id, WarmStart, cancellationToken).ConfigureAwait(false);
+                await provider.StartAsync(id, WarmStart(pool.Spec), cancellationToken).ConfigureAwait(false);
                 started.Add(id);
             }
             catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
@@ -418,7 +418,9 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
         }
     }
 
-    private static readonly SandboxStartRequest WarmStart = new(null, PoolGroupVersion.WarmPort, new Dictionary<string, string>());
+    /// <summary>What a warm sandbox runs: the pool's dev server, so a claim with the same start finds it booted.</summary>
+    internal static SandboxStartRequest WarmStart(PreviewSandboxPoolSpec spec) =>
+        new(string.IsNullOrWhiteSpace(spec.Command) ? null : spec.Command, spec.EffectivePort(), new Dictionary<string, string>());
 
     private async Task<SandboxInfo?> CreateWarmAsync(PreviewKey key, V1Alpha1PreviewSandboxPool pool, ISandboxProvider provider, string uid, CancellationToken cancellationToken)
     {
@@ -439,11 +441,11 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
             var sequence = Random.Shared.Next(1, int.MaxValue);
             var info = await provider.CreateAsync(
                 new SandboxCreateRequest(uid, key.Namespace, key.Name, "pool-" + key.Name, string.IsNullOrEmpty(pool.Spec.Template) ? null : pool.Spec.Template,
-                    PoolGroupVersion.WarmPort, ttl, ttl, labels, sequence),
+                    pool.Spec.EffectivePort(), ttl, ttl, labels, sequence),
                 cancellationToken).ConfigureAwait(false);
             id = info.Id;
             MarkVerified(id);
-            await provider.StartAsync(id, WarmStart, cancellationToken).ConfigureAwait(false);
+            await provider.StartAsync(id, WarmStart(pool.Spec), cancellationToken).ConfigureAwait(false);
             var elapsed = _time.GetElapsedTime(began);
             _metrics?.PoolSandboxCreated(provider.Name, success: true, elapsed);
             _logger.PoolSandboxCreated(key.Namespace, key.Name, id, (long)elapsed.TotalMilliseconds);

@@ -118,7 +118,18 @@ public sealed record SandboxCreateRequest(
 public sealed record SandboxStartRequest(
     string? Command,
     int Port,
-    IReadOnlyDictionary<string, string> Environment);
+    IReadOnlyDictionary<string, string> Environment)
+{
+    /// <summary>
+    /// Same dev server by value (the record's own equality compares the environment by reference): a provider leaves a
+    /// running server alone when the request is the same, as for a claim whose pool already started it.
+    /// </summary>
+    public bool SameServerAs(SandboxStartRequest other) =>
+        string.Equals(Command ?? "", other.Command ?? "", StringComparison.Ordinal)
+        && Port == other.Port
+        && Environment.Count == other.Environment.Count
+        && Environment.All(kv => other.Environment.TryGetValue(kv.Key, out var v) && string.Equals(v, kv.Value, StringComparison.Ordinal));
+}
 
 public sealed record PreviewEndpoint(Uri Url, string? Token);
 

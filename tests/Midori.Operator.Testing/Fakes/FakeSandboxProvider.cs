@@ -114,7 +114,7 @@ public sealed class FakeSandboxProvider(TimeProvider time, string name = Provide
     public Task StartAsync(string sandboxId, SandboxStartRequest request, CancellationToken cancellationToken)
     {
         var sandbox = Require(sandboxId);
-        if (sandbox.StartRequest != request || sandbox.State != SandboxState.Running)
+        if (sandbox.StartRequest is not { } running || !running.SameServerAs(request) || sandbox.State != SandboxState.Running)
         {
             sandbox.StartRequest = request;
             sandbox.State = SandboxState.Running;

@@ -147,6 +147,44 @@ public sealed class PreviewSandboxPoolControllerTests
     }
 
     [Fact]
+    public async Task WarmSandboxes_RunThePoolsDevServer_SoAClaimWithTheSameStartLeavesItRunning()
+    {
+        // arrange: a pool whose members boot the project's dev server before anyone claims them
+        var pool = AddPool(replicas: 2);
+        pool.Spec.Command = "npm run dev";
+        pool.Spec.Port = 5173;
+        var controller = Controller();
+        await StartTermAsync(controller);
+        await controller.ReconcileAsync(Key, CancellationToken.None);
+        Assert.All(_provider.Sandboxes, s =>
+        {
+            Assert.Equal(5173, s.Request.Port);
+            Assert.Equal(("npm run dev", 5173, 1), (s.StartRequest!.Command, s.StartRequest.Port, s.Starts));
+        });
+
+        // act: claimants start their dev server as the provisioner does, one with the pool's start, one with another
+        var same = (await controller.TryClaimAsync(Request(), CancellationToken.None))!.Sandbox.Id;
+        var other = (await controller.TryClaimAsync(Request(), CancellationToken.None))!.Sandbox.Id;
+        await _provider.StartAsync(same, new SandboxStartRequest("npm run dev", 5173, new Dictionary<string, string>()), CancellationToken.None);
+        await _provider.StartAsync(other, new SandboxStartRequest("npm start", 5173, new Dictionary<string, string>()), CancellationToken.None);
+
+        // assert: the same start (equal by value) keeps the booted server; another one restarts it
+        Assert.Equal(1, _provider.Sandboxes.Single(s => s.Id == same).Starts);
+        Assert.Equal(2, _provider.Sandboxes.Single(s => s.Id == other).Starts);
+    }
+
+    [Fact]
+    public void WarmStart_DefaultsToAStaticServerOnThePreviewDefaultPort()
+    {
+        // act
+        var start = PreviewSandboxPoolController.WarmStart(new PreviewSandboxPoolSpec { Command = "  " });
+
+        // assert: what a PreviewSandbox without command or port starts, so such a claim keeps it too
+        Assert.Equal((null, 3000, 0), (start.Command, start.Port, start.Environment.Count));
+        Assert.True(start.SameServerAs(new SandboxStartRequest(null, new PreviewSandboxSpec().EffectivePort(), new Dictionary<string, string>())));
+    }
+
+    [Fact]
     public async Task Restart_AdoptsCleanMembers_ReplacesDirtyOnes_AndKeepsClaimedOnesOut()
     {
         // arrange: a pool of 3 filled by one process; one member claimed and recorded in its preview's status, one holds files

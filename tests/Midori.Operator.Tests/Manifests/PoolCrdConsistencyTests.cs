@@ -45,7 +45,7 @@ public sealed class PoolCrdConsistencyTests
     }
 
     [Fact]
-    public void Schema_ProviderImmutable_ReplicasAndTtlBounded_DefaultsAgreeWithCSharp()
+    public void Schema_ProviderImmutable_ReplicasTtlPortAndCommandBounded_DefaultsAgreeWithCSharp()
     {
         // arrange
         var spec = Version.Schema.OpenAPIV3Schema.Properties["spec"];
@@ -56,6 +56,10 @@ public sealed class PoolCrdConsistencyTests
         Assert.Equal("self >= 300 && self <= 86400", spec.Properties["ttlSeconds"].XKubernetesValidations.Single().Rule);
         Assert.Equal(PoolGroupVersion.DefaultTtlSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), KubernetesJson.Serialize(spec.Properties["ttlSeconds"].DefaultProperty));
         Assert.Equal(PoolGroupVersion.DefaultTtlSeconds, new PreviewSandboxPoolSpec().EffectiveTtlSeconds());
+        Assert.Equal(PoolGroupVersion.WarmPort.ToString(System.Globalization.CultureInfo.InvariantCulture), KubernetesJson.Serialize(spec.Properties["port"].DefaultProperty));
+        Assert.Equal((1.0, 65535.0), (spec.Properties["port"].Minimum, spec.Properties["port"].Maximum));
+        Assert.Equal(PoolGroupVersion.WarmPort, new PreviewSandboxPoolSpec().EffectivePort());
+        Assert.Equal(4096, spec.Properties["command"].MaxLength);
         Assert.Equal(["replicas"], spec.Required);
         Assert.All(spec.Properties, p => Assert.False(string.IsNullOrEmpty(p.Value.Description), p.Key));
     }

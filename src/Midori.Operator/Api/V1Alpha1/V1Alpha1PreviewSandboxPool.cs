@@ -18,8 +18,8 @@ public static class PoolGroupVersion
 
     public const int DefaultTtlSeconds = 3600;
 
-    /// <summary>Dev-server port a warm sandbox is started on (the PreviewSandbox default); a claim with another port restarts it.</summary>
-    public const int WarmPort = 3000;
+    /// <summary>Dev-server port of a pool without <c>spec.port</c> (the PreviewSandbox default); a claim with another port restarts it.</summary>
+    public const int WarmPort = PreviewSandboxSpec.DefaultPort;
 }
 
 /// <summary>Condition reasons of a PreviewSandboxPool.</summary>
@@ -91,6 +91,20 @@ public sealed class PreviewSandboxPoolSpec
     public int? TtlSeconds { get; set; }
 
     public int EffectiveTtlSeconds() => TtlSeconds is > 0 ? TtlSeconds.Value : PoolGroupVersion.DefaultTtlSeconds;
+
+    /// <summary>
+    /// Dev-server command each warm sandbox runs before it is claimed (null: the provider's static server). When a claiming
+    /// preview has the same command and port, its dev server is already up (dependencies installed, first build done)
+    /// and the claim skips the boot; otherwise the claim restarts it with the preview's own.
+    /// </summary>
+    [JsonPropertyName("command")]
+    public string? Command { get; set; }
+
+    /// <summary>Port of the warm dev server (default 3000, the PreviewSandbox default).</summary>
+    [JsonPropertyName("port")]
+    public int? Port { get; set; }
+
+    public int EffectivePort() => Port ?? PoolGroupVersion.WarmPort;
 }
 
 public sealed class PreviewSandboxPoolStatus

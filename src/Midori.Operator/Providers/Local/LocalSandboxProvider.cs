@@ -216,7 +216,7 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
         var current = sandbox.Server;
         if (current is not null)
         {
-            if (current.UnexpectedExitCode is null && sandbox.StartRequest is { } running && SameRequest(running, request))
+            if (current.UnexpectedExitCode is null && sandbox.StartRequest is { } running && running.SameServerAs(request))
             {
                 _logger.AlreadyRunning(sandbox.Id);
                 return;
@@ -818,12 +818,6 @@ public sealed class LocalSandboxProvider : ISandboxProvider, IAsyncDisposable
             // keep going; the in-memory metadata is current
         }
     }
-
-    private static bool SameRequest(SandboxStartRequest a, SandboxStartRequest b) =>
-        string.Equals(a.Command ?? "", b.Command ?? "", StringComparison.Ordinal)
-        && a.Port == b.Port
-        && a.Environment.Count == b.Environment.Count
-        && a.Environment.All(kv => b.Environment.TryGetValue(kv.Key, out var v) && string.Equals(v, kv.Value, StringComparison.Ordinal));
 
     private static SandboxProviderException NotFound(string sandboxId) =>
         new(ProviderName, $"Local sandbox '{Printable(sandboxId)}' not found; it was deleted or never existed", isTransient: false);
