@@ -21,8 +21,10 @@ public sealed class DevStackProcessTests(ITestOutputHelper output)
         var data = Directory.CreateTempSubdirectory("midori-devstack-").FullName;
         var marker = 3_000 + Random.Shared.Next(60_000);
         var dll = Path.Combine(AppContext.BaseDirectory, "Midori.DevStack.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryPaths.Root };
-        foreach (var argument in new[] { dll, $"--DevStack:DataDirectory={data}", "--Urls=http://127.0.0.1:0" })
+        // Through env --default-signal=INT: a test run started in the background by a shell without job control (`cmd &`)
+        // inherits SIGINT as ignored, and an ignored signal stays ignored across exec, so Ctrl-C would never arrive.
+        var info = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryPaths.Root };
+        foreach (var argument in new[] { "--default-signal=INT", "dotnet", dll, $"--DevStack:DataDirectory={data}", "--Urls=http://127.0.0.1:0" })
         {
             info.ArgumentList.Add(argument);
         }
