@@ -32,6 +32,9 @@ public sealed class ResourceType
     /// <summary>With a status subresource, writes to the main resource keep the old status and /status writes keep the old spec.</summary>
     public bool HasStatusSubresource { get; init; }
 
+    /// <summary>A CRD version's scale subresource (<c>/scale</c> reads and writes its replicas as an autoscaling/v1 Scale); null: none.</summary>
+    public Storage.ScaleSubresource? Scale { get; init; }
+
     /// <summary>Custom resources and CRDs carry <c>metadata.generation</c>; Secrets, Leases, Events... do not.</summary>
     public bool TracksGeneration { get; init; }
 

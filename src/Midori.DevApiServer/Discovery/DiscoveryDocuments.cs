@@ -92,6 +92,21 @@ public static class DiscoveryDocuments
                     ["verbs"] = new JsonArray("get", "patch", "update"),
                 });
             }
+
+            if (type.Scale is not null)
+            {
+                // The scale subresource answers in autoscaling/v1, which kubectl scale learns from this entry.
+                resources.Add(new JsonObject
+                {
+                    ["name"] = $"{type.Plural}/scale",
+                    ["singularName"] = string.Empty,
+                    ["namespaced"] = type.Namespaced,
+                    ["group"] = "autoscaling",
+                    ["version"] = "v1",
+                    ["kind"] = "Scale",
+                    ["verbs"] = new JsonArray("get", "patch", "update"),
+                });
+            }
         }
 
         return new JsonObject
@@ -147,14 +162,30 @@ public static class DiscoveryDocuments
                         entry["categories"] = Strings(type.Categories);
                     }
 
+                    var subresources = new JsonArray();
                     if (type.HasStatusSubresource)
                     {
-                        entry["subresources"] = new JsonArray(new JsonObject
+                        subresources.Add(new JsonObject
                         {
                             ["subresource"] = "status",
                             ["responseKind"] = responseKind.DeepClone(),
                             ["verbs"] = new JsonArray("get", "patch", "update"),
                         });
+                    }
+
+                    if (type.Scale is not null)
+                    {
+                        subresources.Add(new JsonObject
+                        {
+                            ["subresource"] = "scale",
+                            ["responseKind"] = new JsonObject { ["group"] = "autoscaling", ["version"] = "v1", ["kind"] = "Scale" },
+                            ["verbs"] = new JsonArray("get", "patch", "update"),
+                        });
+                    }
+
+                    if (subresources.Count > 0)
+                    {
+                        entry["subresources"] = subresources;
                     }
 
                     resources.Add(entry);

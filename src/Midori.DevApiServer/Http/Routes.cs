@@ -82,6 +82,12 @@ public sealed class Routes(
     {
         var request = context.Request;
         var fieldValidation = ParseFieldValidation(request.Query["fieldValidation"]);
+        if (target.Subresource == "scale" && type.Scale is { } scale && target.Name is { } scaled)
+        {
+            await DispatchScaleAsync(context, type, scale, target.Namespace, scaled, fieldValidation);
+            return;
+        }
+
         if (target.Subresource is not null and not "status" || (target.Subresource == "status" && !type.HasStatusSubresource))
         {
             throw StatusErrors.PathNotFound();
@@ -128,6 +134,32 @@ public sealed class Routes(
             case ("DELETE", { } name):
                 var options = request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0 ? await ReadOptionalObjectAsync(request) : null;
                 result = operations.Delete(type, target.Namespace, name, options);
+                break;
+            default:
+                throw StatusErrors.MethodNotAllowed();
+        }
+
+        await WriteJsonAsync(context, result.Code, result.Body, result.Warnings);
+    }
+
+    /// <summary>/scale of a custom resource: GET, PUT and PATCH of an autoscaling/v1 Scale (what kubectl scale, an HPA or KEDA use).</summary>
+    private async Task DispatchScaleAsync(HttpContext context, ResourceType type, Storage.ScaleSubresource scale, string? ns, string name, FieldValidation fieldValidation)
+    {
+        var request = context.Request;
+        WriteResult result;
+        switch (request.Method)
+        {
+            case "GET":
+                await WriteJsonAsync(context, 200, operations.GetScale(type, scale, ns, name), []);
+                return;
+            case "PUT":
+                result = operations.UpdateScale(type, scale, ns, name, await ReadObjectAsync(request), fieldValidation, Manager(request));
+                break;
+            case "PATCH" when ServerSideApply.IsApply(request.ContentType):
+                throw StatusErrors.UnsupportedMediaType();
+            case "PATCH":
+                var patch = await new StreamReader(request.Body, Encoding.UTF8).ReadToEndAsync(context.RequestAborted);
+                result = operations.PatchScale(type, scale, ns, name, request.ContentType ?? string.Empty, patch, fieldValidation, Manager(request));
                 break;
             default:
                 throw StatusErrors.MethodNotAllowed();

@@ -59,6 +59,7 @@ public static class CrdRegistrar
                 Namespaced = (string?)spec["scope"] != "Cluster",
                 Schema = schema,
                 HasStatusSubresource = version["subresources"]?["status"] is not null,
+                Scale = ScaleSubresource.FromCrdVersion(version),
                 TracksGeneration = true,
                 SingularName = (string?)names["singular"] ?? string.Empty,
                 ShortNames = Strings(names["shortNames"]),

@@ -149,7 +149,56 @@ public sealed class ResourceOperations(ResourceStore store, ResourceRegistry reg
         }
     }
 
+    /// <summary>GET .../scale: the custom resource's replicas as an autoscaling/v1 Scale.</summary>
+    public JsonObject GetScale(ResourceType type, ScaleSubresource scale, string? ns, string name)
+    {
+        lock (store.Sync)
+        {
+            return scale.ScaleOf(store.Get(type, ns, name) ?? throw StatusErrors.NotFound(type, name));
+        }
+    }
+
+    /// <summary>PUT .../scale: writes the Scale's spec.replicas into the custom resource (a resourceVersion in it is a precondition).</summary>
+    public WriteResult UpdateScale(ResourceType type, ScaleSubresource scale, string? ns, string name, JsonObject body, FieldValidation fieldValidation, string? manager = null)
+    {
+        lock (store.Sync)
+        {
+            var old = store.Get(type, ns, name) ?? throw StatusErrors.NotFound(type, name);
+            return WriteScale(type, scale, old, name, body, fieldValidation, manager);
+        }
+    }
+
+    /// <summary>PATCH .../scale (JSON, merge or strategic merge patch): the patch applies to the Scale, then as an update.</summary>
+    public WriteResult PatchScale(ResourceType type, ScaleSubresource scale, string? ns, string name, string contentType, string body, FieldValidation fieldValidation, string? manager = null)
+    {
+        lock (store.Sync)
+        {
+            var old = store.Get(type, ns, name) ?? throw StatusErrors.NotFound(type, name);
+            var current = scale.ScaleOf(old);
+            var patched = ApplyPatch(ScaleSubresource.ScaleType, current, contentType, body);
+            return WriteScale(type, scale, old, name, patched, fieldValidation, manager);
+        }
+    }
+
+    private WriteResult WriteScale(ResourceType type, ScaleSubresource scale, JsonObject old, string name, JsonObject written, FieldValidation fieldValidation, string? manager)
+    {
+        if (ObjectMeta.Name(written) is { Length: > 0 } bodyName && bodyName != name)
+        {
+            throw StatusErrors.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+
+        if (ObjectMeta.ResourceVersion(written) is { Length: > 0 } rv && rv != ObjectMeta.ResourceVersion(old))
+        {
+            throw StatusErrors.Conflict(type, name);
+        }
+
+        var replicas = ScaleSubresource.WantedReplicas(written, name);
+        var result = Update(type, old, scale.WithSpecReplicas(old, replicas), "scale", fieldValidation, new Ownership(manager ?? string.Empty));
+        return result with { Body = scale.ScaleOf(result.Body) };
+    }
+
     /// <summary>
+    /// Server-side apply: creates the object when missing    /// <summary>
     /// Server-side apply: creates the object when missing, otherwise merges the applied configuration (see <see cref="ServerSideApply"/>).
     /// Custom resources get field ownership, conflicts and <paramref name="force"/> as the real server has them (<see cref="FieldManager"/>);
     /// for built-ins each manager's last applied configuration is remembered per object, so fields it stops applying are removed.

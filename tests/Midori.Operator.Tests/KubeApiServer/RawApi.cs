@@ -44,10 +44,15 @@ internal sealed class RawApi(DevKubeApiServer server) : IDisposable
 
     private readonly HttpClient _http = new() { BaseAddress = server.BaseAddress };
 
-    public async Task<(int Code, JsonObject Body, HttpResponseMessage Response)> SendAsync(string method, string path, string? body = null, string contentType = "application/json")
+    public async Task<(int Code, JsonObject Body, HttpResponseMessage Response)> SendAsync(string method, string path, string? body = null, string contentType = "application/json", string? accept = null)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), path);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", server.Token);
+        if (accept is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Accept", accept);
+        }
+
         if (body is not null)
         {
             request.Content = new StringContent(body, Encoding.UTF8);
