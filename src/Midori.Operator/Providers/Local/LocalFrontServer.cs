@@ -15,12 +15,20 @@ namespace Midori.Operator.Providers.Local;
 /// </summary>
 internal sealed class LocalFrontServer : IAsyncDisposable
 {
+    private const int MaxPortAttempts = 32;
     private readonly SemaphoreSlim _startGate = new(1, 1);
     private readonly SocketTransportFactory _sockets = new(Microsoft.Extensions.Options.Options.Create(new SocketTransportOptions()), NullLoggerFactory.Instance);
     private readonly PortsListenerFactory _ports = new();
     private readonly ConcurrentDictionary<int, LocalHttpFront> _fronts = new();
+    private readonly Func<IPEndPoint, CancellationToken, ValueTask<IConnectionListener>> _bind;
     private WebApplication? _app;
     private bool _disposed;
+
+    /// <param name="bind">Opens a listening socket (tests choose the port the system would hand out); default: the socket transport.</param>
+    internal LocalFrontServer(Func<IPEndPoint, CancellationToken, ValueTask<IConnectionListener>>? bind = null)
+    {
+        _bind = bind ?? ((endPoint, cancellationToken) => _sockets.BindAsync(endPoint, cancellationToken));
+    }
 
     /// <summary>How many Kestrel servers run for the local sandboxes: 0 before the first front, then 1.</summary>
     internal int ServerCount => _app is null ? 0 : 1;
@@ -40,25 +48,41 @@ internal sealed class LocalFrontServer : IAsyncDisposable
 
     private async Task<LocalHttpFront> OpenAsync(LocalHttpFront front, IPAddress bindAddress, CancellationToken cancellationToken)
     {
+        // A stopping front closes its socket first and keeps its port here while its requests drain (the grace period), so
+        // the system may hand that port out again meanwhile: such a socket is held (the next bind then gets another port)
+        // and closed once this front has one, and the draining front's connections still reach the right sandbox.
+        var held = new List<IConnectionListener>();
         try
         {
             var sink = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-            var listener = await _sockets.BindAsync(new IPEndPoint(bindAddress, 0), cancellationToken).ConfigureAwait(false);
-            var port = ((IPEndPoint)listener.EndPoint).Port;
-            if (!_fronts.TryAdd(port, front))
+            while (true)
             {
-                // the same port number on another address of this host: never for one bind address
-                await listener.DisposeAsync().ConfigureAwait(false);
-                throw new InvalidOperationException($"Port {port} is already a sandbox front");
-            }
+                var listener = await _bind(new IPEndPoint(bindAddress, 0), cancellationToken).ConfigureAwait(false);
+                var port = ((IPEndPoint)listener.EndPoint).Port;
+                if (_fronts.TryAdd(port, front))
+                {
+                    front.Attach(listener, sink, Release);
+                    return front;
+                }
 
-            front.Attach(listener, sink, Release);
-            return front;
+                held.Add(listener);
+                if (held.Count >= MaxPortAttempts)
+                {
+                    throw new InvalidOperationException($"No free port for a sandbox front after {held.Count} attempts: each was still a stopping sandbox's");
+                }
+            }
         }
         catch
         {
             await front.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+        finally
+        {
+            foreach (var listener in held)
+            {
+                await listener.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 

@@ -1,6 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
 using Midori.Operator.Providers;
+using Midori.Operator.Providers.Local;
+using Midori.Operator.Testing;
 
 namespace Midori.Operator.Tests.Providers.Local;
 
@@ -77,5 +82,76 @@ public sealed class LocalFrontServerTests
         using var still = await harness.GetAsync(kept.Url, "/", kept.Token);
         Assert.Equal("kept", await still.Content.ReadAsStringAsync(cts.Token));
         Assert.Equal(1, harness.Provider.Fronts.FrontCount);
+    }
+
+    [Fact]
+    public async Task PortOfAStoppingFront_HandedOutAgain_IsHeldAside_AndTheNewFrontGetsAnother()
+    {
+        // arrange: a front whose request stays in flight (its upstream accepts and never answers), so stopping it closes
+        // its socket but keeps its port while the request drains; the binder then hands that very port out first, as the
+        // system may when previews are deleted and created at once
+        using var cts = LocalProviderHarness.Cancel();
+        using var upstream = new TcpListener(IPAddress.Loopback, 0);
+        upstream.Start();
+        var transport = new SocketTransportFactory(Microsoft.Extensions.Options.Options.Create(new SocketTransportOptions()), NullLoggerFactory.Instance);
+        var reuse = 0;
+        ValueTask<IConnectionListener> Bind(IPEndPoint endPoint, CancellationToken cancellationToken)
+        {
+            var port = Interlocked.Exchange(ref reuse, 0);
+            return transport.BindAsync(port > 0 ? new IPEndPoint(endPoint.Address, port) : endPoint, cancellationToken);
+        }
+
+        await using var server = new LocalFrontServer(Bind);
+        var stoppingFront = await server.OpenForwarderAsync((IPEndPoint)upstream.LocalEndpoint, IPAddress.Loopback, null, cts.Token);
+        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        var inFlight = http.GetAsync($"http://127.0.0.1:{stoppingFront.Port}/", cts.Token);
+        using var stuck = await upstream.AcceptTcpClientAsync(cts.Token);
+        using var grace = new CancellationTokenSource();
+        var stopping = stoppingFront.StopAsync(grace.Token);
+        await RefusedAsync(stoppingFront.Port, cts.Token);
+        var dir = Directory.CreateTempSubdirectory("midori-front-").FullName;
+        try
+        {
+            // act
+            reuse = stoppingFront.Port;
+            var fresh = await server.OpenStaticAsync(dir, IPAddress.Loopback, null, cts.Token);
+
+            // assert: another port; the held socket is closed again; the stopping front keeps its own until it stops
+            Assert.NotEqual(stoppingFront.Port, fresh.Port);
+            Assert.Equal(2, server.FrontCount);
+            using (var probe = new TcpListener(IPAddress.Loopback, stoppingFront.Port))
+            {
+                probe.Start();
+                probe.Stop();
+            }
+
+            grace.Cancel();
+            await stopping;
+            Assert.Equal(1, server.FrontCount);
+            await Assert.ThrowsAnyAsync<Exception>(() => inFlight.WaitAsync(TestWaits.Bound));
+            await fresh.DisposeAsync();
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static async Task RefusedAsync(int port, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                return;
+            }
+
+            await Task.Delay(10, cancellationToken);
+        }
     }
 }
