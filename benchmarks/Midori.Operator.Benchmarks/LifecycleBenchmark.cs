@@ -19,22 +19,29 @@ namespace Midori.Operator.Benchmarks;
 /// Time to Ready of the four ways a preview gets a running sandbox, through the real provider stacks (DI, typed
 /// clients, resilience pipeline, HTTP on loopback) against the loopback fakes, and through the real local provider:
 /// <list type="bullet">
-/// <item>cold create: create, upload every file, start the dev server, read the preview URL;</item>
-/// <item>warm claim: a pool sandbox exists already: upload every file, start, preview, verify the manifest;</item>
-/// <item>resume: a paused sandbox holds the files: resume, push the one changed file, start (a no-op where memory
-/// survived), preview, verify the manifest;</item>
+/// <item>cold create: create, upload every file, install dependencies, start and boot the dev server, read the preview URL;</item>
+/// <item>warm claim: the pool created the sandbox and booted its dev server beforehand (<c>spec.command</c>, untimed):
+/// upload every file, the same start (which leaves the running server alone), preview, verify the manifest;</item>
+/// <item>resume: a paused sandbox holds the files and the installed dependencies: resume, push the one changed file,
+/// start (booting again only where the pause stopped the processes), preview, verify the manifest;</item>
 /// <item>recreate: delete the old sandbox, then as cold create, and verify the manifest.</item>
 /// </list>
-/// The fakes answer at once, so each request gets <c>rtt</c> of network round trip (the fakes' Latency) and the calls
-/// a backend spends real time on get a modelled server-side duration: sandbox creation (E2B ~0.5 s, Daytona ~0.2 s,
-/// the published time-to-first-command medians), E2B resume ~1 s (memory restore), Daytona start (not published; taken
-/// equal to its creation) and the dev server's boot wherever a server starts from nothing (<c>boot</c>; E2B's resume
-/// keeps the running server, Daytona's stop and the local pause do not). Runs go <c>parallel</c> at a time.
-/// Usage: <c>-- lifecycle [runs=50] [files=50] [rtt=20] [boot=0] [parallel=10]</c>.
+/// The fakes answer at once, so each request gets <c>rtt</c> of network round trip (the fakes' Latency) and what a
+/// backend spends real time on gets a modelled duration: sandbox creation (E2B ~0.5 s, Daytona ~0.2 s, the published
+/// time-to-first-command medians), E2B resume ~1 s (memory restore, the server keeps running), Daytona start (not
+/// published; taken equal to its creation; processes restart). What the project costs inside the sandbox is the
+/// second model: a static site needs no install and no boot; an app project (by default) 8 s of dependency install
+/// on a fresh disk and 1.5 s of dev-server boot wherever the server starts from nothing. Without <c>install=</c> or
+/// <c>boot=</c> both projects are printed; with either, one table for that project. Runs go <c>parallel</c> at a time.
+/// Usage: <c>-- lifecycle [runs=50] [files=50] [rtt=20] [install=ms] [boot=ms] [parallel=10]</c>.
 /// </summary>
 internal static class LifecycleBenchmark
 {
-    private sealed record Model(TimeSpan Create, TimeSpan Resume, TimeSpan Boot, bool ResumeKeepsServer);
+    /// <summary>What the backend spends: creating a sandbox, resuming a paused one, and whether its processes survive a pause.</summary>
+    private sealed record Model(TimeSpan Create, TimeSpan Resume, bool ResumeKeepsServer);
+
+    /// <summary>What the project spends inside a sandbox: installing dependencies on a fresh disk, booting its dev server.</summary>
+    private sealed record Project(string Name, TimeSpan Install, TimeSpan Boot);
 
     public static async Task RunAsync(IReadOnlyDictionary<string, string> settings)
     {
@@ -42,22 +49,32 @@ internal static class LifecycleBenchmark
         var runs = Setting("runs", 50);
         var fileCount = Setting("files", 50);
         var rtt = TimeSpan.FromMilliseconds(Setting("rtt", 20));
-        var boot = TimeSpan.FromMilliseconds(Setting("boot", 0));
         var parallel = Setting("parallel", 10);
-        var files = Project(fileCount);
+        var files = ProjectFiles(fileCount);
+        IReadOnlyList<Project> projects = settings.ContainsKey("install") || settings.ContainsKey("boot")
+            ? [new Project("custom project", TimeSpan.FromMilliseconds(Setting("install", 0)), TimeSpan.FromMilliseconds(Setting("boot", 0)))]
+            : [new Project("static site", TimeSpan.Zero, TimeSpan.Zero), new Project("app project", TimeSpan.FromMilliseconds(8000), TimeSpan.FromMilliseconds(1500))];
 
         Console.WriteLine($"Lifecycle benchmark — time to Ready, {runs} runs per cell ({parallel} at a time), {fileCount} files / {files.Sum(f => f.Content.Length) / 1024} KiB, "
-                          + $"round trip {rtt.TotalMilliseconds:0} ms per request on the fakes, dev-server boot {boot.TotalMilliseconds:0} ms, {Environment.ProcessorCount} cores");
-        Console.WriteLine();
-        Console.WriteLine("| provider | cold create p50 / p99 | warm claim p50 / p99 | resume p50 / p99 | recreate p50 / p99 | cold ÷ claim | cold ÷ resume |");
-        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+                          + $"round trip {rtt.TotalMilliseconds:0} ms per request on the fakes, {Environment.ProcessorCount} cores");
+        foreach (var project in projects)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"{project.Name}: dependency install {project.Install.TotalMilliseconds:0} ms on a fresh disk, dev-server boot {project.Boot.TotalMilliseconds:0} ms");
+            Console.WriteLine();
+            Console.WriteLine("| provider | cold create p50 / p99 | warm claim p50 / p99 | resume p50 / p99 | recreate p50 / p99 | cold ÷ claim | cold ÷ resume |");
+            Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+            await ProjectRowsAsync(project, files, rtt, runs, parallel);
+        }
+    }
 
+    private static async Task ProjectRowsAsync(Project project, IReadOnlyList<SandboxFile> files, TimeSpan rtt, int runs, int parallel)
+    {
         await using (var fake = await FakeE2BServer.StartAsync(new FakeE2BOptions { Latency = rtt }))
         {
-            var settingsE2B = fake.ProviderSettings();
-            await using var services = Services(settingsE2B, (s, _) => s.AddE2BSandboxProvider());
+            await using var services = Services(fake.ProviderSettings(), (s, _) => s.AddE2BSandboxProvider());
             var provider = services.GetRequiredService<E2BSandboxProvider>();
-            await RowAsync("e2b (fake)", provider, new Model(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(1000), boot, ResumeKeepsServer: true), files, runs, parallel);
+            await RowAsync("e2b (fake)", provider, new Model(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(1000), ResumeKeepsServer: true), project, files, runs, parallel);
         }
 
         await using (var fake = await FakeDaytona.StartAsync())
@@ -69,7 +86,7 @@ internal static class LifecycleBenchmark
                 ["Providers:Daytona:ApiKey"] = fake.ApiKey,
             }, (s, configuration) => s.AddDaytonaSandboxProvider(configuration));
             var provider = services.GetRequiredService<DaytonaSandboxProvider>();
-            await RowAsync("daytona (fake)", provider, new Model(TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(200), boot, ResumeKeepsServer: false), files, runs, parallel);
+            await RowAsync("daytona (fake)", provider, new Model(TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(200), ResumeKeepsServer: false), project, files, runs, parallel);
         }
 
         var root = Path.Combine(Path.GetTempPath(), "midori-lifecycle-bench-" + Guid.NewGuid().ToString("N"));
@@ -78,7 +95,7 @@ internal static class LifecycleBenchmark
             await using var local = new LocalSandboxProvider(Microsoft.Extensions.Options.Options.Create(new LocalProviderOptions { RootDirectory = root }),
                 TimeProvider.System, NullLogger<LocalSandboxProvider>.Instance);
             // the local provider's own costs (directories, processes, ports), no modelled network or backend time
-            await RowAsync("local (static server)", local, new Model(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, ResumeKeepsServer: false), files, runs, parallel);
+            await RowAsync("local", local, new Model(TimeSpan.Zero, TimeSpan.Zero, ResumeKeepsServer: false), project, files, runs, parallel);
         }
         finally
         {
@@ -86,8 +103,9 @@ internal static class LifecycleBenchmark
         }
     }
 
-    private static async Task RowAsync(string name, ISandboxProvider provider, Model model, IReadOnlyList<SandboxFile> files, int runs, int parallel)
+    private static async Task RowAsync(string name, ISandboxProvider provider, Model model, Project project, IReadOnlyList<SandboxFile> files, int runs, int parallel)
     {
+        // the pool's start and the preview's are the same (the pool's spec.command and port), so a claim keeps the server
         var start = new SandboxStartRequest(null, 3000, new Dictionary<string, string>());
         var changed = new SandboxFile(files[0].Path, [.. files[0].Content, (byte)'\n']);
 
@@ -99,12 +117,18 @@ internal static class LifecycleBenchmark
             return info.Id;
         }
 
-        async Task StartAsync(string id, bool fresh)
+        // install: dependencies on a fresh disk; boot: the dev server starting from nothing
+        async Task StartAsync(string id, bool install, bool boot)
         {
-            await provider.StartAsync(id, start, CancellationToken.None);
-            if (fresh)
+            if (install)
             {
-                await Task.Delay(model.Boot);
+                await Task.Delay(project.Install);
+            }
+
+            await provider.StartAsync(id, start, CancellationToken.None);
+            if (boot)
+            {
+                await Task.Delay(project.Boot);
             }
 
             _ = await provider.GetPreviewAsync(id, 3000, CancellationToken.None);
@@ -123,14 +147,20 @@ internal static class LifecycleBenchmark
         {
             var id = await CreateAsync(owner);
             await provider.UploadFilesAsync(id, files, CancellationToken.None);
-            await StartAsync(id, fresh: true);
+            await StartAsync(id, install: true, boot: true);
             return id;
         }, provider);
 
-        var claim = await MeasureAsync(runs, parallel, _ => CreateAsync(Guid.NewGuid().ToString()), async id =>
+        var claim = await MeasureAsync(runs, parallel, async _ =>
+        {
+            // what the pool did before anyone claimed: create, install, boot the dev server
+            var id = await CreateAsync(Guid.NewGuid().ToString());
+            await StartAsync(id, install: true, boot: true);
+            return id;
+        }, async id =>
         {
             await provider.UploadFilesAsync(id, files, CancellationToken.None);
-            await StartAsync(id, fresh: true);
+            await StartAsync(id, install: false, boot: false);
             await VerifyAsync(id);
             return id;
         }, provider);
@@ -139,7 +169,7 @@ internal static class LifecycleBenchmark
         {
             var id = await CreateAsync(Guid.NewGuid().ToString());
             await provider.UploadFilesAsync(id, files, CancellationToken.None);
-            await StartAsync(id, fresh: false);
+            await StartAsync(id, install: false, boot: false);
             await provider.PauseAsync(id, CancellationToken.None);
             return id;
         }, async id =>
@@ -147,7 +177,7 @@ internal static class LifecycleBenchmark
             _ = await provider.ResumeAsync(id, DateTimeOffset.UtcNow.AddHours(1), CancellationToken.None) ?? throw new InvalidOperationException("paused sandbox gone");
             await Task.Delay(model.Resume);
             await provider.UploadFilesAsync(id, [changed], CancellationToken.None);
-            await StartAsync(id, fresh: !model.ResumeKeepsServer);
+            await StartAsync(id, install: false, boot: !model.ResumeKeepsServer);
             await VerifyAsync(id);
             return id;
         }, provider);
@@ -162,7 +192,7 @@ internal static class LifecycleBenchmark
             await provider.DeleteAsync(old, CancellationToken.None);
             var id = await CreateAsync(Guid.NewGuid().ToString());
             await provider.UploadFilesAsync(id, files, CancellationToken.None);
-            await StartAsync(id, fresh: true);
+            await StartAsync(id, install: true, boot: true);
             await VerifyAsync(id);
             return id;
         }, provider);
@@ -215,7 +245,7 @@ internal static class LifecycleBenchmark
     }
 
     /// <summary>A small web project: <paramref name="count"/> text files of 1–8 KiB.</summary>
-    private static List<SandboxFile> Project(int count)
+    private static List<SandboxFile> ProjectFiles(int count)
     {
         var random = new Random(7);
         return [.. Enumerable.Range(0, count).Select(i =>
