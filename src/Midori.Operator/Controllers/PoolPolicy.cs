@@ -6,8 +6,9 @@ namespace Midori.Operator.Controllers;
 /// <summary>
 /// A warm sandbox as the pool controller gathered it. <paramref name="Dirty"/>: its project directory holds files
 /// although no preview claims it (a claim whose preview vanished while the operator was down): never handed out again.
+/// <paramref name="Outdated"/>: it booted the dev server of an earlier <c>spec.command</c>/<c>spec.port</c>.
 /// </summary>
-public sealed record WarmMember(string Id, SandboxState State, DateTimeOffset? CreatedAt, DateTimeOffset? EndAt, bool Dirty = false);
+public sealed record WarmMember(string Id, SandboxState State, DateTimeOffset? CreatedAt, DateTimeOffset? EndAt, bool Dirty = false, bool Outdated = false);
 
 /// <summary>Settings of <see cref="PoolPolicy"/> (from <see cref="PoolOptions"/>).</summary>
 public sealed record PoolSettings(int MaxParallelCreates, TimeSpan MinRemaining, TimeSpan PendingGrace, int BackoffBaseSeconds, TimeSpan MaxBackoff, TimeSpan Resync);
@@ -29,6 +30,10 @@ public sealed record WarmRemoval(string Id, string Reason);
 /// <param name="Start">Adopted members still Pending (created before a crash): start their dev server.</param>
 /// <param name="Keep">Members that stay: the claimable ones are those Running.</param>
 /// <param name="RequeueAfter">When to look again (backoff, the next rotation, or the resync interval).</param>
+/// <param name="Outgoing">
+/// Running members of an earlier start, claimable (first) but not counted, until enough current ones run: a change of
+/// <c>spec.command</c> replaces the members without emptying the pool meanwhile.
+/// </param>
 public sealed record PoolDecision(
     int Create,
     IReadOnlyList<string> Start,
@@ -36,7 +41,8 @@ public sealed record PoolDecision(
     IReadOnlyList<WarmMember> Keep,
     TimeSpan RequeueAfter,
     string Reason,
-    string Message);
+    string Message,
+    IReadOnlyList<WarmMember>? Outgoing = null);
 
 /// <summary>
 /// Pure decisions of the pool controller (gather → decide → act): which warm sandboxes to remove, how many to create,
@@ -47,6 +53,7 @@ public static class PoolPolicy
     public const string Broken = "broken";
     public const string DirtyReason = "dirty";
     public const string Expiring = "expiring";
+    public const string OutdatedReason = "outdated";
     public const string Stuck = "stuck";
     public const string Surplus = "surplus";
 
@@ -54,6 +61,7 @@ public static class PoolPolicy
     {
         var remove = new List<WarmRemoval>();
         var healthy = new List<WarmMember>();
+        var outgoing = new List<WarmMember>();
         var minRemaining = MinRemaining(s.TtlSeconds, settings);
         foreach (var member in s.Members)
         {
@@ -63,9 +71,14 @@ public static class PoolPolicy
                 { Dirty: true } => DirtyReason,
                 { EndAt: { } end } when end - s.Now < minRemaining => Expiring,
                 { State: SandboxState.Pending, CreatedAt: { } born } when s.Now - born > settings.PendingGrace => Stuck,
+                { Outdated: true, State: not SandboxState.Running } => OutdatedReason,
                 _ => null,
             };
-            if (reason is null)
+            if (reason is null && member.Outdated)
+            {
+                outgoing.Add(member);
+            }
+            else if (reason is null)
             {
                 healthy.Add(member);
             }
@@ -88,30 +101,42 @@ public static class PoolPolicy
             healthy = [.. healthy.Except(surplus)];
         }
 
+        // Members of an earlier start go once enough current ones run; until then claims take them first.
+        if (healthy.Count(m => m.State == SandboxState.Running) >= desired)
+        {
+            remove.AddRange(outgoing.Select(m => new WarmRemoval(m.Id, OutdatedReason)));
+            outgoing.Clear();
+        }
+
         var start = healthy.Where(m => m.State == SandboxState.Pending).Select(m => m.Id).ToList();
         var deficit = desired - healthy.Count;
         var next = NextRotation(healthy, s.Now, minRemaining, settings.Resync);
+        if (outgoing.Count > 0)
+        {
+            next = Min(next, TimeSpan.FromSeconds(1)); // remove them as soon as their replacements run
+        }
+
         if (deficit <= 0)
         {
-            return new PoolDecision(0, start, remove, healthy, next, PoolReasons.Filled, $"{healthy.Count} of {desired} warm sandboxes");
+            return new PoolDecision(0, start, remove, healthy, next, PoolReasons.Filled, $"{healthy.Count} of {desired} warm sandboxes", outgoing);
         }
 
         if (!s.ProviderAvailable)
         {
             return new PoolDecision(0, start, remove, healthy, Min(next, TimeSpan.FromSeconds(30)), PoolReasons.ProviderUnavailable,
-                $"{healthy.Count} of {desired} warm sandboxes; the provider is unavailable");
+                $"{healthy.Count} of {desired} warm sandboxes; the provider is unavailable", outgoing);
         }
 
         if (BackoffRemaining(s, settings) is { } wait && wait > TimeSpan.Zero)
         {
             return new PoolDecision(0, start, remove, healthy, Min(next, wait), PoolReasons.BackingOff,
-                $"{healthy.Count} of {desired} warm sandboxes; {s.FailedAttempts} failed creations, next attempt in {wait.TotalSeconds:0}s");
+                $"{healthy.Count} of {desired} warm sandboxes; {s.FailedAttempts} failed creations, next attempt in {wait.TotalSeconds:0}s", outgoing);
         }
 
         var create = Math.Min(deficit, Math.Max(1, settings.MaxParallelCreates));
         // More to create than one pass may start: come back at once for the rest.
         var requeue = create < deficit ? TimeSpan.FromSeconds(1) : next;
-        return new PoolDecision(create, start, remove, healthy, requeue, PoolReasons.Filling, $"{healthy.Count} of {desired} warm sandboxes; creating {create}");
+        return new PoolDecision(create, start, remove, healthy, requeue, PoolReasons.Filling, $"{healthy.Count} of {desired} warm sandboxes; creating {create}", outgoing);
     }
 
     /// <summary>Time before the next creation may be tried after consecutive failures; null when not backing off.</summary>

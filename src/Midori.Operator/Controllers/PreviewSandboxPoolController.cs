@@ -183,6 +183,7 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
         }
 
         // gather
+        var startDigest = StartDigest(WarmStart(pool.Spec));
         var members = new List<WarmMember>();
         var listed = await provider.ListAsync(uid, cancellationToken).ConfigureAwait(false);
         var listedIds = listed.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
@@ -199,7 +200,8 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
                 dirty = await IsDirtyAsync(provider, sandbox.Id, cancellationToken).ConfigureAwait(false);
             }
 
-            members.Add(new WarmMember(sandbox.Id, sandbox.State, sandbox.CreatedAt, sandbox.EndAt, dirty));
+            var booted = sandbox.Labels?.GetValueOrDefault(SandboxLabels.PoolStart) ?? DefaultStartDigest;
+            members.Add(new WarmMember(sandbox.Id, sandbox.State, sandbox.CreatedAt, sandbox.EndAt, dirty, Outdated: booted != startDigest));
         }
 
         ForgetVanishedClaims(key, listedIds);
@@ -267,6 +269,8 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
                 .Concat(created.Select(c => (c.Id, c.EndAt)))
                 .Where(m => !_claimed.ContainsKey(m.Id))
                 .OrderBy(m => m.EndAt ?? DateTimeOffset.MaxValue); // oldest first: rotation then wastes the least
+            // members of an earlier start first: they go anyway (a claim restarts their server if its start differs)
+            view.Ready.AddRange((decision.Outgoing ?? []).Select(m => m.Id).Where(id => !_claimed.ContainsKey(id)));
             view.Ready.AddRange(ready.Select(m => m.Id));
         }
 
@@ -418,6 +422,13 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
         }
     }
 
+    private static readonly string DefaultStartDigest = StartDigest(WarmStart(new PreviewSandboxPoolSpec()));
+
+    /// <summary>The <see cref="SandboxLabels.PoolStart"/> value of a start: 12 hex digits of its SHA-256 (a valid label value everywhere).</summary>
+    internal static string StartDigest(SandboxStartRequest start) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes($"{start.Command}\n{start.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}")))[..12];
+
     /// <summary>What a warm sandbox runs: the pool's dev server, so a claim with the same start finds it booted.</summary>
     internal static SandboxStartRequest WarmStart(PreviewSandboxPoolSpec spec) =>
         new(string.IsNullOrWhiteSpace(spec.Command) ? null : spec.Command, spec.EffectivePort(), new Dictionary<string, string>());
@@ -432,6 +443,7 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
             [SandboxLabels.Namespace] = key.Namespace,
             [SandboxLabels.Name] = key.Name,
             [SandboxLabels.Pool] = key.Name,
+            [SandboxLabels.PoolStart] = StartDigest(WarmStart(pool.Spec)),
         };
         string? id = null;
         try

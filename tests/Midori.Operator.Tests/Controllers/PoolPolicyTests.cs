@@ -11,8 +11,8 @@ public sealed class PoolPolicyTests
     private static readonly PoolSettings Settings = new(MaxParallelCreates: 4, MinRemaining: TimeSpan.FromMinutes(5), PendingGrace: TimeSpan.FromMinutes(2),
         BackoffBaseSeconds: 5, MaxBackoff: TimeSpan.FromMinutes(5), Resync: TimeSpan.FromSeconds(30));
 
-    private static WarmMember Member(string id, SandboxState state = SandboxState.Running, int ageSeconds = 60, int lifeLeftSeconds = 3000, bool dirty = false) =>
-        new(id, state, Now.AddSeconds(-ageSeconds), Now.AddSeconds(lifeLeftSeconds), dirty);
+    private static WarmMember Member(string id, SandboxState state = SandboxState.Running, int ageSeconds = 60, int lifeLeftSeconds = 3000, bool dirty = false, bool outdated = false) =>
+        new(id, state, Now.AddSeconds(-ageSeconds), Now.AddSeconds(lifeLeftSeconds), dirty, outdated);
 
     private static PoolSnapshot Snapshot(int desired, IReadOnlyList<WarmMember> members, int failed = 0, int lastFailureSecondsAgo = 0, bool available = true) =>
         new(desired, 3600, members, Now, failed, failed > 0 ? Now.AddSeconds(-lastFailureSecondsAgo) : null, available);
@@ -36,6 +36,11 @@ public sealed class PoolPolicyTests
         { "three failures: 20 s", Snapshot(2, [], failed: 3, lastFailureSecondsAgo: 15), 0, [], PoolReasons.BackingOff },
         { "a full pool ignores old failures", Snapshot(1, [Member("a")], failed: 3, lastFailureSecondsAgo: 1), 0, [], PoolReasons.Filled },
         { "provider down: no creations", Snapshot(2, [], available: false), 0, [], PoolReasons.ProviderUnavailable },
+        { "members of an earlier start stay until replacements run", Snapshot(2, [Member("old1", outdated: true), Member("old2", outdated: true)]), 2, [], PoolReasons.Filling },
+        { "half replaced: the old ones stay", Snapshot(2, [Member("old", outdated: true), Member("new")]), 1, [], PoolReasons.Filling },
+        { "replacements running: the old ones go", Snapshot(2, [Member("old", outdated: true), Member("a"), Member("b")]), 0, ["old:outdated"], PoolReasons.Filled },
+        { "a pending member of an earlier start is not started", Snapshot(1, [Member("old", SandboxState.Pending, ageSeconds: 10, outdated: true)]), 1, ["old:outdated"], PoolReasons.Filling },
+        { "a broken member of an earlier start is broken", Snapshot(1, [Member("old", SandboxState.Error, outdated: true)]), 1, ["old:broken"], PoolReasons.Filling },
     };
 
     [Theory]
@@ -50,6 +55,20 @@ public sealed class PoolPolicyTests
         Assert.Equal(expectedRemovals.Select(r => r.Replace("stopped", PoolPolicy.Broken, StringComparison.Ordinal)).Order(),
             decision.Remove.Select(r => $"{r.Id}:{r.Reason}").Order());
         Assert.Equal(expectedReason, decision.Reason);
+    }
+
+    [Fact]
+    public void Decide_OutdatedMembers_AreOutgoing_NotCounted_AndTheNextPassComesSoon()
+    {
+        // act
+        var decision = PoolPolicy.Decide(Snapshot(1, [Member("old", outdated: true)]), Settings);
+        var status = PoolPolicy.StatusAfter(decision, null, desired: 1, created: 0, failed: 0, claimed: 0, Now, generation: 2, "preview.midori.dev/pool=warm");
+
+        // assert: claimable meanwhile, not in the counts the scale subresource reads, looked at again within a second
+        Assert.Equal(["old"], decision.Outgoing!.Select(m => m.Id));
+        Assert.Empty(decision.Keep);
+        Assert.Equal((0, 0), (status.Replicas, status.ReadyReplicas));
+        Assert.Equal(TimeSpan.FromSeconds(1), decision.RequeueAfter);
     }
 
     [Fact]

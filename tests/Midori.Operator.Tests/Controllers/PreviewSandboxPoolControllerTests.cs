@@ -174,6 +174,46 @@ public sealed class PreviewSandboxPoolControllerTests
     }
 
     [Fact]
+    public async Task ChangedCommand_ReplacesTheMembers_WithoutEmptyingThePool()
+    {
+        // arrange: a filled pool booting `npm run dev`
+        var pool = AddPool(replicas: 2);
+        pool.Spec.Command = "npm run dev";
+        var controller = Controller();
+        await StartTermAsync(controller);
+        await controller.ReconcileAsync(Key, CancellationToken.None);
+        var old = _provider.Sandboxes.Select(s => s.Id).ToHashSet();
+
+        // act: the command changes; one pass creates the replacements, a claim meanwhile takes an old member first
+        pool.Spec.Command = "pnpm dev";
+        pool.Metadata.Generation = 2;
+        await controller.ReconcileAsync(Key, CancellationToken.None);
+        var claim = await controller.TryClaimAsync(Request(), CancellationToken.None);
+        var requeue = await controller.ReconcileAsync(Key, CancellationToken.None);
+
+        // assert: the claimed old one is the claimant's; the other old one is gone; two members run the new command
+        Assert.Contains(claim!.Sandbox.Id, old);
+        var members = _provider.Sandboxes.Where(s => s.Id != claim.Sandbox.Id).ToList();
+        Assert.Equal(2, members.Count);
+        Assert.All(members, s => Assert.Equal(("pnpm dev", false), (s.StartRequest!.Command, old.Contains(s.Id))));
+        Assert.Equal((2, 2), (_pools.LastStatus!.Replicas!.Value, _pools.LastStatus.ReadyReplicas!.Value));
+        Assert.True(requeue > TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public void StartDigest_IsAShortLabelValue_ThatTellsStartsApart()
+    {
+        // act
+        var plain = PreviewSandboxPoolController.StartDigest(PreviewSandboxPoolController.WarmStart(new PreviewSandboxPoolSpec()));
+        var dev = PreviewSandboxPoolController.StartDigest(PreviewSandboxPoolController.WarmStart(new PreviewSandboxPoolSpec { Command = "npm run dev" }));
+        var otherPort = PreviewSandboxPoolController.StartDigest(PreviewSandboxPoolController.WarmStart(new PreviewSandboxPoolSpec { Command = "npm run dev", Port = 5173 }));
+
+        // assert
+        Assert.Matches("^[0-9a-f]{12}$", plain);
+        Assert.Equal(3, new[] { plain, dev, otherPort }.Distinct().Count());
+    }
+
+    [Fact]
     public void WarmStart_DefaultsToAStaticServerOnThePreviewDefaultPort()
     {
         // act

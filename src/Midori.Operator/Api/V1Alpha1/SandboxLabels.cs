@@ -22,6 +22,12 @@ public static class SandboxLabels
     public const string Pool = GroupVersion.Group + "/pool";
 
     /// <summary>
+    /// On every warm sandbox: a digest of the dev server it booted (the pool's <c>spec.command</c> and <c>spec.port</c>),
+    /// so members booted for an earlier spec are replaced; absent on members from before the pool had a command.
+    /// </summary>
+    public const string PoolStart = GroupVersion.Group + "/pool-start";
+
+    /// <summary>
     /// The operator as the manager (value <see cref="ManagedByOperator"/>): the standard Kubernetes label on the objects it
     /// writes (token Secrets, resources the HTTP API creates), and a marker in a provider's own metadata (E2B), which
     /// lists only sandboxes carrying it.
