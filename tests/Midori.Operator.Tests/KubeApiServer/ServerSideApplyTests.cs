@@ -13,27 +13,11 @@ namespace Midori.Operator.Tests.KubeApiServer;
 public sealed class ServerSideApplyTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Resource = "previewsandboxes.preview.midori.dev";
-    private readonly string _dir = Directory.CreateTempSubdirectory("midori-ssa-").FullName;
-    private DevCertificates _certificates = null!;
-    private DevKubeApiServer _server = null!;
-    private string _kubeconfig = null!;
+    private KubectlSession _kubectl = null!;
 
-    public async Task InitializeAsync()
-    {
-        // HTTPS: kubectl sends its token only over TLS.
-        _certificates = DevCertificates.Create(TimeProvider.System);
-        _server = await DevKubeApiServer.StartAsync(new DevKubeApiServerOptions { ServerCertificate = _certificates.Server, CertificateAuthority = _certificates.Authority });
-        await _server.ApplyCrdAsync(Midori.Operator.Testing.RepositoryPaths.CrdFile);
-        _kubeconfig = Path.Combine(_dir, "kubeconfig");
-        await File.WriteAllTextAsync(_kubeconfig, _server.CreateKubeconfig());
-    }
+    public async Task InitializeAsync() => _kubectl = await KubectlSession.StartAsync(output, Midori.Operator.Testing.RepositoryPaths.CrdFile);
 
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _certificates.Dispose();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public async Task DisposeAsync() => await _kubectl.DisposeAsync();
 
     [KubectlFact]
     public async Task ServerSideApply_TwoManagers_ShareAgreeingFields_ConflictOnChange_ForceTakesOver_DroppedFieldsGo()
@@ -167,7 +151,7 @@ public sealed class ServerSideApplyTests(ITestOutputHelper output) : IAsyncLifet
 
     private async Task<string> WriteAsync(string name, string content)
     {
-        var path = Path.Combine(_dir, name);
+        var path = Path.Combine(_kubectl.Directory, name);
         await File.WriteAllTextAsync(path, content);
         return path;
     }
@@ -189,19 +173,7 @@ public sealed class ServerSideApplyTests(ITestOutputHelper output) : IAsyncLifet
     private JsonArray ManagedFields()
         => JsonNode.Parse(Kubectl("get psb hello-preview -o json --show-managed-fields"))!["metadata"]!["managedFields"]!.AsArray();
 
-    private string Arguments(string command) => $"--kubeconfig {_kubeconfig} --cache-dir {Path.Combine(_dir, "kube-cache")} -n default {command}";
+    private string Kubectl(string command) => _kubectl.Run(command);
 
-    private string Kubectl(string command)
-    {
-        var (_, stdout, stderr) = ExternalTool.Kubectl.Run(Arguments(command));
-        output.WriteLine($"$ kubectl {command}\n{stdout}{stderr}");
-        return stdout.Trim();
-    }
-
-    private (int Code, string Stdout, string Stderr) KubectlFailing(string command)
-    {
-        var result = ExternalTool.Kubectl.Run(Arguments(command), allowFailure: true);
-        output.WriteLine($"$ kubectl {command}\n{result.Stdout}{result.Stderr}");
-        return result;
-    }
+    private (int Code, string Stdout, string Stderr) KubectlFailing(string command) => _kubectl.RunFailing(command);
 }
