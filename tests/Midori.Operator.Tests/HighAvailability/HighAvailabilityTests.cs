@@ -213,6 +213,9 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
         }
 
         await WaitAsync(_recorder.WaitUntilAsync(() => _recorder.KeysSeenBy(leader).Count == Names.Length), "the leader to reconcile every object");
+
+        // Synced means listed; each replica's watch request follows its list, so on a busy machine one may still be on its way.
+        await WaitAsync(WatchesAsync(atLeast: 2), "both replicas' watches");
         var watchesWhileBothRun = PreviewSandboxWatches();
 
         // act: the leader goes; the follower takes over with the informer it already runs
@@ -224,6 +227,14 @@ public sealed class HighAvailabilityTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(2, watchesWhileBothRun);
         Assert.Equal(2, PreviewSandboxWatches());
         Assert.Empty(_recorder.Violations);
+    }
+
+    private async Task WatchesAsync(int atLeast)
+    {
+        while (PreviewSandboxWatches() < atLeast)
+        {
+            await Task.Delay(20);
+        }
     }
 
     private int PreviewSandboxWatches() => _server.Requests.Entries.Count(r =>
