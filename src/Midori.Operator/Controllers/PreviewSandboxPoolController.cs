@@ -183,7 +183,8 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
         }
 
         // gather
-        var startDigest = StartDigest(WarmStart(pool.Spec));
+        var warmStart = WarmStart(pool.Spec);
+        var startDigest = StartDigest(warmStart);
         var members = new List<WarmMember>();
         var listed = await provider.ListAsync(uid, cancellationToken).ConfigureAwait(false);
         var listedIds = listed.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
@@ -246,7 +247,7 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
         {
             try
             {
-                await provider.StartAsync(id, WarmStart(pool.Spec), cancellationToken).ConfigureAwait(false);
+                await provider.StartAsync(id, warmStart, cancellationToken).ConfigureAwait(false);
                 started.Add(id);
             }
             catch (Exception ex) when (ex is SandboxProviderException or HttpRequestException)
@@ -437,13 +438,14 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
     {
         var began = _time.GetTimestamp();
         var ttl = TimeSpan.FromSeconds(pool.Spec.EffectiveTtlSeconds());
+        var start = WarmStart(pool.Spec);
         var labels = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [SandboxLabels.OwnerUid] = uid,
             [SandboxLabels.Namespace] = key.Namespace,
             [SandboxLabels.Name] = key.Name,
             [SandboxLabels.Pool] = key.Name,
-            [SandboxLabels.PoolStart] = StartDigest(WarmStart(pool.Spec)),
+            [SandboxLabels.PoolStart] = StartDigest(start),
         };
         string? id = null;
         try
@@ -453,11 +455,11 @@ public sealed class PreviewSandboxPoolController : IWarmSandboxPool, ILeaderCont
             var sequence = Random.Shared.Next(1, int.MaxValue);
             var info = await provider.CreateAsync(
                 new SandboxCreateRequest(uid, key.Namespace, key.Name, "pool-" + key.Name, string.IsNullOrEmpty(pool.Spec.Template) ? null : pool.Spec.Template,
-                    pool.Spec.EffectivePort(), ttl, ttl, labels, sequence),
+                    start.Port, ttl, ttl, labels, sequence),
                 cancellationToken).ConfigureAwait(false);
             id = info.Id;
             MarkVerified(id);
-            await provider.StartAsync(id, WarmStart(pool.Spec), cancellationToken).ConfigureAwait(false);
+            await provider.StartAsync(id, start, cancellationToken).ConfigureAwait(false);
             var elapsed = _time.GetElapsedTime(began);
             _metrics?.PoolSandboxCreated(provider.Name, success: true, elapsed);
             _logger.PoolSandboxCreated(key.Namespace, key.Name, id, (long)elapsed.TotalMilliseconds);
