@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Midori.DevApiServer.Storage;
 
 namespace Midori.DevApiServer.Discovery;
 
@@ -101,9 +102,9 @@ public static class DiscoveryDocuments
                     ["name"] = $"{type.Plural}/scale",
                     ["singularName"] = string.Empty,
                     ["namespaced"] = type.Namespaced,
-                    ["group"] = "autoscaling",
-                    ["version"] = "v1",
-                    ["kind"] = "Scale",
+                    ["group"] = ScaleSubresource.ScaleType.Group,
+                    ["version"] = ScaleSubresource.ScaleType.Version,
+                    ["kind"] = ScaleSubresource.ScaleType.Kind,
                     ["verbs"] = new JsonArray("get", "patch", "update"),
                 });
             }
@@ -178,7 +179,7 @@ public static class DiscoveryDocuments
                         subresources.Add(new JsonObject
                         {
                             ["subresource"] = "scale",
-                            ["responseKind"] = new JsonObject { ["group"] = "autoscaling", ["version"] = "v1", ["kind"] = "Scale" },
+                            ["responseKind"] = new JsonObject { ["group"] = ScaleSubresource.ScaleType.Group, ["version"] = ScaleSubresource.ScaleType.Version, ["kind"] = ScaleSubresource.ScaleType.Kind },
                             ["verbs"] = new JsonArray("get", "patch", "update"),
                         });
                     }

@@ -11,7 +11,7 @@ namespace Midori.DevApiServer.Storage;
 /// </summary>
 public sealed record ScaleSubresource(string SpecReplicasPath, string StatusReplicasPath, string? LabelSelectorPath)
 {
-    /// <summary>How 422 answers name the Scale kind ("Scale.autoscaling").</summary>
+    /// <summary>The autoscaling/v1 Scale: what discovery names as the subresource's kind and how 422 answers name it ("Scale.autoscaling").</summary>
     public static readonly ResourceType ScaleType = new()
     {
         Group = "autoscaling",
@@ -58,8 +58,8 @@ public sealed record ScaleSubresource(string SpecReplicasPath, string StatusRepl
 
         return new JsonObject
         {
-            ["kind"] = "Scale",
-            ["apiVersion"] = "autoscaling/v1",
+            ["kind"] = ScaleType.Kind,
+            ["apiVersion"] = ScaleType.ApiVersion,
             ["metadata"] = metadata,
             ["spec"] = spec,
             ["status"] = status,
