@@ -78,9 +78,11 @@ internal sealed class PreviewSandboxReconciler(
         var providerName = resource.Status?.Provider ?? resource.Spec.Provider ?? providers.DefaultProvider;
         providers.TryGet(providerName, out var provider);
         var pass = new SandboxStatusBuilder(resource, provider?.Name ?? providerName, time);
-        if (pass.Phase is null)
+        if (resource.Status is null)
         {
-            // First sight: kubectl get shows PHASE Pending at once instead of an empty cell until the sandbox is up.
+            // First sight under a CRD without the status default (one installed before it): kubectl get shows PHASE
+            // Pending at once instead of an empty cell until the sandbox is up. The current CRD's default serves that
+            // Pending from the moment of creation, which saves this write.
             pass.To(Phases.Pending);
             await Publisher.PublishAsync(pass, cancellationToken);
         }

@@ -32,7 +32,8 @@ internal sealed class SandboxStatusBuilder
         _time = time;
         _publishedJson = Serialize(resource.Status);
         Resource = resource;
-        Status = Clone(resource.Status) ?? new PreviewSandboxStatus { Provider = providerName };
+        Status = Clone(resource.Status) ?? new PreviewSandboxStatus();
+        Status.Provider ??= providerName; // the schema's default status ({phase: Pending}) names no provider yet
     }
 
     /// <summary>The object as read or as last published (its metadata and spec are what this pass acts on).</summary>

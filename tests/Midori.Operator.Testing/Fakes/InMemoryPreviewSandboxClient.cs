@@ -24,6 +24,12 @@ public sealed class InMemoryPreviewSandboxClient(TimeProvider time) : IPreviewSa
     /// <summary>status.phase of every status write, in order.</summary>
     public List<string?> WrittenPhases { get; } = [];
 
+    /// <summary>
+    /// A created object reads back with the CRD's status default (<c>{phase: Pending}</c>), as the API server serves it;
+    /// false: a CRD from before that default, where a new object has no status at all.
+    /// </summary>
+    public bool ServesStatusDefault { get; set; } = true;
+
     public int MetadataWrites { get; private set; }
 
     public V1Alpha1PreviewSandbox Create(V1Alpha1PreviewSandbox resource)
@@ -36,7 +42,7 @@ public sealed class InMemoryPreviewSandboxClient(TimeProvider time) : IPreviewSa
             copy.Metadata.Generation = 1;
             copy.Metadata.CreationTimestamp = time.GetUtcNow().UtcDateTime;
             copy.Metadata.ResourceVersion = NextVersion();
-            copy.Status = null;
+            copy.Status = ServesStatusDefault ? new PreviewSandboxStatus { Phase = Phases.Pending } : null;
             _objects[Key(copy)] = copy;
             return Clone(copy);
         }

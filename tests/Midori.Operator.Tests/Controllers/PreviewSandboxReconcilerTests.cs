@@ -92,7 +92,8 @@ public sealed class PreviewSandboxReconcilerTests
     [Fact]
     public async Task Reconcile_FirstSight_PublishesPendingBeforeProvisioning()
     {
-        // arrange
+        // arrange: a CRD from before the status default (Helm and kubectl apply may leave an older one in place)
+        _h.Client.ServesStatusDefault = false;
         _h.Client.Create(new PreviewSandboxBuilder().Build());
 
         // act
@@ -101,6 +102,20 @@ public sealed class PreviewSandboxReconcilerTests
         // assert: kubectl get shows a phase from the first moment
         Assert.Equal(Phases.Pending, _h.Client.WrittenPhases[0]);
         Assert.Equal(Phases.Running, _h.Client.WrittenPhases[^1]);
+    }
+
+    [Fact]
+    public async Task Reconcile_FirstSight_UnderTheSchemaDefault_WritesStatusOnlyOnceReady()
+    {
+        // arrange: the API server already serves phase Pending (the CRD's status default)
+        _h.Client.Create(new PreviewSandboxBuilder().Build());
+
+        // act
+        await _h.ReconcileAsync();
+
+        // assert: one status write, and it names the provider the first-sight write used to
+        Assert.Equal([Phases.Running], _h.Client.WrittenPhases);
+        Assert.Equal(ProviderNames.Local, _h.Get().Status!.Provider);
     }
 
     [Fact]

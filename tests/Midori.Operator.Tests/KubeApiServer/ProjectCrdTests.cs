@@ -43,6 +43,23 @@ public sealed class ProjectCrdTests : IAsyncLifetime
         Assert.Equal(1, (int)body["metadata"]!["generation"]!);
     }
 
+    [Fact]
+    public async Task Create_StatusIsTheSchemaDefault_UntilTheStatusSubresourceWritesIt()
+    {
+        // act: a create cannot set status (the subresource is on), and the schema's status default fills it
+        var (code, created, _) = await _api.CreateAsync(RawApi.Sandboxes,
+            """{"apiVersion":"preview.midori.dev/v1alpha1","kind":"PreviewSandbox","metadata":{"name":"fresh"},"spec":{"projectId":"p1","source":{"snapshotId":"s1"}},"status":{"phase":"Running"}}""");
+        var (_, read, _) = await _api.GetAsync(RawApi.Sandboxes + "/fresh");
+        var (patched, written, _) = await _api.MergePatchAsync(RawApi.Sandboxes + "/fresh/status", """{"status":{"phase":"Running","provider":"local"}}""");
+
+        // assert
+        Assert.Equal(201, code);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"phase":"Pending"}"""), created["status"]));
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"phase":"Pending"}"""), read["status"]));
+        Assert.Equal(200, patched);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"phase":"Running","provider":"local"}"""), written["status"]));
+    }
+
     [Theory]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":30}""", "spec.ttlSeconds", "Invalid value: \"integer\": ttlSeconds must be between 60 and 86400")]
     [InlineData("""{"projectId":"p","source":{"snapshotId":"s"},"ttlSeconds":90000,"idleTimeoutSeconds":10}""", "spec.ttlSeconds", "Invalid value: \"integer\": ttlSeconds must be between 60 and 86400")]
