@@ -30,7 +30,7 @@ if (args.Contains("lifecycle"))
 
 if (args.Contains("requests"))
 {
-    await RequestBudgetBenchmark.RunAsync(settings); // API-server requests per preview: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- requests [count=100]
+    await RequestBudgetBenchmark.RunAsync(settings); // API-server requests per preview: dotnet run -c Release --project benchmarks/Midori.Operator.Benchmarks -- requests [count=100 idle=60 via=kubectl|api]
     return;
 }
 

@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using k8s;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Controllers;
 using Midori.Operator.Persistence;
@@ -36,10 +38,17 @@ internal static class RequestBudgetBenchmark
         var heartbeatEvery = Setting("every", 5);
         var idleSeconds = Setting("idle", 60);
         var settle = TimeSpan.FromSeconds(Setting("settle", 3));
+        var viaApi = settings.GetValueOrDefault("via", "kubectl") switch
+        {
+            "api" => true,
+            "kubectl" => false,
+            var other => throw new ArgumentException($"via={other}: kubectl (creates straight to the API server) or api (POST /previews)"),
+        };
 
         await using var environment = await E2EEnvironment.StartAsync();
         Console.WriteLine($"requests: {count} previews against the {environment.Description}, namespace {environment.Namespace}; idle timeout {idleSeconds} s, "
-            + $"heartbeats every {heartbeatEvery} s for {heartbeatSeconds} s; {Environment.ProcessorCount} cores, load average {LoadAverage()}");
+            + $"heartbeats every {heartbeatEvery} s for {heartbeatSeconds} s; created {(viaApi ? "through the HTTP API (its create is counted)" : "straight to the API server")}; "
+            + $"{Environment.ProcessorCount} cores, load average {LoadAverage()}");
 
         var counter = new CountingHandler();
         var provider = new FakeSandboxProvider(TimeProvider.System);
@@ -64,6 +73,8 @@ internal static class RequestBudgetBenchmark
             services.AddSingleton<IPreviewProbe>(new FakePreviewProbe());
             services.AddSingleton<ISandboxLifecycleObserver>(observer);
             services.AddSingleton<IPreviewStore>(store);
+            services.RemoveAll<ISnapshotFileSource>();
+            services.AddSingleton<ISnapshotFileSource>(sp => new StoreSnapshotFileSource(store, sp.GetRequiredService<ILogger<StoreSnapshotFileSource>>()));
         });
         var queue = host.Services.GetRequiredService<ReconcileQueue>();
         using var http = new HttpClient { BaseAddress = host.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
@@ -92,7 +103,17 @@ internal static class RequestBudgetBenchmark
         await PhaseAsync("create → Ready", async () =>
         {
             await Parallel.ForEachAsync(names, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (name, ct) =>
-                await environment.CreateAsync(new PreviewSandboxBuilder().Named(name, environment.Namespace).WithIdleTimeout(idleSeconds).WithTtl(7200).Build(), ct));
+            {
+                if (viaApi)
+                {
+                    var body = new { projectId = name, name, idleTimeoutSeconds = idleSeconds, ttlSeconds = 7200, files = new[] { new { path = "index.html", content = "<h1>hi</h1>" } } };
+                    (await http.PostAsJsonAsync($"/api/v1/namespaces/{environment.Namespace}/previews", body, ct)).EnsureSuccessStatusCode();
+                }
+                else
+                {
+                    await environment.CreateAsync(new PreviewSandboxBuilder().Named(name, environment.Namespace).WithIdleTimeout(idleSeconds).WithTtl(7200).Build(), ct);
+                }
+            });
             await WaitAsync(() => Volatile.Read(ref ready) >= count, "all Ready");
         });
 

@@ -561,6 +561,9 @@ public sealed partial class PreviewService
                 [SandboxLabels.KubernetesManagedBy] = SandboxLabels.ManagedByOperator,
                 [SandboxLabels.CreatedBy] = SandboxLabels.CreatedByApi,
             },
+
+            // Created with the reconciler's finalizer, which saves the reconciler a metadata write per preview.
+            Finalizers = [GroupVersion.FinalizerName],
         },
         Spec = new PreviewSandboxSpec
         {

@@ -41,6 +41,19 @@ public sealed class PreviewApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Create_WithWait_CarriesTheFinalizer_SoTheReconcilerWritesNoMetadata()
+    {
+        var body = await _host.CreateReadyAsync(TeamA, "p-finalizer", TextFile("index.html", "hello"));
+
+        var name = (string)body["name"]!;
+        var resource = await _host.GetResourceAsync(TeamA, name);
+        Assert.Equal([GroupVersion.FinalizerName], resource.Metadata.Finalizers);
+        var path = $"/apis/{GroupVersion.Group}/{GroupVersion.Version}/namespaces/{TeamA}/previewsandboxes/{name}";
+        Assert.DoesNotContain(_host.Server.Requests.Entries, r => r.Method == "PATCH" && r.Path == path);
+        Assert.Contains(_host.Server.Requests.Entries, r => r.Method == "PATCH" && r.Path == path + "/status");
+    }
+
+    [Fact]
     public async Task Create_WithWait_ReturnsReadySandboxUrlTokenAndExpiry()
     {
         var body = await _host.CreateReadyAsync(TeamA, "p-wait", TextFile("index.html", "hello"));
