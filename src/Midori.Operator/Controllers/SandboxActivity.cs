@@ -52,4 +52,33 @@ internal static class SandboxActivity
 
         return activity;
     }
+
+    /// <summary>
+    /// Whether a pass moves status.lastActivityTime to <paramref name="latest"/>. Every pass reads the store, which takes
+    /// every heartbeat, so recording each newer one would write status on every health check (every 30 s) while the
+    /// editor is open. Status moves when the annotation is newer (that write is already paid for), when the store is a
+    /// quarter of the idle timeout ahead (the annotation's own rhythm), or when the deadline status shows has passed;
+    /// idle decisions always use <paramref name="latest"/> itself.
+    /// </summary>
+    public static bool Records(DateTimeOffset? recorded, DateTimeOffset latest, V1Alpha1PreviewSandbox resource, DateTimeOffset? startedAt, DateTimeOffset now)
+    {
+        if (recorded is not { } known)
+        {
+            return true;
+        }
+
+        if (latest <= known)
+        {
+            return false;
+        }
+
+        if (Heartbeat.Read(resource) is { } annotated && (annotated > now ? now : annotated) > known)
+        {
+            return true;
+        }
+
+        var spec = resource.Spec;
+        return latest - known >= TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds() / 4.0)
+            || SandboxLifecyclePolicy.IdleDeadline(known, startedAt, spec) <= now;
+    }
 }

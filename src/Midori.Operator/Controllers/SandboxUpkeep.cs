@@ -27,8 +27,10 @@ internal sealed class SandboxUpkeep(
         status.ProbeFailures = snapshot.ProbeFailures == 0 ? null : snapshot.ProbeFailures;
 
         // New activity: record it and keep the provider's own auto-stop from firing before our deadlines.
-        if (snapshot.LastActivity is { } activity && (status.LastActivityTime is not { } recorded || SandboxSnapshot.ToOffset(recorded) < activity))
+        DateTimeOffset? recorded = status.LastActivityTime is { } known ? SandboxSnapshot.ToOffset(known) : null;
+        if (snapshot.LastActivity is { } activity && SandboxActivity.Records(recorded, activity, resource, snapshot.StartedAt, snapshot.Now))
         {
+            recorded = activity;
             status.LastActivityTime = activity.UtcDateTime;
             if (snapshot.ExpiresAt is { } expiresAt)
             {
@@ -43,7 +45,8 @@ internal sealed class SandboxUpkeep(
             }
         }
 
-        status.IdleDeadline = snapshot.IdleDeadline?.UtcDateTime;
+        // The deadline of the activity status shows (never later than the real one, which the policies decide on).
+        status.IdleDeadline = SandboxLifecyclePolicy.IdleDeadline(recorded, snapshot.StartedAt, resource.Spec)?.UtcDateTime;
         var nextWarning = WarnBeforeCut(pass, provider, snapshot);
         string? degraded = null;
 

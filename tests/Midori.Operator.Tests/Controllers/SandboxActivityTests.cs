@@ -1,0 +1,76 @@
+using Microsoft.Extensions.Time.Testing;
+using Midori.DevStack.Store;
+using Midori.Operator.Api.V1Alpha1;
+using Midori.Operator.Controllers;
+using Midori.Operator.Testing;
+using Midori.Operator.Testing.Builders;
+
+namespace Midori.Operator.Tests.Controllers;
+
+/// <summary>When status.lastActivityTime moves: the decision table, and what it saves with an editor open.</summary>
+public sealed class SandboxActivityTests
+{
+    private static readonly DateTimeOffset Recorded = ReconcilerHarness.T0;
+
+    // idle 300 s: a quarter is 75 s; the recorded activity's deadline is T0 + 300 s
+    [Theory]
+    [InlineData(null, 10, null, 10, true)] // nothing recorded yet
+    [InlineData(0, 0, null, 10, false)] // nothing newer
+    [InlineData(0, 74, null, 80, false)] // the store is ahead, by less than a quarter
+    [InlineData(0, 75, null, 80, true)] // ... by a quarter
+    [InlineData(0, 30, 30, 40, true)] // an annotation newer than the record: that write is paid for
+    [InlineData(0, 30, 0, 40, false)] // an annotation no newer than the record
+    [InlineData(0, 60, 600, 70, true)] // an annotation in the future counts as now: newer than the record
+    [InlineData(200, 260, null, 500, true)] // the recorded deadline (T0 + 500 s) has come: status must not show a passed deadline
+    public void Records_DecisionTable(int? recordedAt, int latestAt, int? annotatedAt, int nowAt, bool records)
+    {
+        // arrange
+        var builder = new PreviewSandboxBuilder().WithIdleTimeout(300);
+        if (annotatedAt is { } annotated)
+        {
+            builder.WithAnnotation(GroupVersion.HeartbeatAnnotation, Heartbeat.Format(Recorded.AddSeconds(annotated)));
+        }
+
+        var resource = builder.Build();
+        DateTimeOffset? recorded = recordedAt is { } r ? Recorded.AddSeconds(r) : null;
+
+        // act
+        var result = SandboxActivity.Records(recorded, Recorded.AddSeconds(latestAt), resource, startedAt: Recorded, Recorded.AddSeconds(nowAt));
+
+        // assert
+        Assert.Equal(records, result);
+    }
+
+    [Fact]
+    public async Task EditorOpen_HeartbeatsInTheStoreEvery5s_StatusMovesOncePerQuarterOfTheIdleTimeout()
+    {
+        // arrange: idle 300 s, health checks every 30 s, heartbeats reach the store only (no annotation written)
+        var time = new FakeTimeProvider(ReconcilerHarness.T0);
+        var store = new InMemoryPreviewStore(time);
+        var h = new ReconcilerHarness(new Options.OperatorOptions { HealthCheckInterval = TimeSpan.FromSeconds(30) }, new HarnessStore(Activity: store), time);
+        h.Client.Create(new PreviewSandboxBuilder().WithIdleTimeout(300).Build());
+        var next = time.GetUtcNow() + (await h.ReconcileAsync()).RequeueAfter!.Value;
+        var writes = h.Client.StatusWrites;
+
+        // act: ten minutes of an open editor, each pass when its requeue falls due
+        for (var second = 5; second <= 600; second += 5)
+        {
+            time.Advance(TimeSpan.FromSeconds(5));
+            await store.RecordActivityAsync([(new PreviewKey("default", "demo"), time.GetUtcNow())], default);
+            if (time.GetUtcNow() >= next)
+            {
+                next = time.GetUtcNow() + (await h.ReconcileAsync()).RequeueAfter!.Value;
+            }
+        }
+
+        // assert: every 90 s (the first 30 s check a quarter past the record), not at every 30 s check (20 writes)
+        var status = h.Get().Status!;
+        Assert.Equal(Phases.Running, status.Phase);
+        Assert.Equal(6, h.Client.StatusWrites - writes);
+        var recorded = SandboxSnapshotTime(status.LastActivityTime!.Value);
+        Assert.InRange(time.GetUtcNow() - recorded, TimeSpan.Zero, TimeSpan.FromSeconds(75));
+        Assert.Equal(recorded.AddSeconds(300), SandboxSnapshotTime(status.IdleDeadline!.Value));
+    }
+
+    private static DateTimeOffset SandboxSnapshotTime(DateTime utc) => new(DateTime.SpecifyKind(utc, DateTimeKind.Utc));
+}
