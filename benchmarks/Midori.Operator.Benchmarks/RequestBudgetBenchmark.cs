@@ -5,7 +5,6 @@ using System.Net.Http.Json;
 using k8s;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
 using Midori.Operator.Api.V1Alpha1;
 using Midori.Operator.Controllers;
 using Midori.Operator.Persistence;
@@ -73,8 +72,7 @@ internal static class RequestBudgetBenchmark
             services.AddSingleton<IPreviewProbe>(new FakePreviewProbe());
             services.AddSingleton<ISandboxLifecycleObserver>(observer);
             services.AddSingleton<IPreviewStore>(store);
-            services.RemoveAll<ISnapshotFileSource>();
-            services.AddSingleton<ISnapshotFileSource>(sp => new StoreSnapshotFileSource(store, sp.GetRequiredService<ILogger<StoreSnapshotFileSource>>()));
+            services.AddMidoriStoreConsumers(); // as in production with a store: the reconciler reads stored activity and snapshots
         });
         var queue = host.Services.GetRequiredService<ReconcileQueue>();
         using var http = new HttpClient { BaseAddress = host.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
