@@ -85,6 +85,14 @@ internal sealed class SandboxUpkeep(
         pass.To(Phases.Running)
             .Ready($"Preview is serving at {status.SandboxUrl}", degraded ?? (status.FailedAttempts is > 0 ? snapshot.LastError : null), files)
             .Observed();
+        if (pass.Changed && snapshot.LastActivity is { } latest && (recorded is null || latest > recorded))
+        {
+            // Status goes out anyway (a warning, a file push, a condition): it carries the freshest activity for free,
+            // so no later pass has to write it on its own when the deadline status shows comes.
+            status.LastActivityTime = latest.UtcDateTime;
+            status.IdleDeadline = SandboxLifecyclePolicy.IdleDeadline(latest, snapshot.StartedAt, resource.Spec)?.UtcDateTime;
+        }
+
         var next = SandboxSchedule.NextCheck(status, snapshot.Now, options, nextWarning);
         return files.InSync || next.RequeueAfter <= SandboxSchedule.Retry ? next : ReconcileResult.After(SandboxSchedule.Retry);
     }

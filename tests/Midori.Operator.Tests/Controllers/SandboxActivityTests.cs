@@ -72,5 +72,41 @@ public sealed class SandboxActivityTests
         Assert.Equal(recorded.AddSeconds(300), SandboxSnapshotTime(status.IdleDeadline!.Value));
     }
 
+    [Fact]
+    public async Task EditorClosed_WithTheRecordBehind_TheWarningCarriesTheFreshestActivity_AndTheCutFollows()
+    {
+        // arrange: idle 300 s, warning 60 s before the cut; heartbeats for 100 s leave the record behind the store
+        var time = new FakeTimeProvider(ReconcilerHarness.T0);
+        var store = new InMemoryPreviewStore(time);
+        var h = new ReconcilerHarness(new Options.OperatorOptions { HealthCheckInterval = TimeSpan.FromSeconds(30) }, new HarnessStore(Activity: store), time);
+        h.Client.Create(new PreviewSandboxBuilder().WithIdleTimeout(300).Build());
+        var next = time.GetUtcNow() + (await h.ReconcileAsync()).RequeueAfter!.Value;
+        for (var second = 5; second <= 100; second += 5)
+        {
+            time.Advance(TimeSpan.FromSeconds(5));
+            await store.RecordActivityAsync([(new PreviewKey("default", "demo"), time.GetUtcNow())], default);
+            if (time.GetUtcNow() >= next)
+            {
+                next = time.GetUtcNow() + (await h.ReconcileAsync()).RequeueAfter!.Value;
+            }
+        }
+
+        var lastActivity = time.GetUtcNow();
+        Assert.True(SandboxSnapshotTime(h.Get().Status!.LastActivityTime!.Value) < lastActivity);
+        var writes = h.Client.StatusWrites;
+
+        // act: no more activity; each pass when its requeue falls due, until the cut
+        for (var passes = 0; h.Get().Status!.Phase == Phases.Running && passes < 50; passes++)
+        {
+            time.Advance(next - time.GetUtcNow());
+            next = time.GetUtcNow() + ((await h.ReconcileAsync()).RequeueAfter ?? TimeSpan.FromHours(1));
+        }
+
+        // assert: the warning's write and the cut's, nothing between them; the cut came at the freshest deadline
+        Assert.Equal(Phases.Expired, h.Get().Status!.Phase);
+        Assert.Equal(2, h.Client.StatusWrites - writes);
+        Assert.Equal(lastActivity.AddSeconds(300), time.GetUtcNow());
+    }
+
     private static DateTimeOffset SandboxSnapshotTime(DateTime utc) => new(DateTime.SpecifyKind(utc, DateTimeKind.Utc));
 }
