@@ -100,6 +100,7 @@ public abstract class PreviewLifecycleScenario(ITestOutputHelper output) : IAsyn
         manifest.Spec.Source.Inline![0].Content = page;
         manifest.Spec.Provider = ProviderName;
         var applied = await _env.CreateAsync(manifest, CancellationToken.None);
+        Assert.Equal(Phases.Pending, applied.Status?.Phase); // from the create on: the CRD's status default, before the operator acts
         var ready = await _env.WaitForAsync(name, IsReady, Step, "Ready=True");
         var firstSandbox = ready!.Status!.SandboxId!;
         Assert.Equal(Phases.Running, ready.Status.Phase);
