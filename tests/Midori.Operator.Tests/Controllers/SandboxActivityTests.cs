@@ -12,6 +12,17 @@ public sealed class SandboxActivityTests
 {
     private static readonly DateTimeOffset Recorded = ReconcilerHarness.T0;
 
+    private readonly FakeTimeProvider _time = new(ReconcilerHarness.T0);
+    private readonly InMemoryPreviewStore _store;
+    private readonly ReconcilerHarness _h;
+    private DateTimeOffset _next;
+
+    public SandboxActivityTests()
+    {
+        _store = new InMemoryPreviewStore(_time);
+        _h = new ReconcilerHarness(new Options.OperatorOptions { HealthCheckInterval = TimeSpan.FromSeconds(30) }, new HarnessStore(Activity: _store), _time);
+    }
+
     // idle 300 s: a quarter is 75 s; the recorded activity's deadline is T0 + 300 s
     [Theory]
     [InlineData(null, 10, null, 10, true)] // nothing recorded yet
@@ -44,68 +55,64 @@ public sealed class SandboxActivityTests
     [Fact]
     public async Task EditorOpen_HeartbeatsInTheStoreEvery5s_StatusMovesOncePerQuarterOfTheIdleTimeout()
     {
-        // arrange: idle 300 s, health checks every 30 s, heartbeats reach the store only (no annotation written)
-        var time = new FakeTimeProvider(ReconcilerHarness.T0);
-        var store = new InMemoryPreviewStore(time);
-        var h = new ReconcilerHarness(new Options.OperatorOptions { HealthCheckInterval = TimeSpan.FromSeconds(30) }, new HarnessStore(Activity: store), time);
-        h.Client.Create(new PreviewSandboxBuilder().WithIdleTimeout(300).Build());
-        var next = time.GetUtcNow() + (await h.ReconcileAsync()).RequeueAfter!.Value;
-        var writes = h.Client.StatusWrites;
+        // arrange
+        await CreateRunningAsync();
+        var writes = _h.Client.StatusWrites;
 
-        // act: ten minutes of an open editor, each pass when its requeue falls due
-        for (var second = 5; second <= 600; second += 5)
-        {
-            time.Advance(TimeSpan.FromSeconds(5));
-            await store.RecordActivityAsync([(new PreviewKey("default", "demo"), time.GetUtcNow())], default);
-            if (time.GetUtcNow() >= next)
-            {
-                next = time.GetUtcNow() + (await h.ReconcileAsync()).RequeueAfter!.Value;
-            }
-        }
+        // act: ten minutes of an open editor
+        await HeartbeatsForAsync(600);
 
         // assert: every 90 s (the first 30 s check a quarter past the record), not at every 30 s check (20 writes)
-        var status = h.Get().Status!;
+        var status = _h.Get().Status!;
         Assert.Equal(Phases.Running, status.Phase);
-        Assert.Equal(6, h.Client.StatusWrites - writes);
+        Assert.Equal(6, _h.Client.StatusWrites - writes);
         var recorded = SandboxSnapshotTime(status.LastActivityTime!.Value);
-        Assert.InRange(time.GetUtcNow() - recorded, TimeSpan.Zero, TimeSpan.FromSeconds(75));
+        Assert.InRange(_time.GetUtcNow() - recorded, TimeSpan.Zero, TimeSpan.FromSeconds(75));
         Assert.Equal(recorded.AddSeconds(300), SandboxSnapshotTime(status.IdleDeadline!.Value));
     }
 
     [Fact]
     public async Task EditorClosed_WithTheRecordBehind_TheWarningCarriesTheFreshestActivity_AndTheCutFollows()
     {
-        // arrange: idle 300 s, warning 60 s before the cut; heartbeats for 100 s leave the record behind the store
-        var time = new FakeTimeProvider(ReconcilerHarness.T0);
-        var store = new InMemoryPreviewStore(time);
-        var h = new ReconcilerHarness(new Options.OperatorOptions { HealthCheckInterval = TimeSpan.FromSeconds(30) }, new HarnessStore(Activity: store), time);
-        h.Client.Create(new PreviewSandboxBuilder().WithIdleTimeout(300).Build());
-        var next = time.GetUtcNow() + (await h.ReconcileAsync()).RequeueAfter!.Value;
-        for (var second = 5; second <= 100; second += 5)
-        {
-            time.Advance(TimeSpan.FromSeconds(5));
-            await store.RecordActivityAsync([(new PreviewKey("default", "demo"), time.GetUtcNow())], default);
-            if (time.GetUtcNow() >= next)
-            {
-                next = time.GetUtcNow() + (await h.ReconcileAsync()).RequeueAfter!.Value;
-            }
-        }
-
-        var lastActivity = time.GetUtcNow();
-        Assert.True(SandboxSnapshotTime(h.Get().Status!.LastActivityTime!.Value) < lastActivity);
-        var writes = h.Client.StatusWrites;
+        // arrange: heartbeats for 100 s leave the record behind the store; the warning is 60 s before the cut
+        await CreateRunningAsync();
+        await HeartbeatsForAsync(100);
+        var lastActivity = _time.GetUtcNow();
+        Assert.True(SandboxSnapshotTime(_h.Get().Status!.LastActivityTime!.Value) < lastActivity);
+        var writes = _h.Client.StatusWrites;
 
         // act: no more activity; each pass when its requeue falls due, until the cut
-        for (var passes = 0; h.Get().Status!.Phase == Phases.Running && passes < 50; passes++)
+        for (var passes = 0; _h.Get().Status!.Phase == Phases.Running && passes < 50; passes++)
         {
-            time.Advance(next - time.GetUtcNow());
-            next = time.GetUtcNow() + ((await h.ReconcileAsync()).RequeueAfter ?? TimeSpan.FromHours(1));
+            _time.Advance(_next - _time.GetUtcNow());
+            _next = _time.GetUtcNow() + ((await _h.ReconcileAsync()).RequeueAfter ?? TimeSpan.FromHours(1));
         }
 
         // assert: the warning's write and the cut's, nothing between them; the cut came at the freshest deadline
-        Assert.Equal(Phases.Expired, h.Get().Status!.Phase);
-        Assert.Equal(2, h.Client.StatusWrites - writes);
-        Assert.Equal(lastActivity.AddSeconds(300), time.GetUtcNow());
+        Assert.Equal(Phases.Expired, _h.Get().Status!.Phase);
+        Assert.Equal(2, _h.Client.StatusWrites - writes);
+        Assert.Equal(lastActivity.AddSeconds(300), _time.GetUtcNow());
+    }
+
+    /// <summary>A Running preview with idle 300 s, health checks every 30 s; heartbeats reach the store only (no annotation).</summary>
+    private async Task CreateRunningAsync()
+    {
+        _h.Client.Create(new PreviewSandboxBuilder().WithIdleTimeout(300).Build());
+        _next = _time.GetUtcNow() + (await _h.ReconcileAsync()).RequeueAfter!.Value;
+    }
+
+    /// <summary>A heartbeat into the store every 5 s for <paramref name="seconds"/>, each pass when its requeue falls due.</summary>
+    private async Task HeartbeatsForAsync(int seconds)
+    {
+        for (var second = 5; second <= seconds; second += 5)
+        {
+            _time.Advance(TimeSpan.FromSeconds(5));
+            await _store.RecordActivityAsync([(new PreviewKey("default", "demo"), _time.GetUtcNow())], default);
+            if (_time.GetUtcNow() >= _next)
+            {
+                _next = _time.GetUtcNow() + (await _h.ReconcileAsync()).RequeueAfter!.Value;
+            }
+        }
     }
 
     private static DateTimeOffset SandboxSnapshotTime(DateTime utc) => new(DateTime.SpecifyKind(utc, DateTimeKind.Utc));
