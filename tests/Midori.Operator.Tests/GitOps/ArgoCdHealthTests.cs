@@ -78,6 +78,8 @@ public sealed class ArgoCdHealthTests
 
     public static TheoryData<string, string> EdgeCases => new()
     {
+        // just created: the CRD's status default only, before the operator has written anything
+        { """{"metadata":{"generation":1},"status":{"phase":"Pending"}}""", "Progressing" },
         // phase Running but Ready=False (probe failures being handled): still in progress, not healthy
         { """{"metadata":{"generation":2},"status":{"phase":"Running","observedGeneration":2,"conditions":[{"type":"Ready","status":"False","message":"probing"},{"type":"Progressing","status":"True"}]}}""", "Progressing" },
         // a problem the operator is not retrying (e.g. provider not configured): degraded
