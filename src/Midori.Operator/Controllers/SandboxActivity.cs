@@ -78,7 +78,7 @@ internal static class SandboxActivity
         }
 
         var spec = resource.Spec;
-        return latest - known >= TimeSpan.FromSeconds(spec.EffectiveIdleTimeoutSeconds() / 4.0)
+        return latest - known >= spec.ActivityWriteInterval()
             || SandboxLifecyclePolicy.IdleDeadline(known, startedAt, spec) <= now;
     }
 }

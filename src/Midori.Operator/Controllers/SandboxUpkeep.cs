@@ -28,6 +28,7 @@ internal sealed class SandboxUpkeep(
 
         // New activity: record it and keep the provider's own auto-stop from firing before our deadlines.
         DateTimeOffset? recorded = status.LastActivityTime is { } known ? SandboxSnapshot.ToOffset(known) : null;
+        DateTime? DeadlineOf(DateTimeOffset? activity) => SandboxLifecyclePolicy.IdleDeadline(activity, snapshot.StartedAt, resource.Spec)?.UtcDateTime;
         if (snapshot.LastActivity is { } activity && SandboxActivity.Records(recorded, activity, resource, snapshot.StartedAt, snapshot.Now))
         {
             recorded = activity;
@@ -46,7 +47,7 @@ internal sealed class SandboxUpkeep(
         }
 
         // The deadline of the activity status shows (never later than the real one, which the policies decide on).
-        status.IdleDeadline = SandboxLifecyclePolicy.IdleDeadline(recorded, snapshot.StartedAt, resource.Spec)?.UtcDateTime;
+        status.IdleDeadline = DeadlineOf(recorded);
         var nextWarning = WarnBeforeCut(pass, provider, snapshot);
         string? degraded = null;
 
@@ -90,7 +91,7 @@ internal sealed class SandboxUpkeep(
             // Status goes out anyway (a warning, a file push, a condition): it carries the freshest activity for free,
             // so no later pass has to write it on its own when the deadline status shows comes.
             status.LastActivityTime = latest.UtcDateTime;
-            status.IdleDeadline = SandboxLifecyclePolicy.IdleDeadline(latest, snapshot.StartedAt, resource.Spec)?.UtcDateTime;
+            status.IdleDeadline = DeadlineOf(latest);
         }
 
         var next = SandboxSchedule.NextCheck(status, snapshot.Now, options, nextWarning);

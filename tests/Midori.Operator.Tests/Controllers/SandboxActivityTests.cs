@@ -66,9 +66,9 @@ public sealed class SandboxActivityTests
         var status = _h.Get().Status!;
         Assert.Equal(Phases.Running, status.Phase);
         Assert.Equal(6, _h.Client.StatusWrites - writes);
-        var recorded = SandboxSnapshotTime(status.LastActivityTime!.Value);
+        var recorded = SandboxSnapshot.ToOffset(status.LastActivityTime!.Value);
         Assert.InRange(_time.GetUtcNow() - recorded, TimeSpan.Zero, TimeSpan.FromSeconds(75));
-        Assert.Equal(recorded.AddSeconds(300), SandboxSnapshotTime(status.IdleDeadline!.Value));
+        Assert.Equal(recorded.AddSeconds(300), SandboxSnapshot.ToOffset(status.IdleDeadline!.Value));
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class SandboxActivityTests
         await CreateRunningAsync();
         await HeartbeatsForAsync(100);
         var lastActivity = _time.GetUtcNow();
-        Assert.True(SandboxSnapshotTime(_h.Get().Status!.LastActivityTime!.Value) < lastActivity);
+        Assert.True(SandboxSnapshot.ToOffset(_h.Get().Status!.LastActivityTime!.Value) < lastActivity);
         var writes = _h.Client.StatusWrites;
 
         // act: no more activity; each pass when its requeue falls due, until the cut
@@ -115,5 +115,4 @@ public sealed class SandboxActivityTests
         }
     }
 
-    private static DateTimeOffset SandboxSnapshotTime(DateTime utc) => new(DateTime.SpecifyKind(utc, DateTimeKind.Utc));
 }

@@ -59,6 +59,9 @@ public sealed class PreviewSandboxSpec
     // built in code or stored before a default existed may omit them.
     public int EffectiveTtlSeconds() => TtlSeconds ?? DefaultTtlSeconds;
     public int EffectiveIdleTimeoutSeconds() => IdleTimeoutSeconds ?? DefaultIdleTimeoutSeconds;
+
+    /// <summary>How far activity moves before it is written again (the annotation, status.lastActivityTime): a quarter of the idle timeout.</summary>
+    public TimeSpan ActivityWriteInterval() => TimeSpan.FromSeconds(EffectiveIdleTimeoutSeconds() / 4.0);
     public int EffectivePort() => Port ?? DefaultPort;
     public bool IsSuspended() => Suspend == true;
     public PreviewSandboxRecreatePolicy EffectiveRecreate() => Recreate ?? new PreviewSandboxRecreatePolicy();

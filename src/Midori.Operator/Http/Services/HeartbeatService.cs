@@ -108,8 +108,7 @@ public sealed class HeartbeatService
             return true;
         }
 
-        var quarter = TimeSpan.FromSeconds(resource.Spec.EffectiveIdleTimeoutSeconds() / 4.0);
-        return now - latest.Value >= quarter;
+        return now - latest.Value >= resource.Spec.ActivityWriteInterval();
     }
 
     private async Task<bool> WriteAnnotationAsync(PreviewKey key, V1Alpha1PreviewSandbox resource, DateTimeOffset now, CancellationToken cancellationToken)
